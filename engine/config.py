@@ -1,0 +1,133 @@
+"""Frozen configuration dataclasses, their validation, and their JSON form.
+
+``DataConfig`` lives in ``engine.data`` beside the sources it names and is re-exported here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from engine.data import DataConfig
+from engine.errors import ConfigError
+from engine.models import BODIES, LIKELIHOODS, variant
+from engine.models.base import check_params
+
+DEVICES = ("auto", "cpu", "cuda")
+
+__all__ = ["DataConfig", "ModelConfig", "TrainConfig", "DEVICES"]
+
+
+def _from_dict(cls, d: dict, what: str):
+    if not isinstance(d, dict):
+        raise ConfigError(f"The {what} settings must be a JSON object.")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ConfigError(f"Unknown {what} setting {unknown[0]!r}.")
+    try:
+        return cls(**d)
+    except TypeError as exc:
+        raise ConfigError(f"Bad {what} settings: {exc}.") from None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    variant: str = "vae"
+    latent_dim: int = 2
+    body: str = "auto"
+    hidden: tuple[int, ...] = (512, 256)
+    likelihood: str = "bernoulli"
+    #: the variant's own parameter dataclass; None means its defaults
+    params: Any = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if self.params is None and self.variant in _variant_keys():
+            object.__setattr__(self, "params", variant(self.variant).params_class())
+
+    def validate(self) -> None:
+        try:
+            spec = variant(self.variant)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if not isinstance(self.params, spec.params_class):
+            raise ConfigError(f"The parameters given do not belong to the {spec.title}.")
+        if not 1 <= self.latent_dim <= 512:
+            raise ConfigError(f"The latent size must be between 1 and 512, not {self.latent_dim}.")
+        if self.body not in BODIES:
+            raise ConfigError(f"The body must be one of {', '.join(BODIES)}, not {self.body!r}.")
+        if any(not 1 <= h <= 8192 for h in self.hidden) or len(self.hidden) > 8:
+            raise ConfigError("Hidden widths must be at most 8 numbers between 1 and 8192.")
+        if self.likelihood not in LIKELIHOODS:
+            raise ConfigError(f"The likelihood must be one of {', '.join(LIKELIHOODS)}, not {self.likelihood!r}.")
+        try:
+            check_params(self.params)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        if not isinstance(d, dict):
+            raise ConfigError("The model settings must be a JSON object.")
+        d = dict(d)
+        key = d.get("variant", "vae")
+        try:
+            params_class = variant(key).params_class
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        params = _from_dict(params_class, d.pop("params", None) or {}, "model parameter")
+        cfg = _from_dict(cls, d, "model")
+        return dataclasses.replace(cfg, params=params)
+
+    def with_params(self, **changes) -> "ModelConfig":
+        return dataclasses.replace(self, params=dataclasses.replace(self.params, **changes))
+
+
+def _variant_keys():
+    from engine.models import VARIANTS
+    return VARIANTS
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    device: str = "auto"
+    #: validation points whose codes the trainer sends for the latent map
+    probe_size: int = 5000
+    #: steps between probe updates (codes of the probe set) and decoder snapshots
+    probe_every: int = 200
+    snapshot_every: int = 25
+    #: steps between progress reports (each carries every step's losses since the last)
+    report_every: int = 10
+
+    def validate(self) -> None:
+        checks = [
+            (1 <= self.epochs <= 100_000, f"Epochs must be between 1 and 100000, not {self.epochs}."),
+            (1 <= self.batch_size <= 65_536, f"The batch size must be between 1 and 65536, not {self.batch_size}."),
+            (0 < self.lr <= 10, f"The learning rate must be above 0 and at most 10, not {self.lr}."),
+            (self.device in DEVICES, f"The device must be one of {', '.join(DEVICES)}, not {self.device!r}."),
+            (self.probe_size >= 0, "The probe size cannot be negative."),
+            (self.probe_every >= 1 and self.snapshot_every >= 1 and self.report_every >= 1,
+             "Report, probe and snapshot intervals must be at least one step."),
+            (self.seed >= 0, "The seed cannot be negative."),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        return _from_dict(cls, d, "training")

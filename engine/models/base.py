@@ -1,0 +1,174 @@
+"""The shared model API and the small pieces every variant uses.
+
+Every variant is an ``AutoencoderModel``: ``encode(x[, y]) -> z``,
+``decode(z[, y]) -> images in [0, 1]``, ``loss(x[, y]) -> LossOutput``,
+``sample(n[, y])``, ``latent_dim`` and ``is_conditional``.  The decoder lives in
+``self.decoder`` alone (with the label conditioning done in ``decode``), so that a
+copy of ``self.decoder.state_dict()`` is all another thread needs to decode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.models.nets import Decoder, Encoder
+
+
+def param(default, label: str, *, help: str = "", minimum=None, maximum=None, choices=None, step=None):
+    """A variant parameter: a dataclass field whose metadata lets a UI build its editor."""
+    meta = {"label": label, "help": help, "min": minimum, "max": maximum, "choices": choices, "step": step}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """Variants with no parameters of their own."""
+
+
+def check_params(params) -> None:
+    """Raise ValueError with one sentence when a parameter is outside its range or choices."""
+    for f in fields(params):
+        value = getattr(params, f.name)
+        meta = f.metadata
+        label = meta.get("label", f.name)
+        if meta.get("choices") and value not in meta["choices"]:
+            raise ValueError(f"{label} must be one of {', '.join(map(str, meta['choices']))}, not {value!r}.")
+        if meta.get("min") is not None and value < meta["min"]:
+            raise ValueError(f"{label} must be at least {meta['min']}, not {value}.")
+        if meta.get("max") is not None and value > meta["max"]:
+            raise ValueError(f"{label} must be at most {meta['max']}, not {value}.")
+
+
+@dataclass
+class LossOutput:
+    """One batch's objective: the total to minimise and the named terms (per image, in nats
+    for likelihood terms), plus the codes and reconstructions that produced them."""
+
+    total: torch.Tensor
+    terms: dict[str, torch.Tensor]
+    z: torch.Tensor
+    recon: torch.Tensor
+
+
+def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor, likelihood: str) -> torch.Tensor:
+    """Per-image reconstruction term, summed over pixels, averaged over the batch.
+
+    ``bernoulli``: the binary cross-entropy (the negative Bernoulli log-likelihood, in nats);
+    ``gaussian``: the squared error of the sigmoid mean; ``identity``: squared error of the
+    raw output (the linear autoencoder, whose optimum is PCA's subspace).
+    """
+    n = x.shape[0]
+    if likelihood == "bernoulli":
+        return F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / n
+    if likelihood == "gaussian":
+        return F.mse_loss(torch.sigmoid(logits), x, reduction="sum") / n
+    return F.mse_loss(logits, x, reduction="sum") / n
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Closed-form KL(N(mu, diag(exp(logvar))) ‖ N(0, I)) per sample (summed over dims)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
+
+
+class AutoencoderModel(nn.Module):
+    """Base of every variant: an encoder body, a decoder body, and an objective."""
+
+    key: str = ""
+    probabilistic: bool = False
+    is_conditional: bool = False
+    #: the objective differentiates through the encoder (contractive): keep autograd on in validation
+    loss_needs_grad: bool = False
+    #: ``identity`` output (linear AE) or sigmoid output for everything else
+    output: str = "sigmoid"
+
+    def __init__(self, image_shape: tuple[int, int, int], n_classes: int, latent_dim: int,
+                 body: str, hidden: tuple[int, ...], likelihood: str, params):
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        self.n_classes = n_classes
+        self.latent_dim = latent_dim
+        self.likelihood = likelihood if self.output == "sigmoid" else "identity"
+        self.params = params
+        self.progress = 0.0  # training progress in epochs; set by the trainer (for warm-ups)
+        cond = n_classes if self.is_conditional else 0
+        enc_out = 2 * latent_dim if self.probabilistic else latent_dim
+        linear = self.output == "identity"
+        self.encoder = Encoder(image_shape, body, hidden, enc_out, cond_dim=cond, linear=linear)
+        self.decoder = Decoder(image_shape, body, hidden, latent_dim + cond, linear=linear)
+        # A Gaussian fitted to the training codes, for sampling from deterministic models.
+        self.register_buffer("code_mean", torch.zeros(latent_dim))
+        self.register_buffer("code_chol", torch.eye(latent_dim))
+
+    # -- conditioning -------------------------------------------------------------------
+    def one_hot(self, y: torch.Tensor | None, n: int, device) -> torch.Tensor | None:
+        if not self.is_conditional:
+            return None
+        if y is None:
+            raise ValueError("This model is conditional: give a label to decode or encode.")
+        y = torch.as_tensor(y, device=device).long().reshape(-1)
+        if y.numel() == 1 and n > 1:
+            y = y.expand(n)
+        return F.one_hot(y, self.n_classes).float()
+
+    # -- the API ------------------------------------------------------------------------
+    def encoder_output(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.encoder(x, self.one_hot(y, x.shape[0], x.device))
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The code of each image (the posterior mean for probabilistic encoders)."""
+        h = self.encoder_output(x, y)
+        return h[:, : self.latent_dim] if self.probabilistic else self.code(h)
+
+    def code(self, h: torch.Tensor) -> torch.Tensor:
+        """Deterministic encoders: the encoder output as the code (sparse-KL applies a sigmoid)."""
+        return h
+
+    def decode_logits(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        c = self.one_hot(y, z.shape[0], z.device)
+        return self.decoder(z if c is None else torch.cat([z, c], dim=1))
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Images in [0, 1], N×C×H×W."""
+        out = self.decode_logits(z, y)
+        return out.clamp(0, 1) if self.output == "identity" else torch.sigmoid(out)
+
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decode(self.encode(x, y), y)
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> LossOutput:
+        raise NotImplementedError
+
+    def prior_sample(self, n: int, device) -> torch.Tensor:
+        if self.probabilistic:
+            return torch.randn(n, self.latent_dim, device=device)
+        eps = torch.randn(n, self.latent_dim, device=device)
+        return self.code_mean + eps @ self.code_chol.T
+
+    @torch.no_grad()
+    def sample(self, n: int, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Images decoded from the prior (probabilistic) or from a Gaussian fitted to the
+        training codes (deterministic models)."""
+        device = self.code_mean.device
+        return self.decode(self.prior_sample(n, device), y)
+
+    @torch.no_grad()
+    def fit_code_distribution(self, codes: torch.Tensor) -> None:
+        """Fit the sampling Gaussian of a deterministic model to training codes."""
+        codes = codes.double()
+        mean = codes.mean(0)
+        cov = torch.atleast_2d(torch.cov(codes.T)) if codes.shape[0] > 1 else torch.eye(codes.shape[1])
+        cov = cov + 1e-6 * torch.eye(cov.shape[0], dtype=cov.dtype, device=cov.device)
+        chol = torch.linalg.cholesky(cov)
+        self.code_mean.copy_(mean.float())
+        self.code_chol.copy_(chol.float())
+
+    def ae_output(self, x: torch.Tensor, y, z: torch.Tensor, target: torch.Tensor | None = None):
+        """Decode ``z`` and score it against ``target`` (default ``x``): (reconstruction term, recon)."""
+        logits = self.decode_logits(z, y)
+        rec = reconstruction_loss(logits, x if target is None else target, self.likelihood)
+        recon = logits.clamp(0, 1) if self.output == "identity" else torch.sigmoid(logits)
+        return rec, recon

@@ -1,0 +1,253 @@
+"""The state the views subscribe to: the runs of this session, the active one, and the
+latent cursor (the code under the decoder canvas).
+
+A ``RunState`` owns one run: its settings, its run folder, its live training thread, a
+history for the loss plot, the latest probe codes for the latent map, and the GUI's own copy
+of the model, into which the worker's decoder snapshots are loaded.  The GUI never touches
+the model the worker trains.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from PySide6.QtCore import QObject, Signal
+
+from engine.config import DataConfig, ModelConfig, TrainConfig
+from engine.data import DatasetSplit, load_dataset
+from engine.errors import UserError
+from engine.models import VARIANTS, AutoencoderModel, build_model
+from engine.runs import History, ProbeCodes, Run
+from engine.training import Trainer, TrainingUpdate
+from engine.worker import TrainingThread
+
+
+class RunState(QObject):
+    """One run in the session, live or loaded from disk."""
+
+    progressed = Signal(object)      # TrainingUpdate, after the state has taken it in
+    probe_changed = Signal(object)   # ProbeCodes
+    decoder_changed = Signal()       # the decoder copy has new weights
+    status_changed = Signal(str)
+    failed = Signal(str)
+
+    def __init__(self, data: DataConfig, model: ModelConfig, train: TrainConfig, dataset: DatasetSplit | None = None,
+                 run: Run | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.data_cfg, self.model_cfg, self.train_cfg = data, model, train
+        self.dataset = dataset
+        self.run = run
+        self.history = run.history if run is not None else History()
+        self.probe: ProbeCodes | None = None
+        self.status = run.status if run is not None else "new"
+        self.reason = run.reason if run is not None else ""
+        self.step = run.step if run is not None else 0
+        self.epoch = run.epochs_done if run is not None else 0
+        self.total_steps = 0
+        self.samples_per_sec = 0.0
+        self.eta_s = math.nan
+        self.job: TrainingThread | None = None
+        self.model: AutoencoderModel | None = None
+        if dataset is not None:
+            self._build_model(dataset.train.shape, dataset.train.n_classes)
+
+    # -- description ------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.run.name if self.run is not None else f"{self.model_cfg.variant} on {self.data_cfg.source} (new)"
+
+    @property
+    def variant_title(self) -> str:
+        return VARIANTS[self.model_cfg.variant].title
+
+    @property
+    def dataset_name(self) -> str:
+        return self.run.dataset if self.run is not None else self.data_cfg.source
+
+    @property
+    def best_val(self) -> float | None:
+        values = self.history.val.get("total")
+        return min(values) if values else None
+
+    @property
+    def class_names(self) -> list[str]:
+        if self.dataset is not None:
+            return self.dataset.train.class_names
+        return self.run.class_names if self.run is not None else []
+
+    @property
+    def is_training(self) -> bool:
+        return self.job is not None and self.job.is_running()
+
+    def _build_model(self, shape, n_classes) -> None:
+        self.model = build_model(self.model_cfg, shape, n_classes).eval()
+
+    def _set_status(self, status: str, reason: str = "") -> None:
+        self.status, self.reason = status, reason
+        self.status_changed.emit(status)
+
+    # -- opening a saved run -----------------------------------------------------------------
+    @classmethod
+    def open(cls, path, parent: QObject | None = None) -> "RunState":
+        """A saved run, explorable: its latest weights, probe codes and history."""
+        run = Run.open(path)
+        state = cls(run.data, run.model, run.train, run=run, parent=parent)
+        state.model = run.load_model("latest")
+        state.probe = run.load_probe()
+        state.total_steps = run.step
+        return state
+
+    def ensure_dataset(self) -> DatasetSplit | None:
+        """Load the run's dataset when it is available (for thumbnails); None when it is not."""
+        if self.dataset is None:
+            try:
+                self.dataset = load_dataset(self.data_cfg)
+            except UserError:
+                return None
+        return self.dataset
+
+    # -- training ----------------------------------------------------------------------------
+    def start(self, run_parent, epochs: int | None = None) -> None:
+        """Start (or, for a saved run, resume) training on a background thread."""
+        if self.is_training:
+            return
+        dataset = self.ensure_dataset() if self.run is not None else self.dataset
+        if dataset is None:
+            dataset = self.dataset = load_dataset(self.data_cfg)
+        if self.model is None:
+            self._build_model(dataset.train.shape, dataset.train.n_classes)
+        if self.run is not None:
+            trainer = Trainer.resume(self.run, epochs, dataset=dataset)
+            self.train_cfg = self.run.train
+        else:
+            trainer = Trainer(self.data_cfg, self.model_cfg, self.train_cfg, dataset=dataset, run_parent=run_parent)
+        self._trainer = trainer
+        self.job = TrainingThread(trainer)
+        self.job.worker.progressed.connect(self._on_update)
+        self.job.worker.finished.connect(self._on_finished)
+        self.job.worker.failed.connect(self._on_failed)
+        self.job.thread.finished.connect(self._on_thread_finished)
+        self._set_status("running")
+        self.job.start()
+
+    def pause(self) -> None:
+        if self.is_training:
+            self.job.worker.pause()
+            self._set_status("paused")
+
+    def resume(self) -> None:
+        if self.is_training:
+            self.job.worker.resume()
+            self._set_status("running")
+
+    def stop(self) -> None:
+        if self.is_training:
+            self.job.worker.stop()
+
+    def stop_and_wait(self, timeout_ms: int = 10_000) -> bool:
+        """Stop training, wait for the thread (the trainer saves the run as it stops)."""
+        if self.job is None:
+            return True
+        ok = self.job.stop_and_wait(timeout_ms)
+        self._on_thread_finished()
+        return ok
+
+    def _absorb(self, update: TrainingUpdate) -> None:
+        if self.run is None and self._trainer.run is not None:
+            self.run = self._trainer.run
+        self.step, self.epoch, self.total_steps = update.step, update.epoch, update.total_steps
+        if update.samples_per_sec:
+            self.samples_per_sec, self.eta_s = update.samples_per_sec, update.eta_s
+        if len(update.steps):
+            self.history.add_steps(update.steps, update.terms)
+        if update.kind == "epoch":
+            self.history.add_epoch(update.epoch, update.step, update.train_terms or {}, update.val_terms or {}, 0.0)
+        if update.decoder_state is not None and self.model is not None:
+            self.model.decoder.load_state_dict(update.decoder_state)
+            self.decoder_changed.emit()
+        if update.probe is not None:
+            self.probe = update.probe
+            self.probe_changed.emit(update.probe)
+
+    def _on_update(self, update: TrainingUpdate) -> None:
+        self._absorb(update)
+        self.progressed.emit(update)
+
+    def _on_finished(self, update: TrainingUpdate) -> None:
+        self._absorb(update)
+        self.progressed.emit(update)
+        self._set_status(update.status, update.reason)
+
+    def _on_failed(self, message: str) -> None:
+        self._set_status("failed", message)
+        self.failed.emit(message)
+
+    def _on_thread_finished(self) -> None:
+        if self.job is not None and not self.job.is_running():
+            self.job = None
+
+    # -- decoding (GUI thread, on the GUI's own model copy) ---------------------------------------
+    @torch.no_grad()
+    def decode(self, codes: np.ndarray, label: int | None = None) -> np.ndarray:
+        """Images (M×C×H×W float in [0, 1]) for codes (M×D)."""
+        z = torch.as_tensor(np.asarray(codes, dtype=np.float32).reshape(-1, self.model.latent_dim))
+        y = torch.full((z.shape[0],), int(label or 0)) if self.model.is_conditional else None
+        return self.model.decode(z, y).numpy()
+
+
+class LatentCursor(QObject):
+    """The latent code shown by the decoder canvas, with the view that last moved it."""
+
+    moved = Signal(object, str)   # code (np.ndarray, D), origin ("map", "slider", "select", ...)
+    label_changed = Signal(int)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.code: np.ndarray | None = None
+        self.label = 0
+
+    def set_code(self, code: np.ndarray, origin: str) -> None:
+        self.code = np.asarray(code, dtype=np.float32).reshape(-1).copy()
+        self.moved.emit(self.code, origin)
+
+    def set_label(self, label: int) -> None:
+        if label != self.label:
+            self.label = label
+            self.label_changed.emit(label)
+
+
+class Session(QObject):
+    """All runs of this window, the active one, and the latent cursor."""
+
+    run_added = Signal(object)       # RunState
+    active_changed = Signal(object)  # RunState | None
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.runs: list[RunState] = []
+        self.active: RunState | None = None
+        self.cursor = LatentCursor(self)
+
+    def add(self, state: RunState, activate: bool = True) -> RunState:
+        state.setParent(self)
+        self.runs.append(state)
+        self.run_added.emit(state)
+        if activate:
+            self.set_active(state)
+        return state
+
+    def set_active(self, state: RunState | None) -> None:
+        if state is not self.active:
+            self.active = state
+            self.active_changed.emit(state)
+
+    def training(self) -> list[RunState]:
+        return [r for r in self.runs if r.is_training]
+
+    def stop_all(self, timeout_ms: int = 10_000) -> bool:
+        """Stop every training run and wait for its thread; True when all ended in time."""
+        for state in self.runs:
+            state.stop()
+        return all(state.stop_and_wait(timeout_ms) for state in self.runs)

@@ -1,0 +1,22 @@
+"""The engine runs without a display: import-linter's contract in pyproject.toml holds."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_import_contract_holds():
+    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or shutil.which("lint-imports")
+    assert exe, "import-linter is part of the [test] extra"
+    proc = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_engine_imports_without_qt():
+    code = ("import sys; import engine.cli, engine.training, engine.runs, engine.export, engine.projection; "
+            "bad = [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'explorer'))]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)

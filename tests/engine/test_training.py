@@ -1,0 +1,118 @@
+"""The trainer: updates in order, determinism, pause/resume/stop from another thread, NaN."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from engine.data import load_dataset
+from engine.errors import ConfigError
+from engine.training import Trainer, resolve_device
+from tests.engine.helpers import DIGITS, quick_train, small_model
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset(DIGITS)
+
+
+def test_updates_carry_copies_probe_codes_and_snapshots(digits):
+    trainer = Trainer(DIGITS, small_model("vae"), quick_train(epochs=2), dataset=digits)
+    updates = list(trainer.updates())
+    kinds = [u.kind for u in updates]
+    assert kinds[-1] == "finished" and kinds.count("epoch") == 2 and kinds.count("finished") == 1
+    assert updates[-1].status == "completed"
+    steps = np.concatenate([u.steps for u in updates])
+    assert list(steps) == list(range(1, updates[-1].step + 1)), "every step is reported exactly once"
+    probes = [u.probe for u in updates if u.probe is not None]
+    assert probes and probes[-1].codes.shape == (len(digits.val), 2) and probes[-1].codes.dtype == np.float32
+    assert len(probes[-1].labels) == len(digits.val) and probes[-1].indices.max() < len(digits.val)
+    snaps = [u.decoder_state for u in updates if u.decoder_state is not None]
+    assert len(snaps) >= 3
+    live = trainer.model.decoder.state_dict()
+    for k, v in snaps[-1].items():
+        assert v.device.type == "cpu" and v.data_ptr() != live[k].data_ptr()
+    epoch = [u for u in updates if u.kind == "epoch"][-1]
+    assert set(epoch.val_terms) == {"total", "reconstruction", "kl", "neg_elbo"}
+    assert epoch.samples_per_sec > 0
+
+
+def test_same_seed_same_history(digits):
+    histories = []
+    for _ in range(2):
+        trainer = Trainer(DIGITS, small_model("vae"), quick_train(epochs=1), dataset=digits)
+        trainer.run_to_end()
+        histories.append(trainer.history.terms["total"])
+    assert histories[0] == histories[1]
+
+
+def test_pause_resume_and_stop_between_steps(digits):
+    trainer = Trainer(DIGITS, small_model("ae"), quick_train(epochs=50, report_every=1), dataset=digits)
+    seen = []
+    paused_at = threading.Event()
+
+    def drive():
+        for update in trainer.updates():
+            seen.append(update)
+            if update.step == 5 and not paused_at.is_set():
+                trainer.pause()
+                paused_at.set()
+
+    thread = threading.Thread(target=drive)
+    thread.start()
+    assert paused_at.wait(30)
+    count = len(seen)
+    thread.join(0.3)
+    assert thread.is_alive() and len(seen) == count, "no step is taken while paused"
+    trainer.resume_training()
+    while seen[-1].step < 12:
+        thread.join(0.01)
+    trainer.stop()
+    thread.join(30)
+    assert not thread.is_alive()
+    last = seen[-1]
+    assert last.kind == "finished" and last.status == "stopped"
+    assert last.epoch < 50
+
+
+def test_nan_loss_stops_and_keeps_the_last_finite_weights(digits, monkeypatch):
+    trainer = Trainer(DIGITS, small_model("ae"), quick_train(epochs=3), dataset=digits)
+    gen = trainer.updates()
+    first = next(gen)
+    assert first.step == 0
+    calls = {"n": 0}
+    model = trainer.model
+    original = model.loss
+
+    def poisoned(x, y=None):
+        calls["n"] += 1
+        out = original(x, y)
+        if calls["n"] == 7:
+            out.total = out.total * float("nan")
+        return out
+
+    monkeypatch.setattr(model, "loss", poisoned)
+    before = None
+    updates = []
+    for update in gen:
+        updates.append(update)
+        if update.step == 5:
+            before = {k: v.clone() for k, v in model.state_dict().items()}
+    last = updates[-1]
+    assert last.status == "failed" and "NaN" in last.reason and last.step == 6
+    assert all(torch.isfinite(v).all() for v in model.state_dict().values())
+    assert before is not None
+
+
+def test_cuda_without_a_gpu_is_one_clear_sentence(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="no usable CUDA"):
+        resolve_device("cuda")
+    assert resolve_device("auto").type == "cpu"
+
+
+@pytest.mark.parametrize("bad", [dict(epochs=0), dict(lr=-1.0), dict(batch_size=0), dict(device="tpu")])
+def test_bad_training_values_are_refused(bad):
+    with pytest.raises(ConfigError):
+        quick_train(**bad).validate()

@@ -1,0 +1,62 @@
+"""The Qt bridge: a TrainingWorker on a QThread emits its updates in strict order."""
+
+from engine.data import load_dataset
+from engine.training import Trainer
+from engine.worker import TrainingThread
+from tests.engine.helpers import DIGITS, quick_train, small_model
+
+
+def make_thread(epochs=2, **kw):
+    return TrainingThread(Trainer(DIGITS, small_model("vae"), quick_train(epochs=epochs, **kw),
+                                  dataset=load_dataset(DIGITS)))
+
+
+def test_signals_in_order_to_the_end(qtbot):
+    job = make_thread(epochs=1)
+    updates = []
+    job.worker.progressed.connect(updates.append)
+    with qtbot.waitSignals([job.worker.progressed, job.worker.finished], order="strict", timeout=60_000) as blocker:
+        job.start()
+    qtbot.waitUntil(lambda: not job.is_running(), timeout=10_000)
+    assert blocker.all_signals_and_args[-1].args[0].status == "completed"
+    assert [u.kind for u in updates][-1] == "epoch"
+    assert [u.step for u in updates] == sorted(u.step for u in updates)
+
+
+def test_stop_mid_epoch(qtbot):
+    job = make_thread(epochs=200, report_every=1)
+    seen = []
+
+    def on_progress(update):
+        seen.append(update)
+        if update.step == 3:
+            job.worker.stop()
+
+    job.worker.progressed.connect(on_progress)
+    with qtbot.waitSignal(job.worker.finished, timeout=60_000) as blocker:
+        job.start()
+    assert blocker.args[0].status == "stopped" and blocker.args[0].epoch == 0
+    assert job.thread.wait(5000)
+
+
+def test_pause_then_resume(qtbot):
+    job = make_thread(epochs=200, report_every=1)
+    job.worker.progressed.connect(lambda u: u.step == 2 and job.worker.pause())
+    with qtbot.waitSignal(job.worker.progressed, check_params_cb=lambda u: u.step == 2, timeout=60_000):
+        job.start()
+    qtbot.wait(300)
+    assert job.worker.trainer.paused
+    job.worker.resume()
+    with qtbot.waitSignal(job.worker.progressed, check_params_cb=lambda u: u.step >= 4, timeout=60_000):
+        pass
+    assert job.stop_and_wait()
+
+
+def test_failure_is_a_message(qtbot):
+    from engine.config import DataConfig
+    trainer = Trainer(DataConfig(source="npz", path="/nonexistent.npz"), small_model("vae"), quick_train())
+    job = TrainingThread(trainer)
+    with qtbot.waitSignal(job.worker.failed, timeout=30_000) as blocker:
+        job.start()
+    assert "nonexistent.npz" in blocker.args[0]
+    assert job.thread.wait(5000)
