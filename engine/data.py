@@ -1,0 +1,460 @@
+"""Dataset sources, loaded whole into memory as uint8 image tensors.
+
+Every source becomes a ``DatasetSplit``: a train and a validation ``ImageSet`` whose
+images are uint8 N×C×H×W tensors on the CPU.  Bad input (a missing folder, a file that
+is not an image, no network for a download) raises ``DataError`` with one sentence that
+names the file or folder.  scikit-learn and torchvision are imported only by the sources
+that need them, so importing this module and loading the default source stay fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import http.client
+import math
+import os
+import shutil
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+import torch
+from PIL import Image, ImageOps
+
+from engine.errors import ConfigError, DataError
+
+SOURCES = ("digits", "mnist", "fashion-mnist", "kmnist", "cifar10", "folder", "npz")
+TORCHVISION_SOURCES = ("mnist", "fashion-mnist", "kmnist", "cifar10")
+SOURCE_TITLES: dict[str, str] = {
+    "digits": "Digits 8×8 (scikit-learn, bundled)",
+    "mnist": "MNIST 28×28 (torchvision)",
+    "fashion-mnist": "Fashion-MNIST 28×28 (torchvision)",
+    "kmnist": "Kuzushiji-MNIST 28×28 (torchvision)",
+    "cifar10": "CIFAR-10 32×32 colour (torchvision)",
+    "folder": "Image folder (one subfolder per class)",
+    "npz": "NumPy .npz file (array x, optional y)",
+}
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+
+#: torchvision source -> (torchvision.datasets class name, title used in messages)
+_TORCHVISION = {
+    "mnist": ("MNIST", "MNIST"),
+    "fashion-mnist": ("FashionMNIST", "Fashion-MNIST"),
+    "kmnist": ("KMNIST", "Kuzushiji-MNIST"),
+    "cifar10": ("CIFAR10", "CIFAR-10"),
+}
+_IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+_CIFAR_FOLDER = "cifar-10-batches-py"
+_CIFAR_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch",
+                "batches.meta")
+_CIFAR_TARBALL = "cifar-10-python.tar.gz"
+#: what a failed download raises inside torchvision (URLError and socket errors are OSErrors)
+_DOWNLOAD_ERRORS = (RuntimeError, OSError, EOFError, ValueError, http.client.HTTPException, tarfile.TarError,
+                    zlib.error)
+
+#: DataConfig field -> (accepted types, how a message describes them)
+_FIELD_TYPES = {
+    "source": (str, "text"),
+    "root": ((str, type(None)), "a folder path or null"),
+    "path": ((str, type(None)), "a file or folder path or null"),
+    "image_size": (int, "a whole number"),
+    "grayscale": (bool, "true or false"),
+    "val_fraction": ((int, float), "a number"),
+    "seed": (int, "a whole number"),
+    "download": (bool, "true or false"),
+}
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the images come from and how they are split; JSON-able through ``to_dict``/``from_dict``.
+
+    ``image_size`` and ``grayscale`` shape the folder source only; ``val_fraction`` and ``seed``
+    set the holdout of the sources without an official test split (digits, folder, npz).
+    """
+
+    source: str = "digits"
+    root: str | None = None
+    path: str | None = None
+    image_size: int = 28
+    grayscale: bool = True
+    val_fraction: float = 0.1
+    seed: int = 0
+    download: bool = False
+
+    def validate(self) -> None:
+        """Raise ``ConfigError`` with one sentence for the first bad value."""
+        for name, (kinds, description) in _FIELD_TYPES.items():
+            value = getattr(self, name)
+            if not isinstance(value, kinds) or (isinstance(value, bool) and kinds is not bool):
+                raise ConfigError(f"The data setting {name!r} must be {description}, not {value!r}.")
+        if self.source not in SOURCES:
+            raise ConfigError(f"The data source must be one of {', '.join(SOURCES)}, not {self.source!r}.")
+        if self.source in ("folder", "npz") and not self.path:
+            what = "a folder of images" if self.source == "folder" else "an .npz file"
+            raise ConfigError(f"The {self.source} source needs the path of {what}.")
+        if not 4 <= self.image_size <= 256:
+            raise ConfigError(f"The image size must be between 4 and 256 pixels, not {self.image_size}.")
+        if not 0 < self.val_fraction <= 0.5:
+            raise ConfigError(f"The validation fraction must be above 0 and at most 0.5, not {self.val_fraction}.")
+        if self.seed < 0:
+            raise ConfigError(f"The data seed cannot be negative, not {self.seed}.")
+
+    def to_dict(self) -> dict:
+        """The settings as a JSON-able dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DataConfig:
+        """Rebuild settings from ``to_dict``'s form; an unknown key raises ``ConfigError`` naming it."""
+        if not isinstance(d, dict):
+            raise ConfigError("The data settings must be a JSON object.")
+        names = {field.name for field in dataclasses.fields(cls)}
+        unknown = [key for key in d if key not in names]
+        if unknown:
+            raise ConfigError(f"Unknown data setting {unknown[0]!r}.")
+        return cls(**d)
+
+
+@dataclass
+class ImageSet:
+    """Images held whole in memory: uint8 N×C×H×W on the CPU, int64 labels and the class names."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    class_names: list[str]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """One image's shape, (C, H, W)."""
+        c, h, w = self.images.shape[1:]
+        return c, h, w
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def subset(self, idx: torch.Tensor | list[int] | slice) -> ImageSet:
+        """The images at ``idx`` (an index tensor, list or slice), as a new set."""
+        return ImageSet(self.images[idx].contiguous(), self.labels[idx], list(self.class_names))
+
+    def float_batch(self, idx: torch.Tensor | list[int] | slice, device: torch.device | str = "cpu") -> torch.Tensor:
+        """The images at ``idx`` on ``device`` as floats in [0, 1] (moved as uint8, converted there)."""
+        return self.images[idx].to(device).float().div_(255)
+
+
+@dataclass
+class DatasetSplit:
+    """A loaded source: its name (e.g. ``"mnist"``, ``"folder:faces"``) and its two sets."""
+
+    name: str
+    train: ImageSet
+    val: ImageSet
+
+
+def default_data_root() -> Path:
+    """The folder torchvision sources live in unless a config names another."""
+    return platformdirs.user_data_path("latent-explorer") / "data"
+
+
+def load_dataset(cfg: DataConfig) -> DatasetSplit:
+    """Load the configured source whole into memory, split into train and validation sets."""
+    cfg.validate()
+    if cfg.source == "digits":
+        return _load_digits(cfg)
+    if cfg.source == "folder":
+        return _load_folder(cfg)
+    if cfg.source == "npz":
+        return _load_npz(cfg)
+    return _load_torchvision(cfg)
+
+
+def download_dataset(cfg: DataConfig, progress: Callable[[int, int], None] | None = None) -> None:
+    """Download a torchvision source into its data root (an explicit user action).
+
+    Files already there, or placed by hand (gzipped IDX files, the CIFAR-10 tarball), are used
+    without touching the network.  ``progress(done, total)`` is told when it starts and ends.
+    """
+    cfg.validate()
+    if cfg.source not in TORCHVISION_SOURCES:
+        raise ConfigError(f"Only {', '.join(TORCHVISION_SOURCES)} can be downloaded, not {cfg.source!r}.")
+    root = _data_root(cfg)
+    _unpack_offline_copies(cfg.source, root)
+    if progress:
+        progress(0, 1)
+    if _missing(cfg.source, root):
+        import torchvision.datasets
+
+        class_name, title = _TORCHVISION[cfg.source]
+        folder = expected_files(cfg.source, root)[0].parent
+        try:
+            getattr(torchvision.datasets, class_name)(str(root), train=True, download=True)
+        except _DOWNLOAD_ERRORS as exc:
+            raise DataError(f"Could not download {title} into {folder} ({_reason(exc)}): check the network "
+                            "connection or place the files there by hand.") from None
+    if progress:
+        progress(1, 1)
+
+
+def expected_files(source: str, root: str | os.PathLike | None = None) -> list[Path]:
+    """The files a torchvision source reads, i.e. where they go offline; empty for the other sources."""
+    root = Path(root).expanduser() if root else default_data_root()
+    if source == "cifar10":
+        return [root / _CIFAR_FOLDER / name for name in _CIFAR_FILES]
+    if source in TORCHVISION_SOURCES:
+        return [root / _TORCHVISION[source][0] / "raw" / name for name in _IDX_FILES]
+    if source in SOURCES:
+        return []
+    raise ConfigError(f"The data source must be one of {', '.join(SOURCES)}, not {source!r}.")
+
+
+def _data_root(cfg: DataConfig) -> Path:
+    return Path(cfg.root).expanduser() if cfg.root else default_data_root()
+
+
+def _reason(exc: BaseException) -> str:
+    """The last line of an exception's message, without a closing full stop."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1].rstrip(".") if lines else type(exc).__name__
+
+
+def _holdout(name: str, images: torch.Tensor, labels: torch.Tensor, class_names: list[str], cfg: DataConfig,
+             where: str) -> DatasetSplit:
+    """Split off the last ceil(N × val_fraction) images (at least one) of a seeded permutation."""
+    n = images.shape[0]
+    if n < 2:
+        raise DataError(f"{where} holds {n} image(s), but at least 2 are needed to set some aside for validation.")
+    n_val = max(1, math.ceil(n * cfg.val_fraction))
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed))
+    full = ImageSet(images, labels, class_names)
+    return DatasetSplit(name, full.subset(order[:-n_val]), full.subset(order[-n_val:]))
+
+
+# --- digits ---------------------------------------------------------------------------------------
+
+def _load_digits(cfg: DataConfig) -> DatasetSplit:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = torch.from_numpy(np.rint(bunch.images * (255 / 16)).astype(np.uint8)).unsqueeze(1)
+    labels = torch.from_numpy(bunch.target.astype(np.int64))
+    return _holdout("digits", images, labels, [str(d) for d in range(10)], cfg, "The digits data set")
+
+
+# --- torchvision sources ----------------------------------------------------------------------------
+
+def _missing(source: str, root: Path) -> list[Path]:
+    return [path for path in expected_files(source, root) if not path.is_file()]
+
+
+def _unpack_offline_copies(source: str, root: Path) -> None:
+    """Unpack what a person placed by hand: ``<name>.gz`` beside a missing IDX file, or the CIFAR-10 tarball."""
+    missing = _missing(source, root)
+    if source != "cifar10":
+        for path in missing:
+            if path.with_name(path.name + ".gz").is_file():
+                _gunzip(path.with_name(path.name + ".gz"), path)
+        return
+    tarball = root / _CIFAR_TARBALL
+    if missing and tarball.is_file():
+        try:
+            with tarfile.open(tarball, "r:gz") as archive:
+                archive.extractall(root, filter="data")
+        except (OSError, EOFError, tarfile.TarError, zlib.error) as exc:
+            raise DataError(f"Could not unpack {tarball} ({_reason(exc)}).") from None
+
+
+def _gunzip(gz: Path, target: Path) -> None:
+    """Decompress ``gz`` into ``target`` through a temporary file, so a failure leaves no half file."""
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with gzip.open(gz) as src, open(partial, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        os.replace(partial, target)
+    except (OSError, EOFError, zlib.error) as exc:
+        partial.unlink(missing_ok=True)
+        raise DataError(f"Could not decompress {gz} ({_reason(exc)}).") from None
+
+
+def _load_torchvision(cfg: DataConfig) -> DatasetSplit:
+    root = _data_root(cfg)
+    _unpack_offline_copies(cfg.source, root)
+    if cfg.download and _missing(cfg.source, root):
+        download_dataset(cfg)
+    missing = _missing(cfg.source, root)
+    if missing:
+        title = _TORCHVISION[cfg.source][1]
+        names = [path.name for path in missing]
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        packed = (f"or {_CIFAR_TARBALL} in {root}" if cfg.source == "cifar10" else "gzipped .gz files work too")
+        raise DataError(f"{title} is not in {missing[0].parent}: place {listed} there ({packed}) or press Download.")
+    train, val = _read_cifar10(root) if cfg.source == "cifar10" else _read_idx_source(cfg.source, root)
+    return DatasetSplit(cfg.source, train, val)
+
+
+def _read_idx_source(source: str, root: Path) -> tuple[ImageSet, ImageSet]:
+    """Read the four IDX files with torchvision's readers (what its MNIST class does), naming any bad file."""
+    from torchvision.datasets import mnist
+
+    class_name = _TORCHVISION[source][0]
+    class_names = [str(d) for d in range(10)] if source == "mnist" else list(getattr(mnist, class_name).classes)
+    raw = root / class_name / "raw"
+    sets = []
+    for prefix in ("train", "t10k"):
+        images_file, labels_file = raw / f"{prefix}-images-idx3-ubyte", raw / f"{prefix}-labels-idx1-ubyte"
+        images = _read_idx(images_file, mnist.read_image_file)
+        labels = _read_idx(labels_file, mnist.read_label_file)
+        if len(images) == 0 or len(images) != len(labels):
+            raise DataError(f"{images_file} holds {len(images)} images but {labels_file} holds {len(labels)} labels.")
+        if labels.max() >= len(class_names):
+            raise DataError(f"{labels_file} holds labels outside 0..{len(class_names) - 1}.")
+        sets.append(ImageSet(images.unsqueeze(1).contiguous(), labels, class_names))
+    return sets[0], sets[1]
+
+
+def _read_idx(path: Path, reader: Callable[[str], torch.Tensor]) -> torch.Tensor:
+    try:
+        return reader(str(path))
+    except OSError as exc:
+        raise DataError(f"Could not read {path} ({_reason(exc)}).") from None
+    except (AssertionError, KeyError, IndexError, RuntimeError, TypeError, ValueError):
+        raise DataError(f"{path} is not a valid IDX file (the MNIST file format).") from None
+
+
+def _read_cifar10(root: Path) -> tuple[ImageSet, ImageSet]:
+    from torchvision.datasets import CIFAR10
+
+    folder = root / _CIFAR_FOLDER
+    sets = []
+    for train in (True, False):
+        try:
+            dataset = CIFAR10(str(root), train=train)
+        except RuntimeError:
+            raise DataError(f"The CIFAR-10 files in {folder} failed torchvision's checksum check: replace them or "
+                            "press Download.") from None
+        except OSError as exc:
+            raise DataError(f"Could not read CIFAR-10 from {folder} ({_reason(exc)}).") from None
+        images = torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous()
+        sets.append(ImageSet(images, torch.tensor(dataset.targets, dtype=torch.int64), list(dataset.classes)))
+    return sets[0], sets[1]
+
+
+# --- folder of images -------------------------------------------------------------------------------
+
+def _load_folder(cfg: DataConfig) -> DatasetSplit:
+    folder = Path(cfg.path).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"{folder} is not a folder." if folder.exists() else f"The folder {folder} does not exist.")
+    files, labels, class_names = _list_images(folder)
+    if not files:
+        raise DataError(f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))} files, in it or in its "
+                        "subfolders).")
+    mode, size = ("L" if cfg.grayscale else "RGB"), cfg.image_size
+    pixels = np.empty((len(files), size, size, 1 if cfg.grayscale else 3), np.uint8)
+    for i, file in enumerate(files):
+        pixels[i] = _read_image(file, mode, size).reshape(size, size, -1)
+    images = torch.from_numpy(pixels).permute(0, 3, 1, 2)
+    name = f"folder:{folder.resolve().name}"
+    return _holdout(name, images, torch.tensor(labels, dtype=torch.int64), class_names, cfg, str(folder))
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir()
+                  if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file())
+
+
+def _list_images(folder: Path) -> tuple[list[Path], list[int], list[str]]:
+    """Images with labels and class names: one class per subfolder that holds images, else one unlabelled class.
+
+    Images lying beside class subfolders are left out.
+    """
+    try:
+        classes = [(d.name, _image_files(d)) for d in sorted(folder.iterdir()) if d.is_dir() and d.name[0] != "."]
+        classes = [(name, files) for name, files in classes if files] or [("unlabelled", _image_files(folder))]
+    except OSError as exc:
+        raise DataError(f"Could not list the images in {folder} ({_reason(exc)}).") from None
+    files = [file for _, class_files in classes for file in class_files]
+    labels = [label for label, (_, class_files) in enumerate(classes) for _ in class_files]
+    return files, labels, [name for name, _ in classes]
+
+
+def _read_image(file: Path, mode: str, size: int) -> np.ndarray:
+    """One image converted to ``mode``, centre-cropped to a square and resized to size×size."""
+    try:
+        with Image.open(file) as image:
+            image.draft(mode, (size, size))  # lets JPEG decode at a reduced scale; no-op for other formats
+            return np.asarray(ImageOps.fit(image.convert(mode), (size, size), Image.Resampling.BILINEAR))
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+        raise DataError(f"{file} is not an image PIL can read.") from None
+
+
+# --- .npz arrays ------------------------------------------------------------------------------------
+
+def _load_npz(cfg: DataConfig) -> DatasetSplit:
+    path = Path(cfg.path).expanduser()
+    if not path.is_file():
+        raise DataError(f"The file {path} does not exist.")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):  # a plain .npy file: its array is x
+            arrays = {"x": loaded}
+        else:
+            with loaded:
+                arrays = {key: loaded[key] for key in ("x", "y", "class_names") if key in loaded.files}
+    except (ValueError, EOFError, zipfile.BadZipFile, zlib.error):
+        raise DataError(f"{path} is not a NumPy .npz file of plain arrays (pickled objects are refused).") from None
+    except OSError as exc:
+        raise DataError(f"Could not read {path} ({_reason(exc)}).") from None
+    if "x" not in arrays:
+        raise DataError(f"{path} has no array named x (the images).")
+    images = _npz_images(arrays["x"], path)
+    labels, class_names = _npz_labels(arrays.get("y"), arrays.get("class_names"), len(images), path)
+    return _holdout(f"npz:{path.name}", images, labels, class_names, cfg, str(path))
+
+
+def _npz_images(x: np.ndarray, path: Path) -> torch.Tensor:
+    """x as uint8 N×C×H×W: from N×H×W, N×H×W×C or N×C×H×W (C = 1 or 3); floats in [0, 1] or [0, 255]."""
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[-1] in (1, 3):
+        x = x.transpose(0, 3, 1, 2)
+    if x.ndim != 4 or x.shape[1] not in (1, 3) or 0 in x.shape[2:]:
+        raise DataError(f"The array x in {path} has shape {x.shape}, not N×H×W, N×H×W×C or N×C×H×W with C 1 or 3.")
+    if np.issubdtype(x.dtype, np.floating):
+        if not np.isfinite(x).all():
+            raise DataError(f"The array x in {path} holds NaN or infinite values.")
+        scale = 1.0 if x.max(initial=0.0) > 1.0 + 1e-6 else 255.0
+        x = np.clip(np.rint(x * scale), 0, 255)
+    elif not np.issubdtype(x.dtype, np.integer):
+        raise DataError(f"The array x in {path} has dtype {x.dtype}, not uint8, integers or floats.")
+    elif x.dtype != np.uint8 and (x.min(initial=0) < 0 or x.max(initial=0) > 255):
+        raise DataError(f"The integer array x in {path} holds values outside 0..255.")
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.uint8))
+
+
+def _npz_labels(y: np.ndarray | None, names: np.ndarray | None, n: int, path: Path) -> tuple[torch.Tensor, list[str]]:
+    """Labels and class names from the optional arrays y and class_names; all 0, "unlabelled", without y."""
+    if y is None:
+        return torch.zeros(n, dtype=torch.int64), ["unlabelled"]
+    if y.ndim != 1 or len(y) != n:
+        raise DataError(f"{path} holds {n} images in x but {y.size} labels in y (shape {y.shape}).")
+    if not np.issubdtype(y.dtype, np.integer) or y.min(initial=0) < 0:
+        raise DataError(f"The labels y in {path} must be whole numbers from 0 up.")
+    n_classes = int(y.max(initial=-1)) + 1
+    if names is None:
+        class_names = [str(label) for label in range(n_classes)]
+    else:
+        class_names = [s.decode() if isinstance(s, bytes) else str(s) for s in np.ravel(names).tolist()]
+    if len(class_names) < n_classes:
+        raise DataError(f"{path} names {len(class_names)} classes in class_names, but y has labels up to "
+                        f"{n_classes - 1}.")
+    return torch.from_numpy(y.astype(np.int64)), class_names
