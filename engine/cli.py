@@ -13,7 +13,6 @@ import argparse
 import dataclasses
 import math
 import sys
-from pathlib import Path
 
 from engine.config import DEVICES, DataConfig, ModelConfig, TrainConfig
 from engine.data import SOURCES, download_dataset, load_dataset

@@ -9,11 +9,25 @@ import dataclasses
 import math
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
-                               QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.config import DataConfig, ModelConfig, TrainConfig
-from engine.data import SOURCE_TITLES, SOURCES, TORCHVISION_SOURCES
+from engine.data import SOURCE_TITLES, SOURCES, TORCHVISION_SOURCES, default_data_root
 from engine.errors import UserError
 from engine.models import BODIES, LIKELIHOODS, VARIANTS
 from engine.training import available_devices
@@ -133,6 +147,10 @@ class TrainingPanel(QWidget):
         self.size_row = QWidget()
         self.size_row.setLayout(size_row)
         data_form.addRow("Resize to", self.size_row)
+        self.root = _name(QLineEdit(), "dataRootEdit", "Data folder")
+        self.root.setPlaceholderText(str(default_data_root()))
+        self.root.setToolTip("Where torchvision datasets live; files placed here by hand are used without a download.")
+        data_form.addRow("Data folder", self.root)
         self.download = _name(QPushButton("Download"), "downloadButton", "Download dataset")
         self.download_bar = QProgressBar()
         self.download_bar.setVisible(False)
@@ -223,7 +241,7 @@ class TrainingPanel(QWidget):
                        self.latent.valueChanged, self.hidden.textChanged, self.likelihood.currentIndexChanged,
                        self.params.changed, self.epochs.valueChanged, self.batch.valueChanged, self.lr.textChanged,
                        self.seed.valueChanged, self.device.currentIndexChanged, self.path.textChanged,
-                       self.image_size.valueChanged, self.rgb.toggled):
+                       self.image_size.valueChanged, self.rgb.toggled, self.root.textChanged):
             signal.connect(self._refresh)
         self.browse.clicked.connect(self._browse)
         self.download.clicked.connect(self._download)
@@ -238,8 +256,8 @@ class TrainingPanel(QWidget):
     def configs(self) -> tuple[DataConfig, ModelConfig, TrainConfig]:
         """The form's values as validated configs; UserError with the reason otherwise."""
         source = self.dataset.currentData()
-        data = DataConfig(source=source, path=self.path.text().strip() or None, image_size=self.image_size.value(),
-                          grayscale=not self.rgb.isChecked())
+        data = DataConfig(source=source, root=self.root.text().strip() or None, path=self.path.text().strip() or None,
+                          image_size=self.image_size.value(), grayscale=not self.rgb.isChecked())
         try:
             hidden = tuple(int(v) for v in self.hidden.text().replace(" ", "").split(",") if v)
         except ValueError:
@@ -259,6 +277,7 @@ class TrainingPanel(QWidget):
     def set_configs(self, data: DataConfig, model: ModelConfig, train: TrainConfig) -> None:
         self.dataset.setCurrentIndex(max(0, self.dataset.findData(data.source)))
         self.path.setText(data.path or "")
+        self.root.setText(data.root or "")
         self.image_size.setValue(data.image_size)
         self.rgb.setChecked(not data.grayscale)
         self.model.setCurrentIndex(max(0, self.model.findData(model.variant)))
@@ -283,6 +302,7 @@ class TrainingPanel(QWidget):
         self.data_form.setRowVisible(self.path_row, source in ("folder", "npz"))
         self.data_form.setRowVisible(self.size_row, source == "folder")
         self.data_form.setRowVisible(self.download_row, source in TORCHVISION_SOURCES)
+        self.data_form.setRowVisible(self.root, source in TORCHVISION_SOURCES)
         self.model_form.setRowVisible(self.likelihood, spec.key != "linear_ae")
         try:
             self.configs()
@@ -305,7 +325,8 @@ class TrainingPanel(QWidget):
             self.path.setText(path)
 
     def _download(self) -> None:
-        self.download_requested.emit(DataConfig(source=self.dataset.currentData(), download=True))
+        self.download_requested.emit(DataConfig(source=self.dataset.currentData(), root=self.root.text().strip() or None,
+                                                download=True))
 
     def set_download_progress(self, done: int | None, total: int | None = None) -> None:
         """Show a download's progress; ``None`` hides the bar."""

@@ -6,7 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.models.ae import AE, ContractiveAE, ContractiveParams, DenoisingAE, DenoisingParams, LinearAE, SparseAE, SparseParams
+from engine.models.ae import (
+    AE,
+    ContractiveAE,
+    ContractiveParams,
+    DenoisingAE,
+    DenoisingParams,
+    LinearAE,
+    SparseAE,
+    SparseParams,
+)
 from engine.models.base import AutoencoderModel, LossOutput, NoParams
 from engine.models.nets import BODIES, resolve_body
 from engine.models.vae import CVAE, VAE, BetaVAE, BetaVAEParams, CVAEParams, VAEParams
