@@ -9,6 +9,7 @@ the model the worker trains.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -39,7 +40,9 @@ class RunState(QObject):
         self.data_cfg, self.model_cfg, self.train_cfg = data, model, train
         self.dataset = dataset
         self.run = run
-        self.history = run.history if run is not None else History()
+        # the GUI's own copy: a resumed trainer appends to run.history in its thread
+        self.history = copy.deepcopy(run.history) if run is not None else History()
+        self._trainer: Trainer | None = None
         self.probe: ProbeCodes | None = None
         self.status = run.status if run is not None else "new"
         self.reason = run.reason if run is not None else ""
@@ -93,6 +96,8 @@ class RunState(QObject):
     def open(cls, path, parent: QObject | None = None) -> "RunState":
         """A saved run, explorable: its latest weights, probe codes and history."""
         run = Run.open(path)
+        if run.status in ("running", "new") and run.step > 0:
+            run.status, run.reason = "stopped", "Interrupted: the program ended before training finished."
         state = cls(run.data, run.model, run.train, run=run, parent=parent)
         state.model = run.load_model("latest")
         state.probe = run.load_probe()
@@ -155,7 +160,7 @@ class RunState(QObject):
         return ok
 
     def _absorb(self, update: TrainingUpdate) -> None:
-        if self.run is None and self._trainer.run is not None:
+        if self.run is None and self._trainer is not None and self._trainer.run is not None:
             self.run = self._trainer.run
         self.step, self.epoch, self.total_steps = update.step, update.epoch, update.total_steps
         if update.samples_per_sec:
@@ -187,6 +192,7 @@ class RunState(QObject):
     def _on_thread_finished(self) -> None:
         if self.job is not None and not self.job.is_running():
             self.job = None
+            self.status_changed.emit(self.status)  # is_training just turned false
 
     # -- decoding (GUI thread, on the GUI's own model copy) ---------------------------------------
     @torch.no_grad()

@@ -1,0 +1,449 @@
+"""The loss plot: the active run's total and named loss terms, live, with validation per epoch.
+
+Per-step training values are drawn smoothed (a debiased exponential moving average, as
+TensorBoard draws them), optionally with the raw values faint behind; validation values are
+dashed markers at the step where each epoch ended.  Other runs can be overlaid for comparison.
+
+Updates arrive every few steps and runs have up to ~100k steps, so every curve keeps its data
+in growing NumPy arrays: an update appends only the new tail of the run's history, a redraw is
+coalesced to at most ten per second, and pyqtgraph downsamples (peak) and clips to the view.
+"""
+
+from __future__ import annotations
+
+import zlib
+from html import escape
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, QTimer
+from PySide6.QtGui import QAction, QColor, QImage, QPaintDevice, QPainter, QPalette, QPen
+from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QMessageBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+from scipy.signal import lfilter
+
+from engine.errors import UserError
+from engine.runs import History
+from explorer.session import RunState, Session
+
+TOTAL = "total"   # also the term drawn for overlaid runs
+# Readable on light and dark backgrounds; "total" is the strongest.  Unknown terms get a
+# spare colour chosen by a stable hash of their name.
+TERM_COLOURS = {TOTAL: "#e03131", "reconstruction": "#1c7ed6", "kl": "#2f9e44", "neg_elbo": "#f08c00",
+                "sparsity": "#ae3ec9", "contraction": "#1098ad", "adversarial": "#e8590c", "mmd": "#7048e8"}
+SPARE_COLOURS = ("#d6336c", "#74b816", "#4263eb", "#f59f00", "#0ca678", "#9c36b5")
+OVERLAY_COLOURS = ("#868e96", "#15aabf", "#94d82d", "#cc5de8", "#fd7e14", "#5c7cfa")
+REDRAW_MS = 100
+PNG_SCALE = 2   # PNG exports are drawn as on a screen with twice the pixel density
+
+
+def term_colour(name: str) -> QColor:
+    """The fixed colour of a loss term."""
+    return QColor(TERM_COLOURS.get(name) or SPARE_COLOURS[zlib.crc32(name.encode()) % len(SPARE_COLOURS)])
+
+
+class LossSeries:
+    """One term of one run's history as growing arrays: steps, raw values and their moving average."""
+
+    def __init__(self, history: History, name: str, smoothing: float):
+        self.history, self.name, self.smoothing = history, name, smoothing
+        self._data = np.empty((3, 1024))   # rows: step, raw, smoothed
+        self._n = 0
+        self._state = np.zeros(1)          # lfilter's state: smoothing × the last undebiased average
+
+    @property
+    def steps(self) -> np.ndarray:
+        return self._data[0, :self._n]
+
+    @property
+    def raw(self) -> np.ndarray:
+        return self._data[1, :self._n]
+
+    @property
+    def smoothed(self) -> np.ndarray:
+        return self._data[2, :self._n]
+
+    def sync(self) -> None:
+        """Append what the history gained since the last call."""
+        values = self.history.terms.get(self.name, [])
+        end = min(len(values), len(self.history.steps))
+        if end <= self._n:
+            return
+        if end > self._data.shape[1]:
+            grown = np.empty((3, max(end, 2 * self._data.shape[1])))
+            grown[:, :self._n] = self._data[:, :self._n]
+            self._data = grown
+        self._data[0, self._n:end] = self.history.steps[self._n:end]
+        self._data[1, self._n:end] = values[self._n:end]
+        self._smooth(self._n, end)
+        self._n = end
+
+    def set_smoothing(self, smoothing: float) -> None:
+        self.smoothing = smoothing
+        self._state = np.zeros(1)
+        self._smooth(0, self._n)
+
+    def _smooth(self, start: int, end: int) -> None:
+        """Debiased exponential moving average of raw[start:end], continuing from raw[:start]."""
+        if end == start:
+            return
+        a = self.smoothing
+        average, self._state = lfilter([1.0 - a], [1.0, -a], self._data[1, start:end], zi=self._state)
+        self._data[2, start:end] = average / (1.0 - a ** np.arange(start + 1, end + 1))
+
+    def value_at(self, step: float) -> float | None:
+        """The smoothed value at the last recorded step at or before ``step``."""
+        i = int(np.searchsorted(self.steps, step, side="right")) - 1
+        return float(self.smoothed[i]) if i >= 0 else None
+
+
+class TermCurves:
+    """The curves of one term of the active run: smoothed (in the legend), raw (faint) and validation."""
+
+    def __init__(self, plot: pg.PlotItem, series: LossSeries):
+        self.series = series
+        colour = term_colour(series.name)
+        faint = QColor(colour)
+        faint.setAlpha(70)
+        self.raw = _step_curve(pg.mkPen(faint, width=1))
+        self.smooth = _step_curve(pg.mkPen(colour, width=2 if series.name == TOTAL else 1))
+        self.val = pg.PlotDataItem(pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine), symbol="o", symbolSize=6,
+                                   symbolPen=pg.mkPen(colour), symbolBrush=colour, antialias=True)
+        for z, item in enumerate(self.items()):
+            item.setZValue(z)
+            plot.addItem(item)
+
+    def items(self) -> tuple[pg.PlotDataItem, pg.PlotDataItem, pg.PlotDataItem]:
+        return self.raw, self.smooth, self.val
+
+    def redraw(self) -> None:
+        """Hand the series' arrays to the curves (the raw ones only while they are shown)."""
+        s, history = self.series, self.series.history
+        if self.raw.isVisible():
+            self.raw.setData(s.steps, s.raw)
+        self.smooth.setData(s.steps, s.smoothed)
+        val = history.val.get(s.name, [])
+        n = min(len(val), len(history.epoch_steps))
+        self.val.setData(np.asarray(history.epoch_steps[len(history.epoch_steps) - n:], float),
+                         np.asarray(val[len(val) - n:], float))
+
+
+def _step_curve(pen: QPen) -> pg.PlotDataItem:
+    """A per-step curve.  The plot downsamples (peak) and clips to the view; about two points per
+    pixel are drawn, and never antialiased: Qt's antialiased stroking of a dense zigzag (raw
+    losses, peak-downsampled) can take seconds per frame."""
+    return pg.PlotDataItem(pen=pen, antialias=False, autoDownsampleFactor=1.0)
+
+
+def _overlay_label(state: RunState) -> str:
+    return f"{state.name} ({TOTAL})"
+
+
+def _name(widget: QWidget, name: str) -> QWidget:
+    widget.setObjectName(name)
+    widget.setAccessibleName(name)
+    return widget
+
+
+class LossPlot(QWidget):
+    """Loss curves of the session's active run, plus the smoothed totals of overlaid runs."""
+
+    def __init__(self, session: Session, parent: QWidget | None = None):
+        super().__init__(parent)
+        _name(self, "lossPlot")
+        self.session = session
+        self.state: RunState | None = None
+        self.curves: dict[str, TermCurves] = {}
+        self.overlays: list[tuple[RunState, LossSeries, pg.PlotDataItem]] = []
+        self._overlay_states: list[RunState] = []
+        self._hidden: set[str] = set()
+
+        self.smoothing = _name(QDoubleSpinBox(), "lossSmoothing")
+        self.smoothing.setRange(0.0, 0.999)
+        self.smoothing.setDecimals(3)
+        self.smoothing.setSingleStep(0.05)
+        self.smoothing.setValue(0.9)
+        self.smoothing.setToolTip("Moving average of the per-step losses: 0 draws them raw, nearer 1 is smoother.")
+        self.raw = _name(QCheckBox("Raw"), "lossRaw")
+        self.raw.setToolTip("Also draw the raw per-step values, faintly.")
+        self.log_y = _name(QCheckBox("Log y"), "lossLogY")
+        self.terms_menu = QMenu(self)
+        self.terms_button = _name(QToolButton(), "lossTerms")
+        self.terms_button.setText("Terms")
+        self.terms_button.setToolTip("Show or hide loss terms (clicking a legend entry does the same).")
+        self.terms_button.setMenu(self.terms_menu)
+        self.terms_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+
+        self.plot = _name(pg.PlotWidget(), "lossPlotView")
+        self.plot_item: pg.PlotItem = self.plot.getPlotItem()
+        self.plot_item.setLabel("bottom", "step")
+        self.plot_item.setLabel("left", "loss")
+        self.plot_item.showGrid(x=True, y=True, alpha=0.15)
+        self.plot_item.setDownsampling(auto=True, mode="peak")   # applies to every curve added later
+        self.plot_item.setClipToView(True)
+        self.legend = self.plot_item.addLegend(offset=(-10, 10))
+        self._val_key = pg.PlotDataItem(pen=pg.mkPen("#868e96", width=1, style=Qt.PenStyle.DashLine), symbol="o",
+                                        symbolSize=6, symbolBrush="#868e96", symbolPen="#868e96")
+        self.legend.addItem(self._val_key, "validation")   # a key only: clicking it hides every validation curve
+        self.crosshair = pg.InfiniteLine(angle=90, movable=False)
+        self.crosshair.setVisible(False)
+        self.plot_item.addItem(self.crosshair, ignoreBounds=True)
+        self.readout = _name(QLabel(), "lossReadout")
+        self.readout.setTextFormat(Qt.TextFormat.RichText)
+        self.readout.setWordWrap(True)   # never widens the window; long readouts take a second line
+
+        export_action = QAction("Export…", self.plot)
+        export_action.triggered.connect(self._export_dialog)
+        self.plot.scene().contextMenu = [export_action]   # replaces pyqtgraph's Export dialog (see export())
+
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Smoothing"))
+        for widget in (self.smoothing, self.raw, self.log_y, self.terms_button):
+            controls.addWidget(widget)
+        controls.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(controls)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.readout)
+
+        self._redraw_timer = QTimer(self, singleShot=True, interval=REDRAW_MS)
+        self._redraw_timer.timeout.connect(self._redraw)
+        self.smoothing.valueChanged.connect(self._on_smoothing)
+        self.raw.toggled.connect(self._on_visibility_changed)
+        self.log_y.toggled.connect(lambda on: self.plot_item.setLogMode(x=False, y=on))
+        self.legend.sigSampleClicked.connect(self._on_legend_clicked)
+        self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.plot.installEventFilter(self)
+        session.active_changed.connect(self._show_run)
+
+        self._apply_palette()
+        self._show_run(session.active)
+
+    # -- public ------------------------------------------------------------------------------
+    def set_overlays(self, states: list[RunState]) -> None:
+        """Also draw these runs' smoothed totals (the active run is never its own overlay)."""
+        for state, _, curve in self.overlays:
+            state.progressed.disconnect(self._schedule_redraw)
+            self.plot_item.removeItem(curve)
+            self.legend.removeItem(curve)
+        self._overlay_states = list(states)
+        self.overlays = []
+        for state in dict.fromkeys(s for s in states if s is not self.state):
+            colour = QColor(OVERLAY_COLOURS[len(self.overlays) % len(OVERLAY_COLOURS)])
+            curve = _step_curve(pg.mkPen(colour, width=1, style=Qt.PenStyle.DashDotLine))
+            curve.setZValue(-1)
+            self.plot_item.addItem(curve)
+            self.legend.addItem(curve, _overlay_label(state))
+            self.overlays.append((state, LossSeries(state.history, TOTAL, self.smoothing.value()), curve))
+            state.progressed.connect(self._schedule_redraw)
+        self._redraw()
+
+    def set_term_visible(self, name: str, visible: bool) -> None:
+        """Show or hide a term of the active run; a hidden term stays hidden for other runs too."""
+        if visible != (name not in self._hidden):
+            (self._hidden.discard if visible else self._hidden.add)(name)
+            self._on_visibility_changed()
+
+    def export(self, path: str | Path) -> None:
+        """Write the plot, as it is on screen, to PNG (at twice the pixel density) or SVG, by the
+        file's suffix.  Raises UserError, in one sentence, for another suffix or an unwritable file.
+
+        pyqtgraph's exporters are not used: its SVGExporter fails on the closed paths Qt 6.11
+        writes, and its ImageExporter scales the axes' text but not the legend's."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix == ".png":
+            image = QImage(self.plot.viewport().size() * PNG_SCALE, QImage.Format.Format_ARGB32)
+            image.setDevicePixelRatio(PNG_SCALE)
+            written = self._paint_onto(image) and image.save(str(path))
+        elif suffix == ".svg":
+            svg = QSvgGenerator()
+            svg.setFileName(str(path))
+            svg.setSize(self.plot.viewport().size())
+            svg.setViewBox(QRectF(self.plot.viewport().rect()))
+            svg.setResolution(int(self.plot.logicalDpiX()))
+            svg.setTitle(f"Loss — {self.state.name}" if self.state is not None else "Loss")
+            written = self._paint_onto(svg)
+        else:
+            raise UserError(f"The loss plot can be exported as .png or .svg, not as “{path.name}”.")
+        if not written:
+            raise UserError(f"Could not write {path}; check that its folder exists and is writable.")
+
+    # -- the active run ----------------------------------------------------------------------
+    def _show_run(self, state: RunState | None) -> None:
+        if self.state is not None:
+            self.state.progressed.disconnect(self._schedule_redraw)
+        for curves in self.curves.values():
+            for item in curves.items():
+                self.plot_item.removeItem(item)
+            self.legend.removeItem(curves.smooth)
+        self.terms_menu.clear()
+        self.curves = {}
+        self.state = state
+        if state is not None:
+            state.progressed.connect(self._schedule_redraw)
+        self.set_overlays(self._overlay_states)   # drops the new active run from the overlays; redraws
+        self._hide_crosshair()
+
+    def _add_term(self, name: str) -> None:
+        series = LossSeries(self.state.history, name, self.smoothing.value())
+        curves = self.curves[name] = TermCurves(self.plot_item, series)
+        self.legend.addItem(curves.smooth, name)
+        action = self.terms_menu.addAction(name)
+        action.setCheckable(True)
+        action.toggled.connect(lambda on: self.set_term_visible(name, on))
+
+    def _move_keys_after_terms(self) -> None:
+        """Keep the legend in the order: terms, the validation key, overlaid runs."""
+        for item, label in [(self._val_key, "validation")] + [(c, _overlay_label(s)) for s, _, c in self.overlays]:
+            self.legend.removeItem(item)
+            self.legend.addItem(item, label)
+
+    def _schedule_redraw(self) -> None:
+        if not self._redraw_timer.isActive():
+            self._redraw_timer.start()
+
+    def _redraw(self) -> None:
+        """Append what the histories gained to the curves (new terms get curves and a legend entry)."""
+        if self.state is not None:
+            new_terms = [name for name in self.state.history.terms if name not in self.curves]
+            for name in sorted(new_terms, key=lambda name: name != TOTAL):
+                self._add_term(name)
+            if new_terms:
+                self._apply_visibility()
+                self._move_keys_after_terms()
+        for curves in self.curves.values():
+            curves.series.sync()
+            curves.redraw()
+        for _, series, curve in self.overlays:
+            series.sync()
+            curve.setData(series.steps, series.smoothed)
+
+    def _on_smoothing(self, value: float) -> None:
+        for series in [c.series for c in self.curves.values()] + [s for _, s, _ in self.overlays]:
+            series.set_smoothing(value)
+        self._redraw()
+
+    def _on_visibility_changed(self) -> None:
+        self._apply_visibility()
+        self._redraw()   # raw curves are only fed while they are shown
+
+    def _apply_visibility(self) -> None:
+        show_val = self._val_key.isVisible()
+        for name, curves in self.curves.items():
+            shown = name not in self._hidden
+            curves.smooth.setVisible(shown)
+            curves.raw.setVisible(shown and self.raw.isChecked())
+            curves.val.setVisible(shown and show_val)
+        for action in self.terms_menu.actions():
+            action.setChecked(action.text() not in self._hidden)
+
+    def _on_legend_clicked(self, item: pg.PlotDataItem) -> None:
+        """pyqtgraph has toggled the clicked item; extend that to the term's other curves."""
+        term = next((name for name, c in self.curves.items() if c.smooth is item), None)
+        if term is not None:
+            self.set_term_visible(term, item.isVisible())
+        elif item is self._val_key:
+            self._apply_visibility()
+
+    # -- crosshair readout --------------------------------------------------------------------
+    def _on_mouse_moved(self, pos: QPointF) -> None:
+        view = self.plot_item.vb
+        if not view.sceneBoundingRect().contains(pos):
+            self._hide_crosshair()
+            return
+        x = view.mapSceneToView(pos).x()
+        self.crosshair.setPos(x)
+        self.crosshair.setVisible(True)
+        shown = [(name, term_colour(name), c.series) for name, c in self.curves.items() if c.smooth.isVisible()]
+        shown += [(state.name, curve.opts["pen"].color(), series) for state, series, curve in self.overlays
+                  if curve.isVisible()]
+        parts = [f"step <b>{max(0, round(x)):,}</b>"]
+        for name, colour, series in shown:
+            value = series.value_at(x)
+            if value is not None:
+                parts.append(f"<span style='color:{colour.name()}'>■</span> {escape(name)} {value:.4g}")
+        self.readout.setText("&nbsp;&nbsp; ".join(parts))
+
+    def _hide_crosshair(self) -> None:
+        self.crosshair.setVisible(False)
+        self.readout.setText("Move over the plot to read the values at a step." if self.state is not None
+                             else "No run selected.")
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.plot and event.type() == QEvent.Type.Leave:
+            self._hide_crosshair()
+        return super().eventFilter(watched, event)
+
+    # -- palette ------------------------------------------------------------------------------
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_palette()
+        super().changeEvent(event)
+
+    def _apply_palette(self) -> None:
+        palette = self.palette()
+        base, text = palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Text)
+        mid = palette.color(QPalette.ColorRole.Mid)
+        self.plot.setBackground(pg.mkColor(base))
+        for side in ("left", "bottom"):
+            self.plot_item.getAxis(side).setPen(pg.mkPen(mid))
+            self.plot_item.getAxis(side).setTextPen(pg.mkPen(text))
+        legend_fill = QColor(base)
+        legend_fill.setAlpha(210)
+        self.legend.setBrush(legend_fill)
+        self.legend.setPen(pg.mkPen(mid))
+        self.legend.setLabelTextColor(text)   # for entries added later; the existing ones are re-rendered
+        for _, label in self.legend.items:
+            label.setText(label.text, color=text)
+        self.crosshair.setPen(pg.mkPen(text, width=1, style=Qt.PenStyle.DotLine))
+
+    # -- export -------------------------------------------------------------------------------
+    def _paint_onto(self, device: QPaintDevice) -> bool:
+        """Paint the visible plot onto an image or SVG generator, without the crosshair, with every
+        item in pyqtgraph's export mode (markers drawn as shapes, not cached pixmaps)."""
+        painter = QPainter()
+        if not painter.begin(device):
+            return False
+        target = QRectF(self.plot.viewport().rect())
+        items = [item for item in self.plot.scene().items() if hasattr(item, "setExportMode")]
+        crosshair_shown = self.crosshair.isVisible()
+        self.crosshair.setVisible(False)
+        try:
+            for item in items:
+                item.setExportMode(True, {"painter": painter, "antialias": True})
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.fillRect(target, self.plot.backgroundBrush())
+            self.plot.scene().render(painter, target, self.plot.mapToScene(self.plot.viewport().rect()).boundingRect())
+        finally:
+            for item in items:
+                item.setExportMode(False)
+            self.crosshair.setVisible(crosshair_shown)
+            painter.end()
+        return True
+
+    def _export_dialog(self) -> None:
+        name = self.state.name if self.state is not None else "loss"
+        path, chosen = QFileDialog.getSaveFileName(self, "Export the loss plot", f"{name}-loss.png",
+                                                   "PNG image (*.png);;SVG drawing (*.svg)")
+        if not path:
+            return
+        if Path(path).suffix.lower() not in (".png", ".svg"):
+            path += ".svg" if "svg" in chosen.lower() else ".png"
+        try:
+            self.export(path)
+        except UserError as exc:
+            QMessageBox.warning(self, "Export failed", str(exc))

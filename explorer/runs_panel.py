@@ -1,0 +1,234 @@
+"""The runs panel: every run of the session in a table, the active one selected.
+
+Selecting a row makes its run the active one; further selected rows (Ctrl/Shift-click) are
+overlays, announced with ``overlays_changed`` so that the loss plot can draw them for comparison.
+Open… and Resume are requests the main window carries out.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QItemSelection,
+    QItemSelectionModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QHeaderView, QPushButton, QTableView, QVBoxLayout, QWidget
+
+from explorer.session import RunState, Session
+
+COLUMNS = ("Name", "Variant", "Dataset", "Latent", "Status", "Best val")
+NUMERIC_COLUMNS = {COLUMNS.index("Latent"), COLUMNS.index("Best val")}
+REFRESH_MS = 300          # live runs' rows are refreshed at most about three times a second
+RESUMABLE = ("stopped", "completed")
+
+
+def status_text(state: RunState) -> str:
+    """The status, with epoch progress while a run trains ("running 3/20")."""
+    if state.status in ("running", "paused"):
+        return f"{state.status} {state.epoch}/{state.train_cfg.epochs}"
+    return state.status
+
+
+def best_val_text(state: RunState) -> str:
+    best = state.best_val
+    return "—" if best is None else f"{best:.4g}"
+
+
+def row_tooltip(state: RunState) -> str:
+    if state.run is None:
+        where = "Not saved yet: the run folder is made when training starts."
+    else:
+        where = str(state.run.path)
+    return f"{where}\n{state.reason}" if state.reason else where
+
+
+class RunsModel(QAbstractTableModel):
+    """The session's runs, one per row, refreshed as their status and progress change."""
+
+    def __init__(self, session: Session, parent: QObject | None = None):
+        super().__init__(parent)
+        self.session = session
+        self._states: list[RunState] = []
+        self._active: RunState | None = session.active
+        self._stale: set[RunState] = set()
+        self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
+        self._refresh_timer.timeout.connect(self._refresh_stale)
+        session.run_added.connect(self._add)
+        session.active_changed.connect(self._on_active_changed)
+        for state in session.runs:
+            self._add(state)
+
+    # -- the table ----------------------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._states)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        state = self._states[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(state, index.column())
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return row_tooltip(state)
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in NUMERIC_COLUMNS:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.FontRole and state is self.session.active:
+            font = QFont()
+            font.setBold(True)   # the active run stands out among the selected (overlaid) ones
+            return font
+        return None
+
+    @staticmethod
+    def _text(state: RunState, column: int) -> str:
+        return (state.name, state.variant_title, state.dataset_name, str(state.model_cfg.latent_dim),
+                status_text(state), best_val_text(state))[column]
+
+    # -- runs <-> rows ------------------------------------------------------------------------
+    def state_at(self, row: int) -> RunState:
+        return self._states[row]
+
+    def row_of(self, state: RunState) -> int:
+        """The row of a run, or -1."""
+        return self._states.index(state) if state in self._states else -1
+
+    def _add(self, state: RunState) -> None:
+        row = len(self._states)
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._states.append(state)
+        self.endInsertRows()
+        state.status_changed.connect(self._on_status_changed)   # bound methods: disconnected with the model
+        state.progressed.connect(self._on_progressed)
+
+    def _on_active_changed(self, state: RunState | None) -> None:
+        previous, self._active = self._active, state
+        for changed in (previous, state):
+            if changed is not None:
+                self.refresh(changed)
+
+    def refresh(self, state: RunState) -> None:
+        """Redraw a run's row now."""
+        row = self.row_of(state)
+        if row >= 0:
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+
+    def _on_status_changed(self, _status: str) -> None:
+        self.refresh(self.sender())
+
+    def _on_progressed(self, _update: object) -> None:
+        self._stale.add(self.sender())
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def _refresh_stale(self) -> None:
+        stale, self._stale = self._stale, set()
+        for state in stale:
+            self.refresh(state)
+
+
+def _name(widget: QWidget, name: str) -> QWidget:
+    widget.setObjectName(name)
+    widget.setAccessibleName(name)
+    return widget
+
+
+class RunsPanel(QWidget):
+    """The runs table with Open… and Resume below it."""
+
+    overlays_changed = Signal(object)    # list[RunState]: the selected runs other than the active one
+    open_requested = Signal()
+    resume_requested = Signal(object)    # RunState: the active run, stopped or completed, to train further
+
+    def __init__(self, session: Session, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("runsPanel")
+        self.session = session
+        self.model = RunsModel(session, self)
+        self._overlays: list[RunState] = []
+        self.table = _name(QTableView(), "runsList")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setHighlightSections(False)
+
+        self.open_button = _name(QPushButton("Open…"), "openRunButton")
+        self.open_button.setToolTip("Open a saved run folder.")
+        self.resume_button = _name(QPushButton("Resume"), "resumeRunButton")
+        self.resume_button.setToolTip("Train the selected stopped or completed run further.")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.open_button)
+        buttons.addWidget(self.resume_button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
+
+        self.open_button.clicked.connect(self.open_requested)
+        self.resume_button.clicked.connect(lambda: self.resume_requested.emit(self.session.active))
+        self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
+        self.model.dataChanged.connect(self._update_buttons)
+        session.active_changed.connect(self._select_active)
+        self._select_active(session.active)
+
+    def selected_states(self) -> list[RunState]:
+        """The selected runs, in table order."""
+        rows = sorted(index.row() for index in self.table.selectionModel().selectedRows())
+        return [self.model.state_at(row) for row in rows]
+
+    def _on_selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        """The run of the row clicked last becomes active (or, when that row was just deselected,
+        the active run stays if still selected, else the last selected one); the others are overlays."""
+        selected = self.selected_states()
+        current = self.table.selectionModel().currentIndex()
+        clicked = self.model.state_at(current.row()) if current.isValid() else None
+        if clicked in selected:
+            self.session.set_active(clicked)
+        elif self.session.active not in selected:
+            self.session.set_active(selected[-1] if selected else None)
+        self._announce_overlays()
+
+    def _select_active(self, state: RunState | None) -> None:
+        """Follow a change of the active run: select its row, alone unless it was already selected."""
+        selection = self.table.selectionModel()
+        row = self.model.row_of(state) if state is not None else -1
+        if row < 0:
+            selection.clearSelection()
+        elif not selection.isRowSelected(row):
+            flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+            selection.setCurrentIndex(self.model.index(row, 0), flags)
+            self.table.scrollTo(self.model.index(row, 0))
+        self._announce_overlays()
+        self._update_buttons()
+
+    def _announce_overlays(self) -> None:
+        overlays = [state for state in self.selected_states() if state is not self.session.active]
+        if overlays != self._overlays:
+            self._overlays = overlays
+            self.overlays_changed.emit(overlays)
+
+    def _update_buttons(self) -> None:
+        """Resume needs a saved run whose training has ended (stopped or completed)."""
+        active = self.session.active
+        self.resume_button.setEnabled(active is not None and active.run is not None and active.status in RESUMABLE)

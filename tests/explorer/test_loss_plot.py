@@ -1,0 +1,200 @@
+"""The loss plot: the active run's terms per step and per epoch, live appends, log scale,
+exports, switching runs, overlays and the crosshair readout."""
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QColor, QImage, QPalette
+from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtWidgets import QFileDialog
+
+from engine.data import load_dataset
+from engine.errors import UserError
+from engine.training import TrainingUpdate
+from explorer.loss_plot import LossPlot, LossSeries, term_colour
+from explorer.session import RunState, Session
+from tests.engine.helpers import DIGITS, quick_train, small_model
+
+
+@pytest.fixture
+def session_with_runs(qtbot, run_paths):
+    session = Session()
+    states = [session.add(RunState.open(path), activate=False) for path in run_paths]
+    return session, states
+
+
+@pytest.fixture
+def plot(qtbot, session_with_runs):
+    session, states = session_with_runs
+    widget = LossPlot(session)
+    qtbot.addWidget(widget)
+    widget.resize(720, 420)
+    widget.show()
+    session.set_active(states[0])
+    return widget
+
+
+def fake_update(state: RunState, n: int = 10, kind: str = "progress") -> TrainingUpdate:
+    start = state.history.steps[-1] + 1
+    steps = np.arange(start, start + n)
+    terms = {name: np.full(n, 0.5) for name in state.history.terms}
+    val = {name: 0.4 for name in state.history.terms} if kind == "epoch" else None
+    return TrainingUpdate(kind, state.epoch + (kind == "epoch"), int(steps[-1]), int(steps[-1]) + 100, steps, terms,
+                          val_terms=val, train_terms=val)
+
+
+def test_curves_hold_the_history(plot, session_with_runs):
+    history = session_with_runs[1][0].history
+    assert history.steps and set(history.terms) >= {"total", "reconstruction", "kl"}
+    assert set(plot.curves) == set(history.terms)
+    for name, curves in plot.curves.items():
+        x, y = curves.smooth.getOriginalDataset()
+        np.testing.assert_array_equal(x, history.steps)
+        assert y[0] == pytest.approx(history.terms[name][0])   # the debiased average starts at the first value
+        vx, vy = curves.val.getOriginalDataset()
+        np.testing.assert_array_equal(vx, history.epoch_steps)
+        np.testing.assert_allclose(vy, history.val[name])
+    assert plot.curves["total"].smooth.opts["pen"].color() == term_colour("total")
+    legend_names = [label.text for _, label in plot.legend.items]
+    assert legend_names == ["total", *(name for name in history.terms if name != "total"), "validation"]
+
+
+def test_smoothing_is_a_debiased_moving_average(session_with_runs):
+    history = session_with_runs[1][0].history
+    series = LossSeries(history, "total", 0.8)
+    series.sync()
+    expected, average = [], 0.0
+    for k, v in enumerate(history.terms["total"], start=1):
+        average = 0.8 * average + 0.2 * v
+        expected.append(average / (1 - 0.8 ** k))
+    np.testing.assert_allclose(series.smoothed, expected)
+    series.set_smoothing(0.0)
+    np.testing.assert_allclose(series.smoothed, history.terms["total"])
+
+
+def test_live_updates_append_points(qtbot, plot, session_with_runs):
+    state = session_with_runs[1][0]
+    before = len(state.history.steps)
+    state._on_update(fake_update(state, 10))
+    qtbot.waitUntil(lambda: len(plot.curves["total"].smooth.getOriginalDataset()[0]) == before + 10, timeout=2000)
+    epochs = len(state.history.epoch_steps)
+    state._on_update(fake_update(state, 5, kind="epoch"))
+    qtbot.waitUntil(lambda: len(plot.curves["kl"].val.getOriginalDataset()[0]) == epochs + 1, timeout=2000)
+    assert plot.curves["kl"].val.getOriginalDataset()[1][-1] == pytest.approx(0.4)
+
+
+def test_raw_values_and_log_scale(plot):
+    curves = plot.curves["total"]
+    assert not curves.raw.isVisible()
+    plot.raw.setChecked(True)
+    assert curves.raw.isVisible()
+    assert len(curves.raw.getOriginalDataset()[0]) == len(curves.series.steps)
+    plot.log_y.setChecked(True)
+    assert plot.plot_item.getAxis("left").logMode and curves.smooth.opts["logMode"] == [False, True]
+    plot.log_y.setChecked(False)
+    assert not plot.plot_item.getAxis("left").logMode
+
+
+def test_hiding_a_term_from_the_menu_and_the_legend(qtbot, plot):
+    total = plot.curves["total"]
+    action = next(a for a in plot.terms_menu.actions() if a.text() == "total")
+    action.setChecked(False)
+    assert not total.smooth.isVisible() and not total.val.isVisible()
+    sample = next(sample for sample, _ in plot.legend.items if sample.item is total.smooth)
+    centre = plot.plot.mapFromScene(sample.sceneBoundingRect().center())
+    qtbot.mouseClick(plot.plot.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    assert total.smooth.isVisible() and total.val.isVisible() and action.isChecked()
+    key = next(sample for sample, label in plot.legend.items if label.text == "validation")
+    centre = plot.plot.mapFromScene(key.sceneBoundingRect().center())
+    qtbot.mouseClick(plot.plot.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    assert not any(curves.val.isVisible() for curves in plot.curves.values()) and total.smooth.isVisible()
+
+
+def test_export_png_and_svg(plot, tmp_path):
+    plot.export(tmp_path / "loss.png")
+    image = QImage(str(tmp_path / "loss.png"))
+    assert image.width() >= 2 * plot.plot_item.sceneBoundingRect().width() - 1
+    plot.export(tmp_path / "loss.svg")
+    assert QSvgRenderer(str(tmp_path / "loss.svg")).isValid()
+    with pytest.raises(UserError, match="png or .svg"):
+        plot.export(tmp_path / "loss.pdf")
+    with pytest.raises(UserError, match="Could not write"):
+        plot.export(tmp_path / "missing" / "loss.png")
+
+
+def test_export_from_the_context_menu(plot, tmp_path, monkeypatch):
+    chosen = (str(tmp_path / "figure"), "SVG drawing (*.svg)")
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: chosen)
+    (action,) = plot.plot.scene().contextMenu   # pyqtgraph adds it to the plot's right-click menu
+    assert action.text() == "Export…"
+    action.trigger()
+    assert QSvgRenderer(str(tmp_path / "figure.svg")).isValid()
+
+
+def test_switching_the_active_run_replaces_the_curves(plot, session_with_runs):
+    session, (vae, ae) = session_with_runs
+    session.set_active(ae)
+    assert plot.state is ae
+    assert set(plot.curves) == set(ae.history.terms) and "kl" not in plot.curves
+    np.testing.assert_array_equal(plot.curves["total"].smooth.getOriginalDataset()[0], ae.history.steps)
+    items = plot.plot_item.listDataItems()
+    assert len(items) == 3 * len(ae.history.terms)
+    assert [a.text() for a in plot.terms_menu.actions()] == list(plot.curves)
+    session.set_active(None)
+    assert plot.curves == {} and plot.plot_item.listDataItems() == []
+
+
+def test_overlays_add_the_other_runs_total(plot, session_with_runs):
+    session, (vae, ae) = session_with_runs
+    n_items = len(plot.plot_item.listDataItems())
+    plot.set_overlays([vae, ae])   # the active run is never its own overlay
+    assert [state for state, _, _ in plot.overlays] == [ae]
+    curve = plot.overlays[0][2]
+    assert curve in plot.plot_item.listDataItems() and len(plot.plot_item.listDataItems()) == n_items + 1
+    np.testing.assert_array_equal(curve.getOriginalDataset()[0], ae.history.steps)
+    assert [label.text for _, label in plot.legend.items][-2:] == ["validation", f"{ae.name} (total)"]
+    session.set_active(ae)   # the overlay becomes the active run, the former active one an overlay
+    assert [state for state, _, _ in plot.overlays] == [vae]
+    plot.set_overlays([])
+    assert plot.overlays == [] and len(plot.plot_item.listDataItems()) == 3 * len(ae.history.terms)
+
+
+def test_crosshair_reads_the_values_at_the_step(qtbot, plot, session_with_runs):
+    state = session_with_runs[1][0]
+    view = plot.plot_item.vb
+    step = state.history.steps[len(state.history.steps) // 2]
+    y = float(np.mean(view.viewRange()[1]))
+    plot.plot.scene().sigMouseMoved.emit(view.mapViewToScene(QPointF(step + 0.2, y)))
+    text = plot.readout.text()
+    assert plot.crosshair.isVisible() and plot.crosshair.value() == pytest.approx(step + 0.2)
+    assert f"step <b>{step:,}</b>" in text
+    value = plot.curves["total"].series.value_at(step)
+    assert f"total {value:.4g}" in text and "kl" in text
+    plot.plot.scene().sigMouseMoved.emit(QPointF(-50, -50))
+    assert not plot.crosshair.isVisible() and plot.readout.text().startswith("Move over the plot")
+
+
+def test_the_background_follows_the_palette(plot):
+    palette = plot.palette()
+    palette.setColor(QPalette.ColorRole.Base, QColor("#202124"))
+    plot.setPalette(palette)
+    assert plot.plot.backgroundBrush().color() == QColor("#202124")
+
+
+def test_follows_a_live_training_run(qtbot, tmp_path):
+    session = Session()
+    plot = LossPlot(session)
+    qtbot.addWidget(plot)
+    state = session.add(RunState(DIGITS, small_model("vae"), quick_train(epochs=1), dataset=load_dataset(DIGITS)))
+    try:
+        with qtbot.waitSignal(state.status_changed, check_params_cb=lambda s: s == "completed", timeout=60_000):
+            state.start(tmp_path)
+    finally:
+        assert state.stop_and_wait()
+
+    def drawn_everything():
+        assert "total" in plot.curves
+        assert len(plot.curves["total"].smooth.getOriginalDataset()[0]) == len(state.history.steps)
+
+    qtbot.waitUntil(drawn_everything)   # the redraw is coalesced, so it may come a little later
+    assert len(state.history.steps) > 0 and len(plot.curves["kl"].val.getOriginalDataset()[0]) == 1

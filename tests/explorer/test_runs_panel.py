@@ -1,0 +1,114 @@
+"""The runs panel: a row per run with the right texts, selection <-> active run, live status,
+overlays from multi-selection, and the Open… / Resume requests."""
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QItemSelectionModel, Qt
+
+from engine.training import TrainingUpdate
+from explorer.runs_panel import COLUMNS, RunsPanel
+from explorer.session import RunState, Session
+from tests.engine.helpers import DIGITS, quick_train, small_model
+
+
+@pytest.fixture
+def session():
+    return Session()
+
+
+@pytest.fixture
+def panel(qtbot, session):
+    widget = RunsPanel(session)
+    qtbot.addWidget(widget)
+    widget.resize(640, 240)
+    widget.show()
+    return widget
+
+
+@pytest.fixture
+def states(session, panel, run_paths):
+    return [session.add(RunState.open(path)) for path in run_paths]
+
+
+def cell(panel: RunsPanel, row: int, column: str, role=Qt.ItemDataRole.DisplayRole):
+    return panel.model.index(row, COLUMNS.index(column)).data(role)
+
+
+def select_rows(panel: RunsPanel, *rows: int) -> None:
+    """Click the first row, Ctrl-click the others (as selection-model commands)."""
+    selection = panel.table.selectionModel()
+    rows_flag = QItemSelectionModel.SelectionFlag.Rows
+    clear_flag = QItemSelectionModel.SelectionFlag.ClearAndSelect
+    selection.setCurrentIndex(panel.model.index(rows[0], 0), clear_flag | rows_flag)
+    for row in rows[1:]:
+        selection.setCurrentIndex(panel.model.index(row, 0), QItemSelectionModel.SelectionFlag.Select | rows_flag)
+
+
+def test_a_row_per_run_with_its_texts(panel, states, run_paths):
+    table = panel.findChild(type(panel.table), "runsList")
+    assert table is panel.table and table.accessibleName() == "runsList"
+    assert panel.model.rowCount() == 2
+    vae, ae = states
+    assert [cell(panel, 0, "Name"), cell(panel, 1, "Name")] == [path.name for path in run_paths]
+    assert cell(panel, 0, "Variant") == vae.variant_title and cell(panel, 1, "Variant") == ae.variant_title
+    assert cell(panel, 0, "Dataset") == vae.dataset_name
+    assert cell(panel, 0, "Latent") == "2"
+    assert cell(panel, 0, "Status") == "completed"
+    assert cell(panel, 0, "Best val") == f"{min(vae.history.val['total']):.4g}"
+    assert str(run_paths[0]) in cell(panel, 0, "Status", Qt.ItemDataRole.ToolTipRole)
+    assert "Finished 2 epochs." in cell(panel, 0, "Name", Qt.ItemDataRole.ToolTipRole)
+
+
+def test_best_val_is_a_dash_without_validation(panel, session):
+    session.add(RunState(DIGITS, small_model("ae"), quick_train()))
+    assert cell(panel, 0, "Best val") == "—" and cell(panel, 0, "Status") == "new"
+    assert "Not saved yet" in cell(panel, 0, "Name", Qt.ItemDataRole.ToolTipRole)
+
+
+def test_selection_and_active_run_follow_each_other(qtbot, panel, session, states):
+    vae, ae = states
+    assert session.active is ae and panel.selected_states() == [ae]   # added last, activated
+    with qtbot.waitSignal(session.active_changed):
+        select_rows(panel, 0)
+    assert session.active is vae
+    font = Qt.ItemDataRole.FontRole
+    assert cell(panel, 0, "Name", font).bold() and cell(panel, 1, "Name", font) is None
+    session.set_active(ae)
+    assert panel.selected_states() == [ae] and panel.table.currentIndex().row() == 1
+    assert cell(panel, 1, "Name", font).bold()
+
+
+def test_status_changes_refresh_the_cell(qtbot, panel, states):
+    vae = states[0]
+    with qtbot.waitSignal(panel.model.dataChanged):
+        vae._set_status("stopped", "Stopped by the user.")
+    assert cell(panel, 0, "Status") == "stopped"
+    vae.status, vae.epoch = "running", 3
+    update = TrainingUpdate("progress", 3, vae.step + 5, vae.step + 100, np.zeros(0, np.int64), {})
+    with qtbot.waitSignal(panel.model.dataChanged, timeout=2000):   # throttled
+        vae._on_update(update)
+    assert cell(panel, 0, "Status") == f"running 3/{vae.train_cfg.epochs}"
+
+
+def test_overlays_are_the_other_selected_runs(qtbot, panel, session, states):
+    vae, ae = states
+    seen = []
+    panel.overlays_changed.connect(seen.append)
+    select_rows(panel, 0, 1)   # click the VAE, Ctrl-click the AE: the AE is active, the VAE an overlay
+    assert session.active is ae and seen[-1] == [vae]
+    select_rows(panel, 1)
+    assert session.active is ae and seen[-1] == []
+
+
+def test_open_and_resume_requests(qtbot, panel, session, states):
+    vae, ae = states
+    assert panel.resume_button.isEnabled()   # completed, saved, not training
+    with qtbot.waitSignal(panel.resume_requested) as blocker:
+        qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
+    assert blocker.args == [ae]
+    with qtbot.waitSignal(panel.open_requested):
+        qtbot.mouseClick(panel.open_button, Qt.MouseButton.LeftButton)
+    ae._set_status("running")
+    assert not panel.resume_button.isEnabled()
+    session.add(RunState(DIGITS, small_model("ae"), quick_train()))   # no run folder yet
+    assert not panel.resume_button.isEnabled()
