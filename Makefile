@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint bench screenshot clean
+.PHONY: run test lint screenshot clean
 
 run: $(VENV)/.installed-run
 	@tools/system_libs.sh gui

@@ -1,0 +1,196 @@
+"""Training throughput: the engine's Trainer versus the pytorch/examples VAE loop, on MNIST.
+
+Run: ``.venv/bin/python benchmarks/bench_throughput.py [--rounds 5] [--steps 300] [--device auto]``
+
+Both train the 784-400-20 VAE with Adam (lr 1e-3) on batches of 128 real MNIST images:
+
+* reference — pytorch/examples ``vae/main.py`` as written there: torchvision MNIST with
+  ``transforms.ToTensor()``, ``DataLoader(batch_size=128, shuffle=True)`` (``num_workers=1,
+  pin_memory=True`` with CUDA, as there), sigmoid + ``F.binary_cross_entropy(reduction='sum')``
+  + KLD, ``loss.item()`` every step;
+* ours — ``engine.training.Trainer`` (``ModelConfig(variant="vae", latent_dim=20, body="mlp",
+  hidden=(400,), likelihood="bernoulli")``), its updates consumed as the GUI worker consumes them;
+* bare (diagnostic) — the engine's model in a minimal loop over the same in-memory uint8 data
+  (shuffled indexing, ``.float().div_(255)``, ``model.loss``, ``loss.item()``): the ceiling the
+  Trainer could reach, so ours/bare is the Trainer's own overhead.
+
+Setup (building the model, loading data, the first probe) is excluded: each contender takes
+``--warmup`` untimed steps and is then timed over ``--steps`` steps.  The contenders run
+alternately, ``--rounds`` times in one process (the order rotates each round), and the
+medians are compared, so machine noise hits all of them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import common  # noqa: I001  (puts the repository on sys.path)
+import torch
+
+from engine.config import DataConfig, ModelConfig, TrainConfig
+from engine.data import load_dataset
+from engine.models import build_model
+from engine.training import Trainer
+
+BATCH = 128
+LR = 1e-3
+MODEL = ModelConfig(variant="vae", latent_dim=20, body="mlp", hidden=(400,), likelihood="bernoulli")
+NEVER = 10**9
+
+
+def reference_run(train_set, device, warmup: int, steps: int, seed: int) -> float:
+    """Samples per second of the pytorch/examples training loop over ``steps`` steps after ``warmup``."""
+    torch.manual_seed(seed)
+    model = common.ReferenceVAE().to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    loader = torch.utils.data.DataLoader(train_set, batch_size=BATCH, shuffle=True,
+                                         **common.reference_loader_kwargs(device))
+    model.train()
+    train_loss = 0.0
+    batches = iter(loader)
+    samples, t0 = 0, None
+    for i in range(warmup + steps):
+        if i == warmup:
+            t0 = common.now(device)
+        try:
+            data, _ = next(batches)
+        except StopIteration:  # a new epoch, as the reference's epoch loop would start one
+            batches = iter(loader)
+            data, _ = next(batches)
+        data = data.to(device)
+        optimizer.zero_grad()
+        recon_batch, mu, logvar = model(data)
+        loss = common.reference_loss(recon_batch, data, mu, logvar)
+        loss.backward()
+        train_loss += loss.item()
+        optimizer.step()
+        if i >= warmup:
+            samples += data.shape[0]
+    elapsed = common.now(device) - t0
+    del batches  # shut a worker down before the next contender runs
+    return samples / elapsed
+
+
+def ours_run(split, data_cfg, device, warmup: int, steps: int, seed: int, report_every: int) -> float:
+    """Samples per second of the engine's Trainer, from its progress update at step ``warmup`` on.
+
+    Time is counted between consecutive progress updates only (training steps; never the
+    per-epoch validation), and the generator is driven the way the GUI worker drives it.
+    """
+    steps_per_epoch = math.ceil(len(split.train) / BATCH)
+    train_cfg = TrainConfig(epochs=math.ceil((warmup + steps) / steps_per_epoch) + 1, batch_size=BATCH, lr=LR,
+                            seed=seed, device=device.type, probe_size=1000, probe_every=NEVER,
+                            snapshot_every=NEVER, report_every=report_every)
+    trainer = Trainer(data_cfg, MODEL, train_cfg, dataset=split)
+    updates = trainer.updates()
+    elapsed, timed_steps, last = 0.0, 0, None
+    for update in updates:
+        t = common.now(device)
+        if update.kind == "progress" and update.step >= warmup:
+            if last is not None:
+                elapsed += t - last[0]
+                timed_steps += update.step - last[1]
+            last = (t, update.step)
+            if timed_steps >= steps:
+                break
+        elif update.kind == "epoch":  # restart the clock after the validation pass
+            last = (time.perf_counter(), update.step)
+        elif update.kind == "finished":
+            raise RuntimeError(f"The trainer finished early ({update.status}: {update.reason}).")
+    updates.close()
+    return timed_steps * BATCH / elapsed
+
+
+def bare_run(split, device, warmup: int, steps: int, seed: int) -> float:
+    """Samples per second of the engine's model in a minimal loop over the in-memory uint8 images."""
+    torch.manual_seed(seed)
+    train_set = split.train
+    model = build_model(MODEL, train_set.shape, train_set.n_classes).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    images = train_set.images.to(device)
+    n = images.shape[0]
+    order = torch.randperm(n, device=device)
+    model.train()
+    samples, t0, start = 0, None, 0
+    for i in range(warmup + steps):
+        if i == warmup:
+            t0 = common.now(device)
+        if start >= n:
+            order, start = torch.randperm(n, device=device), 0
+        x = images[order[start:start + BATCH]].float().div_(255.0)
+        start += BATCH
+        out = model.loss(x)
+        optimizer.zero_grad(set_to_none=True)
+        out.total.backward()
+        out.total.item()
+        optimizer.step()
+        if i >= warmup:
+            samples += x.shape[0]
+    return samples / (common.now(device) - t0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    common.add_common_args(parser)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=300, help="timed optimizer steps per contender and round")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed steps first (a multiple of --report-every)")
+    parser.add_argument("--report-every", type=int, default=10,
+                        help="the Trainer's report interval in steps (default: the app's, 10)")
+    parser.add_argument("--no-bare", action="store_true", help="leave the diagnostic bare loop out")
+    args = parser.parse_args()
+    if args.warmup % args.report_every or args.steps % args.report_every:
+        parser.error("--warmup and --steps must be multiples of --report-every.")
+
+    device = common.setup_torch(args)
+    root = common.prepare_mnist_root(args.data_root, args.mnist_gz)
+    env = common.environment(device)
+    common.print_environment(env)
+    target = 5.0 if device.type == "cuda" else 2.0
+
+    ref_train, _ = common.mnist_sets(root)
+    data_cfg = DataConfig(source="mnist", root=str(root))
+    split = load_dataset(data_cfg)
+    contenders = {
+        "reference": lambda seed: reference_run(ref_train, device, args.warmup, args.steps, seed),
+        "ours": lambda seed: ours_run(split, data_cfg, device, args.warmup, args.steps, seed, args.report_every),
+    }
+    if not args.no_bare:
+        contenders["bare"] = lambda seed: bare_run(split, device, args.warmup, args.steps, seed)
+    names = list(contenders)
+    print(f"{args.rounds} rounds x {args.steps} timed steps (after {args.warmup} warm-up steps) of batch {BATCH}; "
+          f"samples/s")
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(args.rounds):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for name in order:
+            rates[name].append(contenders[name](seed=r + 1))
+        print(f"  round {r + 1}: " + ", ".join(f"{name} {rates[name][-1]:8.0f}" for name in names)
+              + f"   ours/reference {rates['ours'][-1] / rates['reference'][-1]:.2f}x")
+
+    med = {name: common.median(v) for name, v in rates.items()}
+    round_ratios = [o / f for o, f in zip(rates["ours"], rates["reference"])]
+    ratio = med["ours"] / med["reference"]
+    print("median samples/s: " + ", ".join(f"{name} {med[name]:.0f}" for name in names))
+    print(f"ours / reference: {ratio:.2f}x (median of per-round ratios {common.median(round_ratios):.2f}x); "
+          f"target >= {target:.1f}x on {device.type}: {'met' if ratio >= target else 'MISSED'}")
+    if "bare" in med:
+        print(f"ours / bare: {med['ours'] / med['bare']:.2f} (the Trainer's overhead over a minimal loop on the "
+              f"same model and data); bare / reference: {med['bare'] / med['reference']:.2f}x")
+
+    env["load_average_at_end"] = common.load_average()
+    print(f"load average at the end: {env['load_average_at_end']}")
+    common.write_json(args.json, {
+        "benchmark": "throughput", "environment": env,
+        "settings": {"rounds": args.rounds, "steps": args.steps, "warmup": args.warmup, "batch_size": BATCH,
+                     "report_every": args.report_every, "model": MODEL.to_dict()},
+        "samples_per_sec": rates, "median_samples_per_sec": med,
+        "ratio_ours_over_reference": ratio, "per_round_ratios": round_ratios,
+        "target_ratio": target, "target_met": ratio >= target,
+    })
+
+
+if __name__ == "__main__":
+    main()
