@@ -156,6 +156,11 @@ class RunState(QObject):
         if self.job is None:
             return True
         ok = self.job.stop_and_wait(timeout_ms)
+        if ok and self.status in ("running", "paused"):
+            # the worker's last signal is still queued; the thread is over, so its run is ours to read
+            run = self.run or (self._trainer.run if self._trainer is not None else None)
+            self.run = run
+            self._set_status(run.status if run is not None else "stopped", run.reason if run is not None else "")
         self._on_thread_finished()
         return ok
 

@@ -1,0 +1,36 @@
+"""Start-up: thread settings for a responsive GUI beside a training thread, then the window."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def configure_threads() -> None:
+    """Before torch is imported: OpenMP threads sleep when idle instead of spinning, so the GUI
+    thread is not starved on a small machine while the training thread works."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_threads()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") and \
+            os.environ.get("QT_QPA_PLATFORM", "") not in ("offscreen", "minimal", "vnc") and sys.platform.startswith("linux"):
+        print("error: no display found; run Latent Explorer in a desktop session (or under xvfb-run).", file=sys.stderr)
+        return 2
+    import pyqtgraph as pg
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from explorer.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setApplicationName("Latent Explorer")
+    app.setOrganizationName("LatentExplorer")
+    pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
+    window = MainWindow(settings=QSettings())
+    window.show()
+    for path in argv:
+        window.open_run(path)
+    return app.exec()

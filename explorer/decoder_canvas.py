@@ -1,0 +1,329 @@
+"""The decoder canvas: the image the active run's decoder makes of the latent cursor's code.
+
+Every cursor move is decoded at once in the GUI thread (one image of the GUI's own decoder
+copy costs well under a millisecond for the MLP bodies) and painted pixel-exact.  Beside the
+image: one slider per latent dimension that follows the cursor and moves it, a label picker
+for conditional models, and how far the code lies from the nearest probe code compared with
+the usual spacing of the probe codes (on or off the data manifold).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QImage, QPainter, QPaintEvent, QPalette, QPen
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QScrollArea, QSizePolicy,
+                               QSlider, QVBoxLayout, QWidget)
+from scipy.spatial import cKDTree
+
+from engine.runs import ProbeCodes
+from explorer.session import RunState, Session
+
+MAX_SLIDERS = 64
+SLIDER_STEPS = 1000
+#: a code farther than this many median nearest-neighbour spacings from every probe code is off the manifold
+OFF_MANIFOLD_RATIO = 3.0
+#: slider half-range for probabilistic models (their prior is N(0, I))
+PRIOR_RANGE = 3.0
+
+
+def to_qimage(image: np.ndarray) -> QImage:
+    """A QImage (owning its pixels) of one C×H×W float image in [0, 1], C = 1 or 3."""
+    pixels = np.clip(np.asarray(image, dtype=np.float32) * 255 + 0.5, 0, 255).astype(np.uint8)
+    c, h, w = pixels.shape
+    if c == 1:
+        data = np.ascontiguousarray(pixels[0])
+        return QImage(data.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
+    data = np.ascontiguousarray(pixels[:3].transpose(1, 2, 0))
+    return QImage(data.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+class ImageCanvas(QWidget):
+    """Paints one image scaled by whole device pixels (nearest neighbour), centred, aspect kept."""
+
+    painted = Signal(float)  # time.perf_counter() at the end of each paint
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("imageCanvas")
+        self.setAccessibleName("imageCanvas")
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self._image: QImage | None = None
+
+    def sizeHint(self) -> QSize:
+        return QSize(280, 280)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(96, 96)
+
+    def set_image(self, image: QImage | None) -> None:
+        self._image = image
+        self.update()
+
+    def image_rect(self) -> QRectF:
+        """Where the image lands, in logical pixels: the largest whole-device-pixel scale that fits."""
+        if self._image is None or self._image.isNull():
+            return QRectF()
+        ratio = self.devicePixelRatioF()
+        w, h = self._image.width(), self._image.height()
+        fit = min(self.width() * ratio / w, self.height() * ratio / h)
+        scale = math.floor(fit) if fit >= 1 else fit
+        tw, th = w * scale / ratio, h * scale / ratio
+        # Snap the corner to a device pixel so every image pixel covers the same number of them.
+        x = round((self.width() - tw) / 2 * ratio) / ratio
+        y = round((self.height() - th) / 2 * ratio) / ratio
+        return QRectF(x, y, tw, th)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        palette = self.palette()
+        painter.fillRect(self.rect(), palette.color(QPalette.ColorRole.Window))
+        if self._image is not None:
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+            target = self.image_rect()
+            painter.drawImage(target, self._image)
+            painter.setPen(QPen(palette.color(QPalette.ColorRole.Mid), 0))
+            painter.drawRect(target.adjusted(-0.5, -0.5, 0.5, 0.5))
+        else:
+            painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No model")
+        painter.end()
+        self.painted.emit(time.perf_counter())
+
+
+class _SliderRow:
+    """One latent dimension: a name, a slider over [lo, hi] and the exact value."""
+
+    def __init__(self, grid: QGridLayout, dim: int, on_moved):
+        self.dim = dim
+        self.lo, self.hi = -PRIOR_RANGE, PRIOR_RANGE
+        self.name = QLabel(f"z{dim}")
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setObjectName(f"latentSlider{dim}")
+        self.slider.setAccessibleName(f"latent dimension {dim}")
+        self.slider.setRange(0, SLIDER_STEPS)
+        self.slider.valueChanged.connect(lambda value: on_moved(dim, self.value_at(value)))
+        self.readout = QLabel("0.00")
+        self.readout.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.readout.setMinimumWidth(self.readout.fontMetrics().horizontalAdvance("−00.00"))
+        for column, widget in enumerate((self.name, self.slider, self.readout)):
+            grid.addWidget(widget, dim, column)
+
+    def value_at(self, position: int) -> float:
+        return self.lo + (self.hi - self.lo) * position / SLIDER_STEPS
+
+    def show_value(self, value: float) -> None:
+        """Move the slider to ``value`` (clamped) without emitting, and print the exact value."""
+        position = round((value - self.lo) / (self.hi - self.lo) * SLIDER_STEPS) if self.hi > self.lo else 0
+        self.slider.blockSignals(True)
+        self.slider.setValue(min(max(position, 0), SLIDER_STEPS))
+        self.slider.blockSignals(False)
+        self.readout.setText(f"{value:.2f}")
+
+
+class DecoderCanvas(QWidget):
+    """The decoded image of the latent cursor, with sliders, label picker and manifold distance."""
+
+    painted = Signal(float)  # forwarded from the image widget
+
+    def __init__(self, session: Session, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("decoderCanvas")
+        self.setAccessibleName("decoderCanvas")
+        self.session = session
+        self.state: RunState | None = None
+        self._image: np.ndarray | None = None
+        self._tree: cKDTree | None = None
+        self._typical_spacing = math.nan
+        self._rows: list[_SliderRow] = []
+
+        self.image_widget = ImageCanvas(self)
+        self.image_widget.painted.connect(self.painted)
+        self.distance_label = QLabel(self)
+        self.distance_label.setObjectName("manifoldDistance")
+        self.distance_label.setAccessibleName("manifoldDistance")
+        self.label_combo = QComboBox(self)
+        self.label_combo.setObjectName("decoderLabel")
+        self.label_combo.setAccessibleName("decoderLabel")
+        self.label_combo.currentIndexChanged.connect(self._on_label_picked)
+        self._label_row = QWidget(self)
+        label_form = QFormLayout(self._label_row)
+        label_form.setContentsMargins(0, 0, 0, 0)
+        label_form.addRow("Decode as class", self.label_combo)
+        self.cap_note = QLabel(self)
+        self.cap_note.setWordWrap(True)
+        self._slider_host = QWidget()
+        self._grid = QGridLayout(self._slider_host)
+        self._grid.setColumnStretch(1, 1)
+        self._grid.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.scroll = QScrollArea(self)
+        self.scroll.setObjectName("latentSliders")
+        self.scroll.setAccessibleName("latentSliders")
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setWidget(self._slider_host)
+        self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.image_widget, 3)
+        status = QHBoxLayout()
+        status.addWidget(self.distance_label, 1)
+        layout.addLayout(status)
+        layout.addWidget(self._label_row)
+        layout.addWidget(self.cap_note)
+        layout.addWidget(self.scroll, 2)
+
+        session.active_changed.connect(self._bind)
+        session.cursor.moved.connect(self._on_cursor_moved)
+        session.cursor.label_changed.connect(self._on_label_changed)
+        self._bind(session.active)
+
+    # -- public ---------------------------------------------------------------------------------
+    def current_image(self) -> np.ndarray | None:
+        """The last decoded image, C×H×W float in [0, 1] (None before the first decode)."""
+        return None if self._image is None else self._image.copy()
+
+    def nearest_data_distance(self, code: np.ndarray) -> float:
+        """Euclidean distance from ``code`` to the nearest probe code (NaN without probe codes)."""
+        if self._tree is None:
+            return math.nan
+        return float(self._tree.query(np.asarray(code, dtype=np.float64).reshape(-1))[0])
+
+    @property
+    def sliders(self) -> list[QSlider]:
+        return [row.slider for row in self._rows]
+
+    # -- binding to the active run --------------------------------------------------------------------
+    def _bind(self, state: RunState | None) -> None:
+        if self.state is not None:
+            self.state.decoder_changed.disconnect(self.redecode)
+            self.state.probe_changed.disconnect(self._on_probe)
+        self.state = state
+        if state is not None:
+            state.decoder_changed.connect(self.redecode)
+            state.probe_changed.connect(self._on_probe)
+        self._rebuild_sliders()
+        self._rebuild_labels()
+        self._on_probe(state.probe if state is not None else None)
+        model = state.model if state is not None else None
+        if model is None:
+            self._image = None
+            self.image_widget.set_image(None)
+            return
+        code = self.session.cursor.code
+        if code is None or not self._fits(code):
+            probe = state.probe
+            start = probe.codes.mean(axis=0) if probe is not None and len(probe.codes) else np.zeros(model.latent_dim)
+            self.session.cursor.set_code(start, "reset")
+        else:
+            self._on_cursor_moved(code, "bind")
+
+    def _rebuild_sliders(self) -> None:
+        for row in self._rows:
+            for widget in (row.name, row.slider, row.readout):
+                widget.deleteLater()
+        self._rows = []
+        dim = self.state.model.latent_dim if self.state is not None and self.state.model is not None else 0
+        shown = min(dim, MAX_SLIDERS)
+        for i in range(shown):
+            self._rows.append(_SliderRow(self._grid, i, self._on_slider_moved))
+        self.cap_note.setText(f"Sliders for the first {shown} of {dim} dimensions." if dim > shown else "")
+        self.cap_note.setVisible(dim > shown)
+
+    def _rebuild_labels(self) -> None:
+        conditional = self.state is not None and self.state.model is not None and self.state.model.is_conditional
+        self._label_row.setVisible(conditional)
+        self.label_combo.blockSignals(True)
+        self.label_combo.clear()
+        if conditional:
+            names = self.state.class_names or [str(i) for i in range(self.state.model.n_classes)]
+            self.label_combo.addItems(names)
+            self.label_combo.setCurrentIndex(min(self.session.cursor.label, len(names) - 1))
+        self.label_combo.blockSignals(False)
+
+    def _on_probe(self, probe: ProbeCodes | None) -> None:
+        """New probe codes: rebuild the nearest-code tree and the slider ranges."""
+        codes = probe.codes if probe is not None else np.zeros((0, 0), np.float32)
+        if len(codes) == 0 or not np.isfinite(codes).all():
+            self._tree, self._typical_spacing = None, math.nan
+        else:
+            self._tree = cKDTree(codes.astype(np.float64))
+            sample = codes[:: max(1, len(codes) // 2000)]
+            if len(codes) > 1:
+                self._typical_spacing = float(np.median(self._tree.query(sample, k=2)[0][:, 1]))
+        probabilistic = self.state is not None and self.state.model is not None and self.state.model.probabilistic
+        for row in self._rows:
+            if len(codes) and self._tree is not None:
+                lo, hi = float(codes[:, row.dim].min()), float(codes[:, row.dim].max())
+                margin = 0.1 * (hi - lo) or 1.0
+                lo, hi = lo - margin, hi + margin
+                if probabilistic:
+                    lo, hi = min(lo, -PRIOR_RANGE), max(hi, PRIOR_RANGE)
+            else:
+                lo, hi = -PRIOR_RANGE, PRIOR_RANGE
+            row.lo, row.hi = lo, hi
+        if self.session.cursor.code is not None:
+            self._sync(self.session.cursor.code)
+
+    # -- decoding -----------------------------------------------------------------------------
+    def redecode(self) -> None:
+        """Decode the cursor's code again (after new decoder weights or a new label)."""
+        code = self.session.cursor.code
+        if code is not None:
+            self._decode(code)
+
+    def _fits(self, code: np.ndarray) -> bool:
+        """Whether ``code`` is a code of the active run's model."""
+        model = self.state.model if self.state is not None else None
+        return model is not None and code.shape == (model.latent_dim,)
+
+    def _decode(self, code: np.ndarray) -> None:
+        state = self.state
+        if not self._fits(code):
+            return
+        label = self.session.cursor.label if state.model.is_conditional else None
+        self._image = state.decode(code[None], label)[0]
+        self.image_widget.set_image(to_qimage(self._image))
+
+    def _on_cursor_moved(self, code: np.ndarray, origin: str) -> None:
+        self._decode(code)
+        self._sync(code)
+
+    def _sync(self, code: np.ndarray) -> None:
+        """Sliders and the manifold readout follow the code."""
+        if not self._fits(code):
+            return
+        for row in self._rows:
+            row.show_value(float(code[row.dim]))
+        distance = self.nearest_data_distance(code)
+        if math.isnan(distance):
+            self.distance_label.setText("nearest data: –")
+            return
+        where = ""
+        if math.isfinite(self._typical_spacing) and self._typical_spacing > 0:
+            off = distance > OFF_MANIFOLD_RATIO * self._typical_spacing
+            where = " — off the manifold" if off else " — on the manifold"
+        self.distance_label.setText(f"nearest data: {distance:.2f}{where}")
+
+    # -- user input ---------------------------------------------------------------------------
+    def _on_slider_moved(self, dim: int, value: float) -> None:
+        code = self.session.cursor.code
+        if code is None:
+            return
+        code = code.copy()
+        code[dim] = value
+        self.session.cursor.set_code(code, "slider")
+
+    def _on_label_picked(self, index: int) -> None:
+        if index >= 0:
+            self.session.cursor.set_label(index)
+
+    def _on_label_changed(self, label: int) -> None:
+        if self.label_combo.currentIndex() != label and label < self.label_combo.count():
+            self.label_combo.blockSignals(True)
+            self.label_combo.setCurrentIndex(label)
+            self.label_combo.blockSignals(False)
+        self.redecode()

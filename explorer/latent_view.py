@@ -1,0 +1,522 @@
+"""The latent map: the active run's probe codes as a scatter, and the handle a person drags.
+
+Pressing the left button anywhere puts the handle there; every move of the dragged handle
+maps the 2-D point back to a latent code (the identity for raw dimensions, the exact inverse
+for PCA, a fast local inverse for UMAP) and sends it to the latent cursor, which the decoder
+canvas decodes at once.  The right and middle buttons pan, the wheel zooms.  Hovering over a
+point shows its input beside its reconstruction; clicking a point selects it and sends its
+code to the cursor.  UMAP layouts are fitted on the shared ``ProjectionWorker`` thread, never
+in the GUI thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QObject, QPoint, QPointF, QRectF, Qt, QTimer
+from PySide6.QtGui import QMouseEvent, QPainter, QPalette, QPen
+from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QGraphicsItem, QHBoxLayout, QLabel, QProgressBar,
+                               QSpinBox, QToolButton, QToolTip, QVBoxLayout, QWidget)
+
+from engine.projection import IdentityProjection, PCAProjection, make_projection
+from engine.runs import ProbeCodes
+from explorer.decoder_canvas import to_qimage
+from explorer.point_layer import PointLayer, palette_for
+from explorer.projection_worker import ProjectionWorker
+from explorer.session import RunState, Session
+
+PROJECTIONS = {"raw": "Raw 2-D", "pca": "PCA", "umap": "UMAP"}
+PICK_RADIUS_PX = 6
+MANIFOLD_TILES = 15          # decoded tiles along the longer side of the view
+MANIFOLD_DEBOUNCE_MS = 150
+TOOLTIP_PX = 72              # logical size of each tooltip thumbnail
+UMAP_PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "random_state": 0}
+
+
+def auto_point_size(n: int) -> int:
+    """A point diameter in pixels that keeps n points readable: big for few, small for many."""
+    return 6 if n <= 1000 else 4 if n <= 10_000 else 3
+
+
+def png_data_uri(image: np.ndarray, size_px: int) -> str:
+    """A ``data:`` URI of a C×H×W [0, 1] image, upscaled by whole pixels to at least ``size_px``."""
+    c, h, w = image.shape
+    factor = max(1, math.ceil(size_px / max(h, w)))
+    qimage = to_qimage(np.repeat(np.repeat(image, factor, axis=1), factor, axis=2))
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    qimage.save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(bytes(data)).decode("ascii")
+
+
+def probe_tooltip(state: RunState, index: int, size_px: int = TOOLTIP_PX, ratio: float = 1.0) -> str:
+    """Rich-text tooltip of probe point ``index``: its input (when the data is loaded) beside its
+    reconstruction, and its class name.  ``ratio`` is the screen's device pixel ratio."""
+    probe = state.probe
+    label = int(probe.labels[index])
+    names = state.class_names
+    name = names[label] if 0 <= label < len(names) else str(label)
+    recon = state.decode(probe.codes[index], label)[0]
+    cells = []
+    if state.dataset is not None:
+        original = state.dataset.val.images[int(probe.indices[index])].numpy().astype(np.float32) / 255.0
+        cells.append(("input", original))
+    cells.append(("reconstruction", recon))
+    pixels = round(size_px * ratio)
+    images = "".join(f'<td align="center"><img src="{png_data_uri(img, pixels)}" width="{size_px}" '
+                     f'height="{size_px}"><br><small>{title}</small></td>' for title, img in cells)
+    return f"<b>{name}</b> <small>(probe point {index})</small><table><tr>{images}</tr></table>"
+
+
+def compose_tiles(images: np.ndarray, nx: int, ny: int) -> np.ndarray:
+    """Tile M = nx·ny C×H×W images (row-major from the bottom-left) into one RGBA uint8 image
+    for a y-up ``pg.ImageItem(axisOrder="row-major")``, each tile framed by a transparent pixel
+    so neighbouring tiles stay apart: (H+2)·ny × (W+2)·nx × 4."""
+    m, c, h, w = images.shape
+    pixels = np.clip(images * 255 + 0.5, 0, 255).astype(np.uint8)[:, :, ::-1]  # each tile upright in y-up
+    rgb = np.repeat(pixels, 3, axis=1) if c == 1 else pixels[:, :3]
+    tiles = np.zeros((m, h + 2, w + 2, 4), np.uint8)
+    tiles[:, 1:-1, 1:-1, :3] = rgb.transpose(0, 2, 3, 1)
+    tiles[:, 1:-1, 1:-1, 3] = 255
+    return tiles.reshape(ny, nx, h + 2, w + 2, 4).transpose(0, 2, 1, 3, 4).reshape(ny * (h + 2), nx * (w + 2), 4)
+
+
+class _Handle(pg.GraphicsObject):
+    """The dragged point: a ring with four ticks, a fixed size on screen."""
+
+    RADIUS = 9.0
+
+    def __init__(self, palette: QPalette):
+        super().__init__()
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self.setZValue(20)
+        self._outline = palette.color(QPalette.ColorRole.Base)
+        self._stroke = palette.color(QPalette.ColorRole.Text)
+
+    def boundingRect(self) -> QRectF:
+        r = self.RADIUS + 8
+        return QRectF(-r, -r, 2 * r, 2 * r)
+
+    def paint(self, painter: QPainter, option=None, widget=None) -> None:
+        r = self.RADIUS
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        for color, width in ((self._outline, 4.0), (self._stroke, 2.0)):
+            pen = QPen(color, width)
+            pen.setCapStyle(Qt.PenCapStyle.FlatCap)
+            painter.setPen(pen)
+            painter.drawEllipse(QPointF(0, 0), r, r)
+            for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+                painter.drawLine(QPointF(dx * (r - 4), dy * (r - 4)), QPointF(dx * (r + 6), dy * (r + 6)))
+
+
+class _MapViewBox(pg.ViewBox):
+    """A ViewBox whose right-button drag pans like the middle button (the left belongs to the handle)."""
+
+    def mouseDragEvent(self, ev, axis=None) -> None:
+        if ev.button() != Qt.MouseButton.RightButton or axis is not None:
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        delta = self.mapToView(ev.lastPos()) - self.mapToView(ev.pos())
+        self.translateBy(x=delta.x(), y=delta.y())
+        self.sigRangeChangedManually.emit(self.state["mouseEnabled"])
+
+
+class LatentView(QWidget):
+    """The latent map of the session's active run, with the draggable handle."""
+
+    def __init__(self, session: Session, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("latentView")
+        self.setAccessibleName("latentView")
+        self.session = session
+        self.state: RunState | None = None
+        self._name = "raw"
+        self._projection = None          # the fitted projection the points are shown in
+        self._xy = np.zeros((0, 2))
+        self._umap: tuple[object, np.ndarray] | None = None  # (projection, xy) of the active run
+        self._umap_stale = False
+        self._request_id = 0
+        self._press: QPoint | None = None
+        self._dragged = False
+        self._hover_index: int | None = None
+        self.worker = ProjectionWorker(self)
+        self.worker.computed.connect(self._on_umap)
+        self.worker.failed.connect(self._on_umap_failed)
+        palette = self.palette()
+
+        self.plot = pg.PlotWidget(viewBox=_MapViewBox(), background=palette.color(QPalette.ColorRole.Base))
+        self.plot.setObjectName("latentPlot")
+        self.view: pg.ViewBox = self.plot.getViewBox()
+        self.view.setAspectLocked(True)
+        self.view.setMouseMode(pg.ViewBox.PanMode)
+        for name in ("left", "bottom"):
+            axis = self.plot.getAxis(name)
+            axis.setPen(palette.color(QPalette.ColorRole.Mid))
+            axis.setTextPen(palette.color(QPalette.ColorRole.Text))
+        self.points = PointLayer(3.0)
+        self.plot.addItem(self.points)
+        self.handle = _Handle(palette)
+        self.handle.hide()
+        self.plot.addItem(self.handle, ignoreBounds=True)
+        self.manifold = pg.ImageItem(axisOrder="row-major")
+        self.manifold.setOpacity(0.5)
+        self.manifold.setZValue(-10)
+        self.manifold.hide()
+        self.plot.addItem(self.manifold, ignoreBounds=True)
+        self.legend = pg.LegendItem(offset=(-10, 10), labelTextColor=palette.color(QPalette.ColorRole.Text),
+                                    brush=pg.mkBrush(palette.color(QPalette.ColorRole.Base)))
+        self.legend.setParentItem(self.view)
+        self._legend_names: list[str] = []
+        self.plot.viewport().installEventFilter(self)
+
+        self.projection_combo = QComboBox()
+        self.projection_combo.setObjectName("projectionCombo")
+        self.projection_combo.setAccessibleName("projectionCombo")
+        for key, title in PROJECTIONS.items():
+            self.projection_combo.addItem(title, key)
+        self.projection_combo.currentIndexChanged.connect(
+            lambda i: self.set_projection(self.projection_combo.itemData(i)))
+        self.x_dim, self.y_dim = QSpinBox(), QSpinBox()
+        for name, box, value in (("xDim", self.x_dim, 0), ("yDim", self.y_dim, 1)):
+            box.setObjectName(name)
+            box.setAccessibleName(name)
+            box.setPrefix("x: z" if box is self.x_dim else "y: z")
+            box.setValue(value)
+            box.valueChanged.connect(lambda _: self._reproject(reset_view=True))
+        self.point_size = QSpinBox()
+        self.point_size.setObjectName("pointSize")
+        self.point_size.setAccessibleName("pointSize")
+        self.point_size.setRange(1, 16)
+        self.point_size.setValue(3)
+        self.point_size.setSuffix(" px")
+        self.point_size.setToolTip("Point size")
+        self.point_size.valueChanged.connect(self._on_point_size)
+        self._size_chosen = False  # until a person picks a size, it follows the number of points
+        self.manifold_toggle = QCheckBox("Manifold")
+        self.manifold_toggle.setObjectName("manifoldToggle")
+        self.manifold_toggle.setAccessibleName("manifoldToggle")
+        self.manifold_toggle.setToolTip("Tile decoded images over the visible region of the map")
+        self.manifold_toggle.toggled.connect(self._schedule_manifold)
+        self.recompute = QToolButton()
+        self.recompute.setObjectName("recomputeMap")
+        self.recompute.setAccessibleName("recomputeMap")
+        self.recompute.setText("Recompute")
+        self.recompute.setToolTip("Fit the UMAP layout again to the latest codes")
+        self.recompute.clicked.connect(self.request_umap)
+        self.busy = QProgressBar()
+        self.busy.setObjectName("projectionBusy")
+        self.busy.setAccessibleName("projectionBusy")
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(90)
+        self.busy.setFormat("UMAP…")
+        self.busy.setTextVisible(True)
+        self.busy.hide()
+        self.worker.busy_changed.connect(self.busy.setVisible)
+
+        toolbar = QHBoxLayout()
+        toolbar.setContentsMargins(6, 4, 6, 4)
+        toolbar.setSpacing(6)
+        toolbar.addWidget(QLabel("Map"))
+        for widget in (self.projection_combo, self.x_dim, self.y_dim, self.recompute, self.busy):
+            toolbar.addWidget(widget)
+        toolbar.addStretch(1)
+        toolbar.addWidget(QLabel("Points"))
+        toolbar.addWidget(self.point_size)
+        toolbar.addWidget(self.manifold_toggle)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addLayout(toolbar)
+        layout.addWidget(self.plot, 1)
+
+        self._manifold_timer = QTimer(self)
+        self._manifold_timer.setSingleShot(True)
+        self._manifold_timer.setInterval(MANIFOLD_DEBOUNCE_MS)
+        self._manifold_timer.timeout.connect(self._rebuild_manifold)
+        self.view.sigRangeChanged.connect(self._schedule_manifold)
+        session.active_changed.connect(self._bind)
+        session.cursor.moved.connect(self._on_cursor_moved)
+        session.cursor.label_changed.connect(self._schedule_manifold)
+        self._bind(session.active)
+
+    # -- public ---------------------------------------------------------------------------------
+    @property
+    def projection(self) -> str:
+        """The chosen projection: "raw", "pca" or "umap"."""
+        return self._name
+
+    @property
+    def fitted_projection(self):
+        """The projection the points are shown in now (None without probe codes)."""
+        return self._projection
+
+    def set_projection(self, name: str) -> None:
+        if name not in PROJECTIONS:
+            raise ValueError(f"Unknown projection {name!r}; choose one of {', '.join(PROJECTIONS)}.")
+        self._name = name
+        self.projection_combo.blockSignals(True)
+        self.projection_combo.setCurrentIndex(list(PROJECTIONS).index(name))
+        self.projection_combo.blockSignals(False)
+        self._reproject(reset_view=True)
+
+    def handle_position(self) -> tuple[float, float] | None:
+        """The handle's position in map coordinates (None while it is hidden)."""
+        return (self.handle.pos().x(), self.handle.pos().y()) if self.handle.isVisible() else None
+
+    def map_to_code(self, x: float, y: float) -> np.ndarray | None:
+        """The latent code at map point (x, y) (None before there is a map)."""
+        if self._projection is None:
+            return None
+        return np.asarray(self._projection.inverse(np.array([[x, y]], dtype=np.float64)), np.float32)[0]
+
+    def request_umap(self) -> None:
+        """Fit UMAP to the latest probe codes in the background, warm-started from the last layout."""
+        probe = self.state.probe if self.state is not None else None
+        if probe is None or len(probe.codes) < 3:
+            return
+        params = dict(UMAP_PARAMS)
+        if self._umap is not None and len(self._umap[1]) == len(probe.codes):
+            params["init"] = self._umap[1]
+        self._request_id = self.worker.request("umap", probe.codes, **params)
+
+    def shutdown(self) -> bool:
+        """End the projection thread (the main window calls this on close)."""
+        return self.worker.shutdown()
+
+    # -- the active run ---------------------------------------------------------------------------
+    def _bind(self, state: RunState | None) -> None:
+        if self.state is not None:
+            self.state.probe_changed.disconnect(self._on_probe)
+            self.state.decoder_changed.disconnect(self._on_decoder_changed)
+            self.state.status_changed.disconnect(self._on_status)
+        self.state = state
+        self._umap, self._umap_stale = None, False
+        self.worker.cancel()
+        if state is not None:
+            state.probe_changed.connect(self._on_probe)
+            state.decoder_changed.connect(self._on_decoder_changed)
+            state.status_changed.connect(self._on_status)
+        dim = state.model.latent_dim if state is not None and state.model is not None else 2
+        for box in (self.x_dim, self.y_dim):
+            box.blockSignals(True)
+            box.setRange(0, max(0, dim - 1))
+            box.setValue(0 if box is self.x_dim else min(1, dim - 1))
+            box.blockSignals(False)
+        self.points.set_selected(None)
+        self.handle.hide()
+        self._reproject(reset_view=True)
+        if self.session.cursor.code is not None:
+            self._on_cursor_moved(self.session.cursor.code, "bind")
+
+    def _on_probe(self, probe: ProbeCodes) -> None:
+        self._umap_stale = True
+        if self._name != "umap":
+            self._reproject(reset_view=False)
+
+    def _on_status(self, status: str) -> None:
+        if status in ("completed", "stopped") and self._umap_stale and self._name == "umap":
+            self.request_umap()
+
+    def _on_decoder_changed(self) -> None:
+        if self.manifold_toggle.isChecked() and not self._manifold_timer.isActive():
+            self._manifold_timer.start()  # throttled: at most one rebuild per debounce interval
+
+    # -- projecting -------------------------------------------------------------------------------
+    def _reproject(self, reset_view: bool) -> None:
+        probe = self.state.probe if self.state is not None else None
+        dim = self.state.model.latent_dim if self.state is not None and self.state.model is not None else 2
+        raw = self._name == "raw"
+        self.x_dim.setVisible(raw and dim > 2)
+        self.y_dim.setVisible(raw and dim > 2)
+        self.recompute.setVisible(self._name == "umap")
+        if probe is None or len(probe.codes) == 0:
+            self._projection, self._xy = None, np.zeros((0, 2))
+            self.points.set_points(self._xy, np.zeros(0, np.int64))
+            self._update_legend()
+            return
+        if self._name == "umap":
+            if self._umap is None or self._umap_stale:
+                self.request_umap()
+            if self._umap is None:  # keep what is shown until the layout arrives
+                if self._projection is not None:
+                    return
+                projection = PCAProjection().fit(probe.codes)
+                xy = projection.transform(probe.codes)
+            else:
+                projection, xy = self._umap
+        elif raw:
+            dims = (self.x_dim.value(), self.y_dim.value()) if dim > 1 else (0, 0)
+            projection = IdentityProjection(dims=dims).fit(probe.codes)
+            xy = projection.transform(probe.codes)
+        else:
+            projection = make_projection(self._name).fit(probe.codes)
+            xy = projection.transform(probe.codes)
+        self._show(projection, xy, reset_view)
+
+    def _show(self, projection, xy: np.ndarray, reset_view: bool) -> None:
+        probe = self.state.probe
+        self._projection, self._xy = projection, np.asarray(xy, dtype=np.float64)
+        if not self._size_chosen:
+            self.point_size.blockSignals(True)
+            self.point_size.setValue(auto_point_size(len(self._xy)))
+            self.point_size.blockSignals(False)
+            self.points.set_point_size(self.point_size.value())
+        self.points.set_points(self._xy, probe.labels, palette_for(self._n_colors()))
+        self._update_legend()
+        if reset_view:
+            self.view.enableAutoRange()
+        self._schedule_manifold()
+        selected = self.points.selected()
+        if selected is not None:
+            self.handle.setPos(*self._xy[selected])
+        elif self.session.cursor.code is not None:
+            self._place_handle_at_code(self.session.cursor.code)
+
+    def _on_umap(self, result) -> None:
+        request_id, projection, xy = result
+        probe = self.state.probe if self.state is not None else None
+        if request_id != self._request_id or probe is None or len(xy) != len(probe.codes):
+            return
+        self._umap, self._umap_stale = (projection, xy), False
+        if self._name == "umap":
+            self._show(projection, xy, reset_view=True)
+
+    def _on_umap_failed(self, result) -> None:
+        self.busy.hide()
+        self.recompute.setToolTip(result[1])
+
+    def _on_point_size(self, px: int) -> None:
+        self._size_chosen = True
+        self.points.set_point_size(px)
+
+    def _n_colors(self) -> int:
+        """One colour per class name, and per label beyond them."""
+        labels = self.state.probe.labels
+        return max(len(self.state.class_names), int(labels.max()) + 1 if len(labels) else 0)
+
+    def _update_legend(self) -> None:
+        names = self.state.class_names if self.state is not None and self.state.probe is not None else []
+        if names == self._legend_names:
+            return
+        self._legend_names = list(names)
+        self.legend.clear()
+        self.legend.setColumnCount(max(1, math.ceil(len(names) / 12)))
+        for name, color in zip(names, palette_for(self._n_colors()) if names else []):
+            sample = pg.ScatterPlotItem(symbol="o", size=9, pen=None, brush=pg.mkBrush(color))
+            self.legend.addItem(sample, name)
+        self.legend.setVisible(bool(names))
+
+    # -- the cursor ---------------------------------------------------------------------------------
+    def _place_handle_at_code(self, code: np.ndarray) -> None:
+        cheap = isinstance(self._projection, (IdentityProjection, PCAProjection))
+        dim = self.state.model.latent_dim if self.state is not None and self.state.model is not None else -1
+        if cheap and code.shape == (dim,):
+            x, y = self._projection.transform(code[None])[0]
+            self.handle.setPos(float(x), float(y))
+            self.handle.show()
+
+    def _on_cursor_moved(self, code: np.ndarray, origin: str) -> None:
+        if origin not in ("map", "select"):
+            self._place_handle_at_code(code)
+
+    def _move_handle(self, x: float, y: float, origin: str, code: np.ndarray | None = None) -> None:
+        self.handle.setPos(x, y)
+        self.handle.show()
+        code = self.map_to_code(x, y) if code is None else code
+        if code is not None:
+            self.session.cursor.set_code(code, origin)
+
+    # -- mouse ----------------------------------------------------------------------------------------
+    def _map_point(self, pos: QPointF) -> tuple[float, float]:
+        p = self.view.mapSceneToView(self.plot.mapToScene(pos.toPoint()))
+        return p.x(), p.y()
+
+    def _point_near(self, x: float, y: float) -> int | None:
+        pw, ph = self.view.viewPixelSize()
+        return self.points.nearest(x, y, max_dist=PICK_RADIUS_PX * max(pw, ph))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        kind = event.type()
+        if not isinstance(event, QMouseEvent):
+            if kind == QEvent.Type.Leave:
+                self._hide_tooltip()
+            return False
+        left = event.button() == Qt.MouseButton.LeftButton
+        if kind in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonDblClick) and left:
+            self._press, self._dragged = event.position().toPoint(), False
+            self._hide_tooltip()
+            self.points.set_selected(None)
+            self._move_handle(*self._map_point(event.position()), "map")
+            return True
+        if kind == QEvent.Type.MouseMove and self._press is not None:
+            if (event.position().toPoint() - self._press).manhattanLength() >= QApplication.startDragDistance():
+                self._dragged = True
+            self._move_handle(*self._map_point(event.position()), "map")
+            return True
+        if kind == QEvent.Type.MouseButtonRelease and left and self._press is not None:
+            if not self._dragged:
+                self._select_at(*self._map_point(event.position()))
+            self._press = None
+            return True
+        if kind == QEvent.Type.MouseMove and event.buttons() == Qt.MouseButton.NoButton:
+            self._hover(event)
+        return False
+
+    def _select_at(self, x: float, y: float) -> None:
+        index = self._point_near(x, y)
+        if index is None:
+            return
+        self.points.set_selected(index)
+        self._move_handle(*self._xy[index], "select", code=self.state.probe.codes[index])
+
+    def _hover(self, event: QMouseEvent) -> None:
+        index = self._point_near(*self._map_point(event.position())) if self.state is not None else None
+        if index is None:
+            self._hide_tooltip()
+            return
+        if index != self._hover_index:
+            self._hover_index = index
+            viewport = self.plot.viewport()
+            QToolTip.showText(event.globalPosition().toPoint(),
+                              probe_tooltip(self.state, index, ratio=viewport.devicePixelRatioF()), viewport)
+
+    def _hide_tooltip(self) -> None:
+        if self._hover_index is not None:
+            self._hover_index = None
+            QToolTip.hideText()
+
+    # -- manifold overlay -----------------------------------------------------------------------------
+    def _schedule_manifold(self, *_) -> None:
+        if self.manifold_toggle.isChecked():
+            self._manifold_timer.start()
+        else:
+            self._manifold_timer.stop()
+            self.manifold.hide()
+
+    def _rebuild_manifold(self) -> None:
+        """Decode a grid of codes across the visible region and tile the images under the points."""
+        state = self.state
+        if not self.manifold_toggle.isChecked() or self._projection is None or state is None or state.model is None:
+            self.manifold.hide()
+            return
+        (x0, x1), (y0, y1) = self.view.viewRange()
+        width, height = x1 - x0, y1 - y0
+        if not (width > 0 and height > 0):
+            return
+        nx = MANIFOLD_TILES if width >= height else max(1, round(MANIFOLD_TILES * width / height))
+        ny = MANIFOLD_TILES if height >= width else max(1, round(MANIFOLD_TILES * height / width))
+        gx = x0 + (np.arange(nx) + 0.5) * width / nx
+        gy = y0 + (np.arange(ny) + 0.5) * height / ny
+        xx, yy = np.meshgrid(gx, gy)
+        codes = self._projection.inverse(np.column_stack([xx.ravel(), yy.ravel()]))
+        label = self.session.cursor.label if state.model.is_conditional else None
+        tiles = compose_tiles(state.decode(codes, label), nx, ny)
+        self.manifold.setImage(tiles, levels=(0, 255), autoLevels=False)
+        self.manifold.setRect(QRectF(x0, y0, width, height))
+        self.manifold.show()

@@ -1,0 +1,330 @@
+"""A fast scatter layer for pyqtgraph: tens of thousands of coloured points at a fixed pixel size.
+
+Stock ``pg.ScatterPlotItem.setData`` spends ~250 ms on 70,000 points with per-point brushes,
+because it builds Python objects per point. ``PointLayer`` keeps only NumPy arrays:
+
+* ``set_points`` stores the coordinates and one premultiplied ARGB32 colour per point (a
+  palette lookup), so a full update costs about a millisecond.
+* ``paint`` rasterises on the CPU with NumPy: it maps the points to device pixels with the
+  painter's transform, stamps a small disc (precomputed pixel offsets) into a uint32 buffer
+  with one fancy-indexed assignment, wraps the buffer in a ``QImage`` and draws it once.
+  Points keep their index order, so a later point is drawn over an earlier one and no class
+  systematically hides another. For 70k points of 3 px that is ~4 ms per paint, several times
+  faster than ``QPainter.drawPoints`` with a wide round pen (~90 ms) or pixmap fragments (~20 ms).
+* Vector devices (SVG, PDF, QPicture) get real round points via ``drawPoints`` instead, so
+  exported figures stay crisp.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from pyqtgraph import functions as fn
+from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
+
+__all__ = ["PointLayer", "palette_for"]
+
+_TAB10 = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+)
+# The light half of matplotlib's tab20, darkened to mid lightness so it reads on white and on black.
+_TAB20_LIGHT = (
+    "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5",
+    "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
+)
+_GOLDEN = 0.618033988749895
+_ENGINE = QtGui.QPaintEngine.Type
+_VECTOR_ENGINES = {_ENGINE.SVG, _ENGINE.Pdf, _ENGINE.Picture}
+_ARGB32 = QtGui.QImage.Format.Format_ARGB32_Premultiplied
+
+
+def _mid_tone(color: str, lightness: float = 0.62) -> QtGui.QColor:
+    h, _, s = colorsys.rgb_to_hls(*(int(color[i:i + 2], 16) / 255 for i in (1, 3, 5)))
+    return QtGui.QColor.fromRgbF(*colorsys.hls_to_rgb(h, lightness, min(1.0, s * 0.9)))
+
+
+def palette_for(n: int) -> list[QtGui.QColor]:
+    """Return ``n`` distinct colours readable on light and dark backgrounds.
+
+    tab10 for n <= 10, tab10 plus mid-tone tab20 companions for n <= 20, and beyond that hues
+    spaced by the golden ratio with alternating lightness and saturation.
+    """
+    if n <= 0:
+        return []
+    if n <= 10:
+        return [QtGui.QColor(c) for c in _TAB10[:n]]
+    if n <= 20:
+        return [QtGui.QColor(c) for c in _TAB10] + [_mid_tone(c) for c in _TAB20_LIGHT[: n - 10]]
+    colors = []
+    for i in range(n):
+        hue = (0.58 + i * _GOLDEN) % 1.0
+        lightness = (0.45, 0.58, 0.52)[i % 3]
+        saturation = (0.75, 0.6)[(i // 3) % 2]
+        colors.append(QtGui.QColor.fromRgbF(*colorsys.hls_to_rgb(hue, lightness, saturation)))
+    return colors
+
+
+def _argb(color: QtGui.QColor) -> int:
+    """Premultiplied ARGB32 value of a colour, as QImage stores it."""
+    r, g, b, a = color.red(), color.green(), color.blue(), color.alpha()
+    return (a << 24) | ((r * a // 255) << 16) | ((g * a // 255) << 8) | (b * a // 255)
+
+
+def _disc_offsets(size: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Pixel offsets (dx, dy) of a disc of diameter ``size`` px and its integer radius."""
+    radius = max(size, 1.0) / 2
+    k = int(math.ceil(radius - 0.5))
+    dy, dx = np.mgrid[-k:k + 1, -k:k + 1]
+    inside = dx**2 + dy**2 <= radius**2 + 0.25
+    return dx[inside].astype(np.int64), dy[inside].astype(np.int64), k
+
+
+class PointLayer(pg.GraphicsObject):
+    """Scatter of N labelled points, drawn at a fixed pixel size in data coordinates.
+
+    Add it to a ``pg.PlotWidget``/``ViewBox`` with ``addItem``. ``set_points`` replaces all
+    points at once; ``nearest`` answers hit tests with a lazily built KD-tree.
+    """
+
+    def __init__(self, point_size: float = 3.0) -> None:
+        super().__init__()
+        self._size = float(point_size)
+        self._offsets = _disc_offsets(self._size)
+        self._x = np.empty(0)
+        self._y = np.empty(0)
+        self._argb = np.empty(0, dtype=np.uint32)
+        self._labels = np.empty(0, dtype=np.int64)
+        self._colors: list[QtGui.QColor] = []
+        self._bounds: tuple[float, float, float, float] | None = None  # xmin, xmax, ymin, ymax
+        self._selected: int | None = None
+        self._tree = None  # scipy cKDTree over the finite points, built on first nearest()
+        self._tree_index: np.ndarray | None = None
+        self._polygons: list[tuple[QtGui.QColor, QtGui.QPolygonF]] | None = None  # vector path only
+        self._buffer = np.empty(0, dtype=np.uint32)
+
+    # ----------------------------------------------------------------- data
+    @property
+    def n_points(self) -> int:
+        return len(self._x)
+
+    @property
+    def colors(self) -> list[QtGui.QColor]:
+        """Colour per label, as used by the last ``set_points``."""
+        return list(self._colors)
+
+    def set_points(self, xy: np.ndarray, labels: np.ndarray, colors: list[QtGui.QColor] | None = None) -> None:
+        """Replace all points. ``xy`` is N×2 (data coordinates), ``labels`` N ints in 0..K-1.
+
+        ``colors`` gives one colour per label (default ``palette_for(K)``). Non-finite
+        coordinates are kept (indices stay aligned) but never drawn or hit.
+        """
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+        if len(labels) != len(xy):
+            raise ValueError(f"{len(xy)} points but {len(labels)} labels")
+        if len(labels) and labels.min() < 0:
+            raise ValueError("labels must be non-negative")
+        n_labels = int(labels.max()) + 1 if len(labels) else 0
+        if colors is None:
+            colors = palette_for(n_labels)
+        elif len(colors) < n_labels:
+            raise ValueError(f"{len(colors)} colours for {n_labels} labels")
+        self._colors = [QtGui.QColor(c) for c in colors]
+        lut = np.array([_argb(c) for c in self._colors] or [0], dtype=np.uint32)
+        self.prepareGeometryChange()
+        self._x = np.ascontiguousarray(xy[:, 0])
+        self._y = np.ascontiguousarray(xy[:, 1])
+        self._labels = labels
+        self._argb = lut[labels]
+        finite = np.isfinite(self._x) & np.isfinite(self._y)
+        if finite.any():
+            fx, fy = self._x[finite], self._y[finite]
+            self._bounds = (float(fx.min()), float(fx.max()), float(fy.min()), float(fy.max()))
+        else:
+            self._bounds = None
+        self._tree = self._tree_index = self._polygons = None
+        if self._selected is not None and self._selected >= len(xy):
+            self._selected = None
+        self.informViewBoundsChanged()
+        self.update()
+
+    def set_point_size(self, px: float) -> None:
+        """Diameter of every point in device pixels."""
+        self.prepareGeometryChange()
+        self._size = float(px)
+        self._offsets = _disc_offsets(self._size)
+        self.informViewBoundsChanged()
+        self.update()
+
+    def point_size(self) -> float:
+        return self._size
+
+    def set_selected(self, index: int | None) -> None:
+        """Highlight one point (drawn larger with an outline), or none."""
+        if index is not None and not 0 <= index < self.n_points:
+            index = None
+        if index != self._selected:
+            self._selected = index
+            self.update()
+
+    def selected(self) -> int | None:
+        return self._selected
+
+    def nearest(self, x: float, y: float, max_dist: float | None = None) -> int | None:
+        """Index of the point nearest to (x, y) in data coordinates, or None.
+
+        None when there are no (finite) points or the nearest is farther than ``max_dist``.
+        """
+        if self._tree is None:
+            finite = np.flatnonzero(np.isfinite(self._x) & np.isfinite(self._y))
+            if len(finite) == 0:
+                return None
+            from scipy.spatial import cKDTree
+
+            self._tree = cKDTree(np.column_stack([self._x[finite], self._y[finite]]))
+            self._tree_index = finite
+        bound = np.inf if max_dist is None else float(max_dist)
+        dist, i = self._tree.query([x, y], distance_upper_bound=bound)
+        if not np.isfinite(dist):
+            return None
+        return int(self._tree_index[i])
+
+    # ------------------------------------------------------------- geometry
+    def pixelPadding(self) -> float:
+        """Extra pixels the ViewBox keeps around the data when auto-ranging."""
+        return self._size / 2 + (4 if self._selected is not None else 0)
+
+    def dataBounds(self, ax: int, frac: float = 1.0, orthoRange: tuple[float, float] | None = None):
+        """(min, max) of the data along axis ``ax`` (0 = x, 1 = y), for ``ViewBox.autoRange``."""
+        if self._bounds is None:
+            return None, None
+        if frac >= 1.0 and orthoRange is None:
+            return self._bounds[2 * ax: 2 * ax + 2]
+        values, other = (self._x, self._y) if ax == 0 else (self._y, self._x)
+        mask = np.isfinite(values) & np.isfinite(other)
+        if orthoRange is not None:
+            mask &= (other >= orthoRange[0]) & (other <= orthoRange[1])
+        values = values[mask]
+        if len(values) == 0:
+            return None, None
+        if frac >= 1.0:
+            return float(values.min()), float(values.max())
+        return tuple(float(v) for v in np.percentile(values, [50 * (1 - frac), 50 * (1 + frac)]))
+
+    def boundingRect(self) -> QtCore.QRectF:
+        """Data bounds plus the points' pixel radius (converted to data units)."""
+        if self._bounds is None:
+            return QtCore.QRectF()
+        xmin, xmax, ymin, ymax = self._bounds
+        pad_x = pad_y = 0.0
+        px, py = self.pixelVectors()
+        if px is not None:
+            pixels = self.pixelPadding() + 1
+            pad_x = pixels * math.hypot(px.x(), px.y())
+            pad_y = pixels * math.hypot(py.x(), py.y())
+        # A small data margin keeps a single point (zero-size bounds) a valid rectangle.
+        pad_x = max(pad_x, 1e-9 * max(1.0, abs(xmin), abs(xmax)))
+        pad_y = max(pad_y, 1e-9 * max(1.0, abs(ymin), abs(ymax)))
+        return QtCore.QRectF(xmin - pad_x, ymin - pad_y, xmax - xmin + 2 * pad_x, ymax - ymin + 2 * pad_y)
+
+    def viewTransformChanged(self) -> None:
+        # The pixel padding in boundingRect depends on the zoom.
+        self.prepareGeometryChange()
+        super().viewTransformChanged()
+
+    # --------------------------------------------------------------- paint
+    def paint(self, painter: QtGui.QPainter, option=None, widget=None) -> None:
+        if self._bounds is None:
+            return
+        engine = painter.paintEngine()
+        if engine is not None and engine.type() in _VECTOR_ENGINES:
+            self._paint_vector(painter)
+        else:
+            self._paint_raster(painter)
+        if self._selected is not None:
+            self._paint_selection(painter)
+
+    def _device_rect(self, painter: QtGui.QPainter, transform: QtGui.QTransform) -> QtCore.QRect:
+        """Device-pixel rectangle that needs drawing: bounds ∩ clip ∩ device."""
+        device = painter.device()
+        scale = device.devicePixelRatioF() if isinstance(device, QtWidgets.QWidget) else 1.0
+        rect = QtCore.QRect(0, 0, math.ceil(device.width() * scale), math.ceil(device.height() * scale))
+        rect = rect.intersected(transform.mapRect(self.boundingRect()).toAlignedRect())
+        if painter.hasClipping():
+            rect = rect.intersected(transform.mapRect(painter.clipBoundingRect()).toAlignedRect())
+        return rect
+
+    def _paint_raster(self, painter: QtGui.QPainter) -> None:
+        transform = painter.deviceTransform()  # item -> physical device pixels
+        rect = self._device_rect(painter, transform)
+        if rect.isEmpty():
+            return
+        dx, dy, k = self._offsets
+        x0, y0, w, h = rect.x() - k, rect.y() - k, rect.width(), rect.height()
+        stride = w + 2 * k
+        # Device position of every point relative to the padded buffer's origin.
+        px = transform.m11() * self._x + transform.m31() - x0
+        py = transform.m22() * self._y + transform.m32() - y0
+        if transform.m21() != 0 or transform.m12() != 0:  # rotated views
+            px += transform.m21() * self._y
+            py += transform.m12() * self._x
+        visible = (px >= k) & (px < w + k) & (py >= k) & (py < h + k)  # False for NaN
+        base = py[visible].astype(np.int64) * stride + px[visible].astype(np.int64)
+        size = (h + 2 * k) * stride
+        if len(self._buffer) < size:
+            self._buffer = np.empty(size, dtype=np.uint32)
+        buffer = self._buffer[:size]
+        buffer.fill(0)
+        # Point-major stamp order: a later point covers an earlier one entirely.
+        offsets = dy * stride + dx
+        buffer[(base[:, None] + offsets).ravel()] = np.repeat(self._argb[visible], len(offsets))
+        image = QtGui.QImage(buffer, stride, h + 2 * k, stride * 4, _ARGB32)
+        ratio = painter.device().devicePixelRatioF()  # physical pixels per logical pixel
+        painter.save()
+        painter.resetTransform()
+        target = QtCore.QRectF(rect.x() / ratio, rect.y() / ratio, w / ratio, h / ratio)
+        painter.drawImage(target, image, QtCore.QRectF(k, k, w, h))
+        painter.restore()
+
+    def _paint_vector(self, painter: QtGui.QPainter) -> None:
+        """Round points via drawPoints, one call per colour (for SVG/PDF export)."""
+        if self._polygons is None:
+            self._polygons = []
+            finite = np.isfinite(self._x) & np.isfinite(self._y)
+            for label, color in enumerate(self._colors):
+                mask = finite & (self._labels == label)
+                polygon = fn.create_qpolygonf(int(mask.sum()))
+                array = fn.ndarray_from_qpolygonf(polygon)
+                array[:, 0], array[:, 1] = self._x[mask], self._y[mask]
+                self._polygons.append((color, polygon))
+        painter.save()
+        painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
+        for color, polygon in self._polygons:
+            pen = QtGui.QPen(color, self._size)
+            pen.setCosmetic(True)
+            pen.setCapStyle(QtCore.Qt.PenCapStyle.RoundCap)
+            painter.setPen(pen)
+            painter.drawPoints(polygon)
+        painter.restore()
+
+    def _paint_selection(self, painter: QtGui.QPainter) -> None:
+        i = self._selected
+        x, y = float(self._x[i]), float(self._y[i])
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return
+        center = painter.transform().map(QtCore.QPointF(x, y))
+        radius = self._size / 2 + 3
+        color = self._colors[self._labels[i]] if self._colors else QtGui.QColor("white")
+        painter.save()
+        painter.resetTransform()
+        painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
+        painter.setBrush(color)
+        painter.setPen(QtGui.QPen(QtGui.QColor("black"), 3))
+        painter.drawEllipse(center, radius, radius)
+        painter.setPen(QtGui.QPen(QtGui.QColor("white"), 1.5))
+        painter.drawEllipse(center, radius, radius)
+        painter.restore()

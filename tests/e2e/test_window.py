@@ -1,0 +1,163 @@
+"""The real window, offscreen, driven the way a person drives it."""
+
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF, QSettings, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication, QWidget
+
+from explorer.main_window import MainWindow
+
+KEY_WIDGETS = ["trainingPanel", "datasetCombo", "modelCombo", "latentDimSpin", "epochsSpin", "startButton",
+               "pauseButton", "stopButton", "lossPlot", "latentView", "decoderCanvas", "runsList"]
+
+
+@pytest.fixture()
+def window(qtbot, tmp_path):
+    w = MainWindow(runs_dir=tmp_path / "runs")
+    qtbot.addWidget(w)
+    w.resize(1400, 900)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.session.stop_all(5000)
+    w.latent_view.shutdown()
+
+
+def configure(w, model="vae", epochs=200, latent=2, hidden="64, 32"):
+    p = w.training_panel
+    p.dataset.setCurrentIndex(p.dataset.findData("digits"))
+    p.model.setCurrentIndex(p.model.findData(model))
+    p.latent.setValue(latent)
+    p.hidden.setText(hidden)
+    p.epochs.setValue(epochs)
+    p.batch.setValue(64)
+
+
+def drag_on_map(w, qtbot, fx, fy):
+    vp = w.latent_view.plot.viewport()
+    pos = QPointF(vp.width() * fx, vp.height() * fy)
+    for kind, buttons in ((QMouseEvent.MouseButtonPress, Qt.LeftButton), (QMouseEvent.MouseMove, Qt.LeftButton)):
+        QApplication.sendEvent(vp, QMouseEvent(kind, pos, vp.mapToGlobal(pos), Qt.LeftButton, buttons, Qt.NoModifier))
+    QApplication.sendEvent(vp, QMouseEvent(QMouseEvent.MouseButtonRelease, pos, vp.mapToGlobal(pos), Qt.LeftButton,
+                                           Qt.NoButton, Qt.NoModifier))
+    qtbot.wait(20)
+    return w.decoder_canvas.current_image().copy()
+
+
+def test_key_widgets_have_stable_names(window):
+    for name in KEY_WIDGETS:
+        widget = window.findChild(QWidget, name)
+        assert widget is not None, name
+        assert widget.accessibleName(), name
+
+
+def test_train_watch_drag_pause_stop(window, qtbot):
+    configure(window)
+    assert window.training_panel.start.isEnabled()
+    window.training_panel.start.click()
+    state = window.session.active
+    assert state is not None and state.status == "running"
+    qtbot.waitUntil(lambda: len(state.history.steps) >= 40 and state.probe is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: window.latent_view.points.n_points == len(state.probe.codes), timeout=10_000)
+    first = drag_on_map(window, qtbot, 0.2, 0.2)
+    second = drag_on_map(window, qtbot, 0.8, 0.8)
+    assert first.shape == second.shape and not np.allclose(first, second), "dragging changes the decoded pixels"
+
+    window.training_panel.pause.click()
+    assert state.status == "paused" and window.training_panel.pause.text() == "Resume"
+    qtbot.wait(300)
+    step = state.step
+    qtbot.wait(400)
+    assert state.step == step, "no progress while paused"
+    window.training_panel.pause.click()
+    qtbot.waitUntil(lambda: state.step > step, timeout=30_000)
+    window.training_panel.stop.click()
+    qtbot.waitUntil(lambda: state.status == "stopped", timeout=30_000)
+    qtbot.waitUntil(lambda: not state.is_training, timeout=10_000)
+    assert (state.run.path / "weights.safetensors").exists()
+
+
+def test_closing_during_training_stops_and_saves_quickly(qtbot, tmp_path):
+    w = MainWindow(runs_dir=tmp_path / "runs")
+    qtbot.addWidget(w)
+    w.show()
+    configure(w)
+    w.training_panel.start.click()
+    state = w.session.active
+    qtbot.waitUntil(lambda: state.step >= 10, timeout=60_000)
+    t0 = time.perf_counter()
+    w.close()
+    elapsed = time.perf_counter() - t0
+    assert not state.is_training and state.status == "stopped"
+    assert elapsed < 2.0, elapsed
+    assert (state.run.path / "weights.safetensors").exists()
+
+
+def test_a_saved_run_opens_and_is_explorable(window, qtbot, tmp_path):
+    from engine.training import Trainer
+    from tests.engine.helpers import DIGITS, quick_train, small_model
+    trainer = Trainer(DIGITS, small_model("vae"), quick_train(epochs=2), run_parent=tmp_path / "saved")
+    trainer.run_to_end()
+    state = window.open_run(trainer.run.path)
+    assert state is window.session.active and state.probe is not None
+    qtbot.waitUntil(lambda: window.latent_view.points.n_points == len(state.probe.codes), timeout=10_000)
+    a = drag_on_map(window, qtbot, 0.25, 0.3)
+    b = drag_on_map(window, qtbot, 0.75, 0.7)
+    assert not np.allclose(a, b)
+    assert window.runs_panel.findChild(QWidget, "runsList").model().rowCount() == 1
+
+
+def test_a_corrupt_run_folder_is_one_message(window, tmp_path):
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "config.json").write_text("{ nope")
+    assert window.open_run(tmp_path / "bad") is None
+    assert window.message_box is not None and "damaged" in window.message_box.text()
+    assert window.isVisible()
+
+
+def test_bad_data_is_one_message_and_the_window_stays_usable(window, tmp_path):
+    p = window.training_panel
+    p.dataset.setCurrentIndex(p.dataset.findData("folder"))
+    p.path.setText(str(tmp_path))  # an empty folder
+    p.start.click()
+    assert window.message_box is not None and str(tmp_path) in window.message_box.text()
+    assert not window.session.runs
+
+
+def test_invalid_values_are_refused_inline(window):
+    p = window.training_panel
+    p.hidden.setText("512, lots")
+    assert not p.start.isEnabled() and "Hidden widths" in p.error.text()
+    p.hidden.setText("64")
+    p.lr.setText("-1")
+    assert not p.start.isEnabled() and "learning rate" in p.error.text()
+    p.lr.setText("1e-3")
+    assert p.start.isEnabled()
+
+
+def test_variant_parameters_show_only_when_they_apply(window):
+    p = window.training_panel
+    p.model.setCurrentIndex(p.model.findData("beta_vae"))
+    assert "beta" in p.params.editors and not p.params.isHidden()
+    p.model.setCurrentIndex(p.model.findData("ae"))
+    assert not p.params.editors and p.params.isHidden()
+    p.model.setCurrentIndex(p.model.findData("denoising_ae"))
+    assert set(p.params.editors) == {"noise", "level"}
+
+
+def test_layout_and_choices_are_restored(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+    w = MainWindow(settings=settings, runs_dir=tmp_path)
+    qtbot.addWidget(w)
+    configure(w, model="sparse_ae", latent=5)
+    w.docks["runs"].hide()
+    w.close()
+    again = MainWindow(settings=QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat), runs_dir=tmp_path)
+    qtbot.addWidget(again)
+    assert again.training_panel.model.currentData() == "sparse_ae"
+    assert again.training_panel.latent.value() == 5
+    assert again.docks["runs"].isHidden()
+    again.close()

@@ -1,0 +1,147 @@
+"""The decoder canvas decodes every cursor move, follows and drives its sliders, re-decodes
+when the decoder learns, and tells how far the code lies from the data."""
+
+import numpy as np
+import pytest
+from PySide6.QtGui import QImage
+
+from engine.data import load_dataset
+from engine.training import Trainer
+from explorer.decoder_canvas import MAX_SLIDERS, DecoderCanvas, ImageCanvas, to_qimage
+from explorer.session import RunState, Session
+from tests.engine.helpers import DIGITS, quick_train, small_model
+
+
+@pytest.fixture(scope="module")
+def run_folders(tmp_path_factory):
+    """A trained 2-D VAE and a trained 2-D conditional VAE on the bundled digits."""
+    parent = tmp_path_factory.mktemp("runs")
+    vae = Trainer(DIGITS, small_model("vae", latent_dim=2), quick_train(epochs=2), run_parent=parent / "vae")
+    cvae = Trainer(DIGITS, small_model("cvae", latent_dim=2), quick_train(epochs=2), run_parent=parent / "cvae")
+    vae.run_to_end()
+    cvae.run_to_end()
+    return {"vae": vae.run.path, "cvae": cvae.run.path}
+
+
+def open_canvas(qtbot, folder):
+    session = Session()
+    canvas = DecoderCanvas(session)
+    qtbot.addWidget(canvas)
+    state = session.add(RunState.open(folder))
+    canvas.resize(320, 480)
+    canvas.show()
+    qtbot.waitExposed(canvas)
+    return session, state, canvas
+
+
+def test_every_cursor_move_is_decoded_and_painted(qtbot, run_folders):
+    session, state, canvas = open_canvas(qtbot, run_folders["vae"])
+    assert canvas.objectName() == canvas.accessibleName() == "decoderCanvas"
+    with qtbot.waitSignal(canvas.painted):
+        session.cursor.set_code(np.array([-2.5, -2.5]), "test")
+    near_image, near_pixels = canvas.current_image(), canvas.image_widget.grab().toImage()
+    with qtbot.waitSignal(canvas.painted):
+        session.cursor.set_code(np.array([2.5, 2.5]), "test")
+    assert canvas.current_image().shape == (1, 8, 8)
+    assert np.abs(canvas.current_image() - near_image).max() > 0.1
+    np.testing.assert_allclose(canvas.current_image(), state.decode(np.array([[2.5, 2.5]]))[0])
+    assert canvas.image_widget.grab().toImage() != near_pixels
+
+
+def test_binding_a_run_starts_the_cursor_at_the_mean_probe_code(qtbot, run_folders):
+    session, state, canvas = open_canvas(qtbot, run_folders["vae"])
+    np.testing.assert_allclose(session.cursor.code, state.probe.codes.mean(axis=0), rtol=1e-5)
+    assert canvas.current_image() is not None
+
+
+def test_a_slider_moves_the_cursor_and_follows_it(qtbot, run_folders):
+    session, state, canvas = open_canvas(qtbot, run_folders["vae"])
+    assert len(canvas.sliders) == 2
+    moves = []
+    session.cursor.moved.connect(lambda code, origin: moves.append(origin))
+    slider = canvas.sliders[0]
+    slider.setValue(slider.minimum())
+    low = canvas.current_image()
+    slider.setValue(slider.maximum())
+    assert moves[-2:] == ["slider", "slider"]
+    assert session.cursor.code[0] > 1.0
+    assert np.abs(canvas.current_image() - low).max() > 0.05
+    session.cursor.set_code(np.array([0.0, 0.0]), "map")
+    assert slider.value() == pytest.approx((slider.minimum() + slider.maximum()) / 2, abs=2)
+
+
+def test_the_decoder_learning_live_is_redecoded(qtbot, tmp_path):
+    session = Session()
+    canvas = DecoderCanvas(session)
+    qtbot.addWidget(canvas)
+    state = session.add(RunState(DIGITS, small_model("vae", latent_dim=2), quick_train(epochs=3),
+                                 dataset=load_dataset(DIGITS)))
+    session.cursor.set_code(np.array([1.0, -1.0]), "test")
+    before = canvas.current_image()
+    snapshots = []
+    state.decoder_changed.connect(lambda: snapshots.append(canvas.current_image()))
+    try:
+        state.start(tmp_path)
+        qtbot.waitUntil(lambda: len(snapshots) >= 5, timeout=20_000)
+    finally:
+        state.stop_and_wait()
+    assert np.array_equal(session.cursor.code, np.array([1.0, -1.0], np.float32))
+    assert np.abs(snapshots[-1] - before).max() > 0.01
+
+
+def test_off_manifold_readout_grows_away_from_the_data(qtbot, run_folders):
+    session, state, canvas = open_canvas(qtbot, run_folders["vae"])
+    session.cursor.set_code(state.probe.codes[0], "test")
+    near = canvas.nearest_data_distance(session.cursor.code)
+    assert "on the manifold" in canvas.distance_label.text()
+    session.cursor.set_code(np.array([40.0, -40.0]), "test")
+    far = canvas.nearest_data_distance(session.cursor.code)
+    assert near == pytest.approx(0.0, abs=1e-6) and far > 10
+    assert "off the manifold" in canvas.distance_label.text()
+
+
+def test_conditional_models_get_a_label_picker(qtbot, run_folders):
+    session, state, canvas = open_canvas(qtbot, run_folders["cvae"])
+    assert canvas.label_combo.isVisible() and canvas.label_combo.count() == 10
+    session.cursor.set_code(np.zeros(2), "test")
+    as_zero = canvas.current_image()
+    canvas.label_combo.setCurrentIndex(7)
+    assert session.cursor.label == 7
+    assert np.abs(canvas.current_image() - as_zero).max() > 0.05
+
+
+def test_sliders_follow_the_active_runs_latent_size(qtbot, run_folders):
+    session, state, canvas = open_canvas(qtbot, run_folders["vae"])
+    assert len(canvas.sliders) == 2 and not canvas.label_combo.isVisible()
+    wide = RunState(DIGITS, small_model("vae", latent_dim=100), quick_train(), dataset=load_dataset(DIGITS))
+    session.add(wide)
+    assert len(canvas.sliders) == MAX_SLIDERS
+    assert canvas.cap_note.isVisible() and "64 of 100" in canvas.cap_note.text()
+    assert session.cursor.code.shape == (100,)
+    assert canvas.current_image().shape == (1, 8, 8)
+    session.set_active(state)
+    assert len(canvas.sliders) == 2 and not canvas.cap_note.isVisible()
+
+
+def test_the_image_is_painted_with_nearest_neighbour_scaling(qtbot):
+    widget = ImageCanvas()
+    qtbot.addWidget(widget)
+    widget.resize(200, 160)
+    checker = np.array([[[0.0, 1.0], [1.0, 0.0]]], np.float32)
+    widget.set_image(to_qimage(checker))
+    widget.show()
+    qtbot.waitExposed(widget)
+    target = widget.image_rect()
+    assert target.width() == target.height() and target.height() <= 160
+    inner = widget.grab().toImage().convertToFormat(QImage.Format.Format_Grayscale8)
+    values = {inner.pixelColor(int(target.x() + dx), int(target.y() + dy)).value()
+              for dx in range(2, int(target.width()) - 2, 3) for dy in range(2, int(target.height()) - 2, 3)}
+    assert values == {0, 255}
+
+
+def test_colour_images_keep_their_channels():
+    image = np.zeros((3, 4, 5), np.float32)
+    image[0] = 1.0  # pure red
+    qimage = to_qimage(image)
+    assert (qimage.width(), qimage.height()) == (5, 4)
+    assert qimage.pixelColor(2, 1).getRgb()[:3] == (255, 0, 0)
