@@ -18,6 +18,7 @@ because it builds Python objects per point. ``PointLayer`` keeps only NumPy arra
 from __future__ import annotations
 
 import colorsys
+import functools
 import math
 
 import numpy as np
@@ -74,6 +75,7 @@ def _argb(color: QtGui.QColor) -> int:
     return (a << 24) | ((r * a // 255) << 16) | ((g * a // 255) << 8) | (b * a // 255)
 
 
+@functools.lru_cache(maxsize=16)
 def _disc_offsets(size: float) -> tuple[np.ndarray, np.ndarray, int]:
     """Pixel offsets (dx, dy) of a disc of diameter ``size`` px and its integer radius."""
     radius = max(size, 1.0) / 2
@@ -93,7 +95,6 @@ class PointLayer(pg.GraphicsObject):
     def __init__(self, point_size: float = 3.0) -> None:
         super().__init__()
         self._size = float(point_size)
-        self._offsets = _disc_offsets(self._size)
         self._x = np.empty(0)
         self._y = np.empty(0)
         self._argb = np.empty(0, dtype=np.uint32)
@@ -153,10 +154,9 @@ class PointLayer(pg.GraphicsObject):
         self.update()
 
     def set_point_size(self, px: float) -> None:
-        """Diameter of every point in device pixels."""
+        """Diameter of every point in logical (device-independent) pixels, like a cosmetic pen."""
         self.prepareGeometryChange()
         self._size = float(px)
-        self._offsets = _disc_offsets(self._size)
         self.informViewBoundsChanged()
         self.update()
 
@@ -196,7 +196,7 @@ class PointLayer(pg.GraphicsObject):
     # ------------------------------------------------------------- geometry
     def pixelPadding(self) -> float:
         """Extra pixels the ViewBox keeps around the data when auto-ranging."""
-        return self._size / 2 + (4 if self._selected is not None else 0)
+        return self._size / 2 + (6 if self._selected is not None else 0)
 
     def dataBounds(self, ax: int, frac: float = 1.0, orthoRange: tuple[float, float] | None = None):
         """(min, max) of the data along axis ``ax`` (0 = x, 1 = y), for ``ViewBox.autoRange``."""
@@ -248,46 +248,48 @@ class PointLayer(pg.GraphicsObject):
         if self._selected is not None:
             self._paint_selection(painter)
 
-    def _device_rect(self, painter: QtGui.QPainter, transform: QtGui.QTransform) -> QtCore.QRect:
-        """Device-pixel rectangle that needs drawing: bounds ∩ clip ∩ device."""
+    def _device_rect(self, painter: QtGui.QPainter, transform: QtGui.QTransform, k: int) -> QtCore.QRect:
+        """Device-pixel rectangle that needs drawing: (data bounds + k px) ∩ clip ∩ device."""
         device = painter.device()
         scale = device.devicePixelRatioF() if isinstance(device, QtWidgets.QWidget) else 1.0
         rect = QtCore.QRect(0, 0, math.ceil(device.width() * scale), math.ceil(device.height() * scale))
-        rect = rect.intersected(transform.mapRect(self.boundingRect()).toAlignedRect())
+        bounds = transform.mapRect(self.boundingRect()).toAlignedRect()
+        rect = rect.intersected(bounds.adjusted(-k - 1, -k - 1, k + 1, k + 1))
         if painter.hasClipping():
             rect = rect.intersected(transform.mapRect(painter.clipBoundingRect()).toAlignedRect())
         return rect
 
     def _paint_raster(self, painter: QtGui.QPainter) -> None:
         transform = painter.deviceTransform()  # item -> physical device pixels
-        rect = self._device_rect(painter, transform)
+        ratio = painter.device().devicePixelRatioF()  # physical pixels per logical pixel
+        dx, dy, k = _disc_offsets(round(self._size * ratio, 2))
+        rect = self._device_rect(painter, transform, k)
         if rect.isEmpty():
             return
-        dx, dy, k = self._offsets
-        x0, y0, w, h = rect.x() - k, rect.y() - k, rect.width(), rect.height()
-        stride = w + 2 * k
-        # Device position of every point relative to the padded buffer's origin.
-        px = transform.m11() * self._x + transform.m31() - x0
-        py = transform.m22() * self._y + transform.m32() - y0
+        # The buffer is the rect plus a 2k margin: points centred up to k pixels outside the
+        # rect still show their inner part, and no stamp can fall off the buffer.
+        pad = 2 * k
+        w, h = rect.width(), rect.height()
+        stride, rows = w + 2 * pad, h + 2 * pad
+        px = transform.m11() * self._x + (transform.m31() - rect.x() + pad)
+        py = transform.m22() * self._y + (transform.m32() - rect.y() + pad)
         if transform.m21() != 0 or transform.m12() != 0:  # rotated views
             px += transform.m21() * self._y
             py += transform.m12() * self._x
-        visible = (px >= k) & (px < w + k) & (py >= k) & (py < h + k)  # False for NaN
+        visible = (px >= k) & (px < stride - k) & (py >= k) & (py < rows - k)  # False for NaN
         base = py[visible].astype(np.int64) * stride + px[visible].astype(np.int64)
-        size = (h + 2 * k) * stride
-        if len(self._buffer) < size:
-            self._buffer = np.empty(size, dtype=np.uint32)
-        buffer = self._buffer[:size]
+        if len(self._buffer) < stride * rows:
+            self._buffer = np.empty(stride * rows, dtype=np.uint32)
+        buffer = self._buffer[: stride * rows]
         buffer.fill(0)
         # Point-major stamp order: a later point covers an earlier one entirely.
         offsets = dy * stride + dx
         buffer[(base[:, None] + offsets).ravel()] = np.repeat(self._argb[visible], len(offsets))
-        image = QtGui.QImage(buffer, stride, h + 2 * k, stride * 4, _ARGB32)
-        ratio = painter.device().devicePixelRatioF()  # physical pixels per logical pixel
+        image = QtGui.QImage(buffer, stride, rows, stride * 4, _ARGB32)
         painter.save()
         painter.resetTransform()
         target = QtCore.QRectF(rect.x() / ratio, rect.y() / ratio, w / ratio, h / ratio)
-        painter.drawImage(target, image, QtCore.QRectF(k, k, w, h))
+        painter.drawImage(target, image, QtCore.QRectF(pad, pad, w, h))
         painter.restore()
 
     def _paint_vector(self, painter: QtGui.QPainter) -> None:
@@ -322,9 +324,10 @@ class PointLayer(pg.GraphicsObject):
         painter.save()
         painter.resetTransform()
         painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
-        painter.setBrush(color)
-        painter.setPen(QtGui.QPen(QtGui.QColor("black"), 3))
+        painter.setBrush(color)  # the point, enlarged, in a white ring inside a black one
+        painter.setPen(QtGui.QPen(QtGui.QColor("white"), 2))
         painter.drawEllipse(center, radius, radius)
-        painter.setPen(QtGui.QPen(QtGui.QColor("white"), 1.5))
-        painter.drawEllipse(center, radius, radius)
+        painter.setBrush(QtCore.Qt.BrushStyle.NoBrush)
+        painter.setPen(QtGui.QPen(QtGui.QColor("black"), 1.5))
+        painter.drawEllipse(center, radius + 1.75, radius + 1.75)
         painter.restore()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 
-from engine.projection import IdentityProjection, LocalInverse, PCAProjection, make_projection
+from engine.projection import IdentityProjection, LocalInverse, PCAProjection, TSNEProjection, make_projection
 
 
 @pytest.fixture()
@@ -50,6 +50,104 @@ def test_umap_fits_warm_starts_and_inverts():
     first = make_projection("umap", random_state=0, n_epochs=50)
     xy = first.fit_transform(blobs)
     assert xy.shape == (210, 2)
-    again = make_projection("umap", random_state=0, n_epochs=50, init=xy).fit_transform(blobs)
-    assert again.shape == (210, 2)
+    # warm start from a mirrored layout (and another seed): the clusters follow the init.
+    # umap rescales its init, so compare normalised cluster centres.
+    def centres(layout):
+        unit = (layout - layout.min(0)) / np.ptp(layout, axis=0)
+        return np.array([unit[i * 70:(i + 1) * 70].mean(0) for i in range(3)])
+
+    mirrored = xy * [-1.0, 1.0]
+    warm = make_projection("umap", random_state=1, n_epochs=50, init=mirrored)
+    again = warm.fit_transform(blobs)
+    assert again.shape == (210, 2) and np.isfinite(again).all()
+    assert np.abs(centres(again) - centres(mirrored)).max() < 0.25
     assert np.allclose(first.inverse(xy[:1]), blobs[:1])
+    between = warm.inverse((again[:1] + again[70:71]) / 2)[0]
+    assert between.shape == (8,) and blobs.min() <= between.min() and between.max() <= blobs.max()
+    assert warm.transform(blobs[:2] + 0.01).shape == (2, 2)  # new codes via umap's transform
+
+
+def test_pca_is_fast_to_refit_without_mirroring(codes):
+    first = PCAProjection().fit(codes)
+    again = PCAProjection().fit(codes + 1e-3 * np.random.default_rng(2).normal(size=codes.shape))
+    assert np.all(np.sum(first.components * again.components, axis=1) > 0.99)  # same signs
+    assert np.allclose(first.components @ first.components.T, np.eye(2), atol=1e-10)
+
+
+@pytest.mark.parametrize("shape", [(1, 5), (2, 5), (5, 1), (4, 3)])
+def test_pca_handles_few_codes_and_one_dimension(shape):
+    codes = np.arange(np.prod(shape), dtype=float).reshape(shape) ** 1.5
+    p = PCAProjection().fit(codes)
+    xy = p.transform(codes)
+    assert xy.shape == (shape[0], 2) and np.isfinite(xy).all()
+    assert p.inverse(xy).shape == shape
+    if shape[1] == 1 or shape[0] <= 2:  # the codes lie on a line: the inverse recovers them
+        assert np.allclose(p.inverse(xy), codes)
+
+
+def test_pca_and_identity_ignore_non_finite_rows(codes):
+    noisy = codes.copy()
+    noisy[3] = np.nan
+    p = PCAProjection().fit(noisy)
+    assert np.isfinite(p.components).all() and np.allclose(p.mean, np.delete(codes, 3, axis=0).mean(0))
+    assert np.isfinite(IdentityProjection().fit(noisy).base).all()
+
+
+def test_identity_uses_a_supplied_base_code(codes):
+    base = np.arange(6.0)
+    z = IdentityProjection(dims=(0, 1), base=base).fit(codes).inverse([3.0, 4.0])
+    assert np.array_equal(z, [[3.0, 4.0, 2.0, 3.0, 4.0, 5.0]])
+
+
+def test_identity_refuses_missing_dims(codes):
+    with pytest.raises(ValueError):
+        IdentityProjection(dims=(0, 9)).fit(codes)
+
+
+def test_local_inverse_with_duplicates_and_few_points():
+    xy = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
+    codes = np.array([[1.0, 1.0], [1.0, 1.0], [3.0, 3.0]])
+    inv = LocalInverse(xy, codes)  # k clamps to 3
+    assert np.allclose(inv([[0.0, 0.0]]), [[1.0, 1.0]])
+    single = LocalInverse(xy[:1], codes[:1])
+    assert np.allclose(single([[5.0, 5.0], [0.0, 1.0]]), [[1.0, 1.0], [1.0, 1.0]])
+
+
+def test_local_inverse_mixes_towards_the_nearer_code():
+    inv = LocalInverse(np.array([[0.0, 0.0], [1.0, 0.0]]), np.array([[0.0], [1.0]]), k=2)
+    near_first, middle = inv([[0.2, 0.0], [0.5, 0.0]])[:, 0]
+    assert 0.0 < near_first < 0.5 and np.isclose(middle, 0.5)
+
+
+def test_make_projection_by_name():
+    assert isinstance(make_projection("raw"), IdentityProjection)
+    assert isinstance(make_projection("identity", dims=(1, 2)), IdentityProjection)
+    assert isinstance(make_projection("PCA"), PCAProjection)
+    with pytest.raises(ValueError, match="Unknown projection"):
+        make_projection("isomap")
+
+
+def test_embeddings_refuse_empty_or_non_finite_codes():
+    with pytest.raises(ValueError):
+        make_projection("pca").fit(np.zeros((0, 4)))
+    with pytest.raises(ValueError):
+        make_projection("tsne").fit(np.full((10, 3), np.nan))
+
+
+def test_tsne_lays_out_the_fitted_codes_and_inverts_locally():
+    rng = np.random.default_rng(0)
+    blobs = np.concatenate([rng.normal(c, 0.2, size=(20, 4)) for c in (0, 5)])
+    p = TSNEProjection(perplexity=5).fit(blobs)
+    xy = p.transform(blobs)
+    assert xy.shape == (40, 2) and np.isfinite(xy).all()
+    assert np.allclose(p.inverse(xy[5:6]), blobs[5:6])
+    with pytest.raises(ValueError):
+        p.transform(blobs[:3] + 1)
+
+
+@pytest.mark.parametrize("name", ["umap", "tsne"])
+def test_embeddings_fall_back_to_pca_for_three_codes(name):
+    codes = np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 2.0], [2.0, 2.0, 0.0]])
+    p = make_projection(name).fit(codes)
+    assert p.transform(codes).shape == (3, 2)
+    assert np.allclose(p.inverse(p.transform(codes)), codes)
