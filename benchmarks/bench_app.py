@@ -18,9 +18,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from explorer.app import configure_threads  # noqa: E402
+from explorer.app import configure_threads, tune_for_gui  # noqa: E402
 
 configure_threads()
+
+import torch  # noqa: E402, I001
 
 from benchmarks.common import add_common_args, median, prepare_mnist_root, write_json  # noqa: E402
 from engine.config import DataConfig, ModelConfig, TrainConfig  # noqa: E402
@@ -101,8 +103,12 @@ def main() -> int:
     runs_dir = tempfile.mkdtemp(prefix="le-bench-app-")
     print(f"MNIST 784-512-256-2 VAE (MLP), batch 128, {a.steps} timed steps after {WARMUP}; samples/s")
     heads, apps = [], []
+    cli_threads, cli_switch = torch.get_num_threads(), sys.getswitchinterval()
     for r in range(a.rounds):
-        heads.append(headless(dataset, cfgs, a.steps))
+        torch.set_num_threads(cli_threads)
+        sys.setswitchinterval(cli_switch)
+        heads.append(headless(dataset, cfgs, a.steps))   # as `python main.py train` runs
+        tune_for_gui()                                   # as `python main.py` runs
         apps.append(in_app(app, dataset, cfgs, a.steps, runs_dir))
         print(f"  round {r + 1}: headless {heads[-1]:8.0f}   in app {apps[-1]:8.0f}   ratio {apps[-1] / heads[-1]:.2f}")
     ratio = median([x / h for x, h in zip(apps, heads)])

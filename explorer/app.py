@@ -12,6 +12,14 @@ def configure_threads() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def tune_for_gui() -> None:
+    """Leave a core to the GUI thread and switch the GIL often, so dragging stays smooth while
+    a model trains (measured in benchmarks/bench_drag_latency.py and bench_app.py)."""
+    import torch
+    sys.setswitchinterval(0.001)
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+
+
 def main(argv: list[str] | None = None) -> int:
     configure_threads()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -25,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from explorer.main_window import MainWindow
 
+    tune_for_gui()
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("Latent Explorer")
     app.setOrganizationName("LatentExplorer")

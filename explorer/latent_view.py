@@ -12,16 +12,29 @@ in the GUI thread.
 from __future__ import annotations
 
 import base64
+import html
 import math
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QObject, QPoint, QPointF, QRectF, Qt, QTimer
 from PySide6.QtGui import QMouseEvent, QPainter, QPalette, QPen
-from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QGraphicsItem, QHBoxLayout, QLabel, QProgressBar,
-                               QSpinBox, QToolButton, QToolTip, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QGraphicsItem,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QSpinBox,
+    QToolButton,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
 
-from engine.projection import IdentityProjection, PCAProjection, make_projection
+from engine.projection import IdentityProjection, PCAProjection, Projection
 from engine.runs import ProbeCodes
 from explorer.decoder_canvas import to_qimage
 from explorer.point_layer import PointLayer, palette_for
@@ -34,6 +47,13 @@ MANIFOLD_TILES = 15          # decoded tiles along the longer side of the view
 MANIFOLD_DEBOUNCE_MS = 150
 TOOLTIP_PX = 72              # logical size of each tooltip thumbnail
 UMAP_PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "random_state": 0}
+
+
+def keep_orientation(pca: PCAProjection, previous: PCAProjection) -> None:
+    """Flip the refitted axes that point against the previous fit's, so a live map never mirrors."""
+    if pca.components.shape == previous.components.shape:
+        signs = np.where(np.sum(pca.components * previous.components, axis=1) < 0, -1.0, 1.0)
+        pca.components *= signs[:, None]
 
 
 def auto_point_size(n: int) -> int:
@@ -69,7 +89,7 @@ def probe_tooltip(state: RunState, index: int, size_px: int = TOOLTIP_PX, ratio:
     pixels = round(size_px * ratio)
     images = "".join(f'<td align="center"><img src="{png_data_uri(img, pixels)}" width="{size_px}" '
                      f'height="{size_px}"><br><small>{title}</small></td>' for title, img in cells)
-    return f"<b>{name}</b> <small>(probe point {index})</small><table><tr>{images}</tr></table>"
+    return f"<b>{html.escape(name)}</b> <small>(probe point {index})</small><table><tr>{images}</tr></table>"
 
 
 def compose_tiles(images: np.ndarray, nx: int, ny: int) -> np.ndarray:
@@ -83,6 +103,13 @@ def compose_tiles(images: np.ndarray, nx: int, ny: int) -> np.ndarray:
     tiles[:, 1:-1, 1:-1, :3] = rgb.transpose(0, 2, 3, 1)
     tiles[:, 1:-1, 1:-1, 3] = 255
     return tiles.reshape(ny, nx, h + 2, w + 2, 4).transpose(0, 2, 1, 3, 4).reshape(ny * (h + 2), nx * (w + 2), 4)
+
+
+def _named(widget, name: str):
+    """``widget`` with ``name`` as its object name and accessible name (for tests and screen readers)."""
+    widget.setObjectName(name)
+    widget.setAccessibleName(name)
+    return widget
 
 
 class _Handle(pg.GraphicsObject):
@@ -130,31 +157,33 @@ class _MapViewBox(pg.ViewBox):
 class LatentView(QWidget):
     """The latent map of the session's active run, with the draggable handle."""
 
-    def __init__(self, session: Session, parent: QWidget | None = None):
+    def __init__(self, session: Session, parent: QWidget | None = None, worker: ProjectionWorker | None = None):
+        """``worker``: the application's shared projection worker (UMAP must not run in two
+        threads); by default the view makes and owns its own."""
         super().__init__(parent)
         self.setObjectName("latentView")
         self.setAccessibleName("latentView")
         self.session = session
         self.state: RunState | None = None
         self._name = "raw"
-        self._projection = None          # the fitted projection the points are shown in
+        self._projection: Projection | None = None  # the fitted projection the points are shown in
         self._xy = np.zeros((0, 2))
-        self._umap: tuple[object, np.ndarray] | None = None  # (projection, xy) of the active run
+        self._umap: tuple[Projection, np.ndarray] | None = None  # (projection, xy) of the active run
         self._umap_stale = False
         self._request_id = 0
         self._press: QPoint | None = None
         self._dragged = False
         self._hover_index: int | None = None
-        self.worker = ProjectionWorker(self)
+        self._owns_worker = worker is None
+        self.worker = ProjectionWorker(self) if worker is None else worker
         self.worker.computed.connect(self._on_umap)
         self.worker.failed.connect(self._on_umap_failed)
         palette = self.palette()
 
         self.plot = pg.PlotWidget(viewBox=_MapViewBox(), background=palette.color(QPalette.ColorRole.Base))
-        self.plot.setObjectName("latentPlot")
+        _named(self.plot, "latentPlot")
         self.view: pg.ViewBox = self.plot.getViewBox()
         self.view.setAspectLocked(True)
-        self.view.setMouseMode(pg.ViewBox.PanMode)
         for name in ("left", "bottom"):
             axis = self.plot.getAxis(name)
             axis.setPen(palette.color(QPalette.ColorRole.Mid))
@@ -175,9 +204,7 @@ class LatentView(QWidget):
         self._legend_names: list[str] = []
         self.plot.viewport().installEventFilter(self)
 
-        self.projection_combo = QComboBox()
-        self.projection_combo.setObjectName("projectionCombo")
-        self.projection_combo.setAccessibleName("projectionCombo")
+        self.projection_combo = _named(QComboBox(), "projectionCombo")
         for key, title in PROJECTIONS.items():
             self.projection_combo.addItem(title, key)
         self.projection_combo.currentIndexChanged.connect(
@@ -189,41 +216,35 @@ class LatentView(QWidget):
             box.setPrefix("x: z" if box is self.x_dim else "y: z")
             box.setValue(value)
             box.valueChanged.connect(lambda _: self._reproject(reset_view=True))
-        self.point_size = QSpinBox()
-        self.point_size.setObjectName("pointSize")
-        self.point_size.setAccessibleName("pointSize")
+        self.point_size = _named(QSpinBox(), "pointSize")
         self.point_size.setRange(1, 16)
         self.point_size.setValue(3)
         self.point_size.setSuffix(" px")
         self.point_size.setToolTip("Point size")
         self.point_size.valueChanged.connect(self._on_point_size)
         self._size_chosen = False  # until a person picks a size, it follows the number of points
-        self.manifold_toggle = QCheckBox("Manifold")
-        self.manifold_toggle.setObjectName("manifoldToggle")
-        self.manifold_toggle.setAccessibleName("manifoldToggle")
+        self.manifold_toggle = _named(QCheckBox("Manifold"), "manifoldToggle")
         self.manifold_toggle.setToolTip("Tile decoded images over the visible region of the map")
         self.manifold_toggle.toggled.connect(self._schedule_manifold)
-        self.recompute = QToolButton()
-        self.recompute.setObjectName("recomputeMap")
-        self.recompute.setAccessibleName("recomputeMap")
+        self.recompute = _named(QToolButton(), "recomputeMap")
         self.recompute.setText("Recompute")
         self.recompute.setToolTip("Fit the UMAP layout again to the latest codes")
         self.recompute.clicked.connect(self.request_umap)
-        self.busy = QProgressBar()
-        self.busy.setObjectName("projectionBusy")
-        self.busy.setAccessibleName("projectionBusy")
+        self.busy = _named(QProgressBar(), "projectionBusy")
         self.busy.setRange(0, 0)
-        self.busy.setMaximumWidth(90)
-        self.busy.setFormat("UMAP…")
-        self.busy.setTextVisible(True)
+        self.busy.setMaximumWidth(60)
+        self.busy.setTextVisible(False)
         self.busy.hide()
         self.worker.busy_changed.connect(self.busy.setVisible)
+        self.worker.busy_changed.connect(lambda busy: self._update_note())
+        self.note = _named(QLabel(), "mapNote")
+        self.note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
 
         toolbar = QHBoxLayout()
         toolbar.setContentsMargins(6, 4, 6, 4)
         toolbar.setSpacing(6)
         toolbar.addWidget(QLabel("Map"))
-        for widget in (self.projection_combo, self.x_dim, self.y_dim, self.recompute, self.busy):
+        for widget in (self.projection_combo, self.x_dim, self.y_dim, self.recompute, self.busy, self.note):
             toolbar.addWidget(widget)
         toolbar.addStretch(1)
         toolbar.addWidget(QLabel("Points"))
@@ -252,7 +273,7 @@ class LatentView(QWidget):
         return self._name
 
     @property
-    def fitted_projection(self):
+    def fitted_projection(self) -> Projection | None:
         """The projection the points are shown in now (None without probe codes)."""
         return self._projection
 
@@ -286,8 +307,11 @@ class LatentView(QWidget):
         self._request_id = self.worker.request("umap", probe.codes, **params)
 
     def shutdown(self) -> bool:
-        """End the projection thread (the main window calls this on close)."""
-        return self.worker.shutdown()
+        """End the view's own projection thread (the main window calls this on close); True when it ended."""
+        if self._owns_worker:
+            return self.worker.shutdown()
+        self.worker.cancel()
+        return True
 
     # -- the active run ---------------------------------------------------------------------------
     def _bind(self, state: RunState | None) -> None:
@@ -316,7 +340,9 @@ class LatentView(QWidget):
 
     def _on_probe(self, probe: ProbeCodes) -> None:
         self._umap_stale = True
-        if self._name != "umap":
+        if self._name == "umap":
+            self._update_note()
+        else:
             self._reproject(reset_view=False)
 
     def _on_status(self, status: str) -> None:
@@ -335,6 +361,7 @@ class LatentView(QWidget):
         self.x_dim.setVisible(raw and dim > 2)
         self.y_dim.setVisible(raw and dim > 2)
         self.recompute.setVisible(self._name == "umap")
+        self._update_note()
         if probe is None or len(probe.codes) == 0:
             self._projection, self._xy = None, np.zeros((0, 2))
             self.points.set_points(self._xy, np.zeros(0, np.int64))
@@ -351,15 +378,17 @@ class LatentView(QWidget):
             else:
                 projection, xy = self._umap
         elif raw:
-            dims = (self.x_dim.value(), self.y_dim.value()) if dim > 1 else (0, 0)
+            dims = (self.x_dim.value(), self.y_dim.value()) if dim > 1 else (0, 1)
             projection = IdentityProjection(dims=dims).fit(probe.codes)
             xy = projection.transform(probe.codes)
         else:
-            projection = make_projection(self._name).fit(probe.codes)
+            projection = PCAProjection().fit(probe.codes)
+            if not reset_view and isinstance(self._projection, PCAProjection):
+                keep_orientation(projection, self._projection)
             xy = projection.transform(probe.codes)
         self._show(projection, xy, reset_view)
 
-    def _show(self, projection, xy: np.ndarray, reset_view: bool) -> None:
+    def _show(self, projection: Projection, xy: np.ndarray, reset_view: bool) -> None:
         probe = self.state.probe
         self._projection, self._xy = projection, np.asarray(xy, dtype=np.float64)
         if not self._size_chosen:
@@ -375,8 +404,10 @@ class LatentView(QWidget):
         selected = self.points.selected()
         if selected is not None:
             self.handle.setPos(*self._xy[selected])
-        elif self.session.cursor.code is not None:
+        elif self.session.cursor.code is not None and projection.exact:
             self._place_handle_at_code(self.session.cursor.code)
+        elif reset_view:
+            self.handle.hide()  # its place in the previous layout means nothing in this one
 
     def _on_umap(self, result) -> None:
         request_id, projection, xy = result
@@ -384,12 +415,20 @@ class LatentView(QWidget):
         if request_id != self._request_id or probe is None or len(xy) != len(probe.codes):
             return
         self._umap, self._umap_stale = (projection, xy), False
+        self._update_note()
         if self._name == "umap":
             self._show(projection, xy, reset_view=True)
 
     def _on_umap_failed(self, result) -> None:
-        self.busy.hide()
-        self.recompute.setToolTip(result[1])
+        self.note.setText(result[1])
+
+    def _update_note(self) -> None:
+        """Say when UMAP is computing, or when the layout shown predates the latest codes."""
+        outdated = self._name == "umap" and self._umap is not None and self._umap_stale
+        if self.worker.is_busy():
+            self.note.setText("computing UMAP…")
+        else:
+            self.note.setText("layout from earlier codes" if outdated else "")
 
     def _on_point_size(self, px: int) -> None:
         self._size_chosen = True
@@ -414,9 +453,8 @@ class LatentView(QWidget):
 
     # -- the cursor ---------------------------------------------------------------------------------
     def _place_handle_at_code(self, code: np.ndarray) -> None:
-        cheap = isinstance(self._projection, (IdentityProjection, PCAProjection))
         dim = self.state.model.latent_dim if self.state is not None and self.state.model is not None else -1
-        if cheap and code.shape == (dim,):
+        if self._projection is not None and self._projection.exact and code.shape == (dim,):
             x, y = self._projection.transform(code[None])[0]
             self.handle.setPos(float(x), float(y))
             self.handle.show()
@@ -449,12 +487,17 @@ class LatentView(QWidget):
             return False
         left = event.button() == Qt.MouseButton.LeftButton
         if kind in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonDblClick) and left:
+            if not self.view.sceneBoundingRect().contains(self.plot.mapToScene(event.position().toPoint())):
+                return False  # on an axis: pyqtgraph pans along it
             self._press, self._dragged = event.position().toPoint(), False
             self._hide_tooltip()
             self.points.set_selected(None)
             self._move_handle(*self._map_point(event.position()), "map")
             return True
         if kind == QEvent.Type.MouseMove and self._press is not None:
+            if not event.buttons() & Qt.MouseButton.LeftButton:  # released where we could not see it
+                self._press = None
+                return False
             if (event.position().toPoint() - self._press).manhattanLength() >= QApplication.startDragDistance():
                 self._dragged = True
             self._move_handle(*self._map_point(event.position()), "map")

@@ -53,8 +53,8 @@ class _Fitter(QObject):
         try:
             from engine.projection import make_projection
 
-            projection = make_projection(request.name, **request.params).fit(request.codes)
-            xy = np.asarray(projection.transform(request.codes), dtype=np.float64)
+            projection = make_projection(request.name, **request.params)
+            xy = np.asarray(projection.fit_transform(request.codes), dtype=np.float64)
         except Exception as exc:  # noqa: BLE001 — a failed fit must reach the GUI as one sentence
             self.failed.emit((request.id, f"The {request.name.upper()} map could not be computed: {exc}"))
         else:
@@ -76,6 +76,7 @@ class ProjectionWorker(QObject):
         self._pending: ProjectionRequest | None = None
         self._latest = 0
         self._busy = False
+        self._closed = False
         self._thread = QThread()
         self._thread.setObjectName("ProjectionThread")
         self._fitter = _Fitter(self._take_pending)
@@ -95,7 +96,10 @@ class ProjectionWorker(QObject):
         return self._busy
 
     def request(self, name: str, codes: np.ndarray, **params) -> int:
-        """Ask for ``make_projection(name, **params).fit(codes)``; returns the request's id."""
+        """Ask for ``make_projection(name, **params).fit(codes)``; returns the request's id
+        (0, and nothing happens, once the worker has been shut down)."""
+        if self._closed:
+            return 0
         request_id = next(self._ids)
         request = ProjectionRequest(request_id, name, np.array(codes, dtype=np.float32, copy=True), dict(params))
         with self._lock:
@@ -117,6 +121,7 @@ class ProjectionWorker(QObject):
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
         """Drop pending work, let a running fit finish, and end the thread; True when it ended in time."""
         self.cancel()
+        self._closed = True
         self._thread.quit()
         return self._thread.wait(timeout_ms)
 

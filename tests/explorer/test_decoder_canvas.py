@@ -4,23 +4,22 @@ when the decoder learns, and tells how far the code lies from the data."""
 import numpy as np
 import pytest
 from PySide6.QtGui import QImage
+from scipy.spatial import cKDTree
 
 from engine.data import load_dataset
 from engine.training import Trainer
-from explorer.decoder_canvas import MAX_SLIDERS, DecoderCanvas, ImageCanvas, to_qimage
+from explorer.decoder_canvas import MAX_SLIDERS, DecoderCanvas, ImageCanvas, NearestCodes, to_qimage
 from explorer.session import RunState, Session
 from tests.engine.helpers import DIGITS, quick_train, small_model
 
 
 @pytest.fixture(scope="module")
-def run_folders(tmp_path_factory):
-    """A trained 2-D VAE and a trained 2-D conditional VAE on the bundled digits."""
-    parent = tmp_path_factory.mktemp("runs")
-    vae = Trainer(DIGITS, small_model("vae", latent_dim=2), quick_train(epochs=2), run_parent=parent / "vae")
-    cvae = Trainer(DIGITS, small_model("cvae", latent_dim=2), quick_train(epochs=2), run_parent=parent / "cvae")
-    vae.run_to_end()
+def run_folders(run_paths, tmp_path_factory):
+    """The shared trained 2-D VAE and a trained 2-D conditional VAE on the bundled digits."""
+    cvae = Trainer(DIGITS, small_model("cvae", latent_dim=2), quick_train(epochs=2),
+                   run_parent=tmp_path_factory.mktemp("cvae"))
     cvae.run_to_end()
-    return {"vae": vae.run.path, "cvae": cvae.run.path}
+    return {"vae": run_paths[0], "cvae": cvae.run.path}
 
 
 def open_canvas(qtbot, folder):
@@ -98,6 +97,18 @@ def test_off_manifold_readout_grows_away_from_the_data(qtbot, run_folders):
     far = canvas.nearest_data_distance(session.cursor.code)
     assert near == pytest.approx(0.0, abs=1e-6) and far > 10
     assert "off the manifold" in canvas.distance_label.text()
+
+
+def test_nearest_codes_agrees_with_a_kd_tree():
+    rng = np.random.default_rng(0)
+    codes = rng.normal(size=(2000, 8)).astype(np.float32) * 3
+    nearest, tree = NearestCodes(codes), cKDTree(codes)
+    for query in rng.normal(size=(20, 8)) * 4:
+        assert nearest.distance(query) == pytest.approx(tree.query(query)[0], rel=1e-5)
+    assert nearest.distance(codes[7]) == 0.0
+    sample = np.unique(np.linspace(0, 1999, 128).astype(int))
+    expected = np.median(tree.query(codes[sample], k=2)[0][:, 1])
+    assert nearest.typical_spacing() == pytest.approx(expected, rel=1e-4)
 
 
 def test_conditional_models_get_a_label_picker(qtbot, run_folders):

@@ -10,10 +10,11 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QWidget
 
 from engine.data import load_dataset
+from engine.projection import PCAProjection
 from engine.runs import ProbeCodes
 from engine.training import Trainer
 from explorer.decoder_canvas import DecoderCanvas
-from explorer.latent_view import MANIFOLD_DEBOUNCE_MS, LatentView, compose_tiles, probe_tooltip
+from explorer.latent_view import MANIFOLD_DEBOUNCE_MS, LatentView, compose_tiles, keep_orientation, probe_tooltip
 from explorer.session import RunState, Session
 from tests.engine.helpers import DIGITS, quick_train, small_model
 
@@ -21,15 +22,12 @@ LEFT, RIGHT, NONE = Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton, Qt.Mo
 
 
 @pytest.fixture(scope="module")
-def run_folders(tmp_path_factory):
-    """Trained VAEs on the bundled digits with 2-D and 3-D latents."""
-    parent = tmp_path_factory.mktemp("runs")
-    folders = {}
-    for dim in (2, 3):
-        trainer = Trainer(DIGITS, small_model("vae", latent_dim=dim), quick_train(epochs=2), run_parent=parent)
-        trainer.run_to_end()
-        folders[dim] = trainer.run.path
-    return folders
+def run_folders(run_paths, tmp_path_factory):
+    """The shared trained 2-D VAE and a trained 3-D VAE on the bundled digits."""
+    trainer = Trainer(DIGITS, small_model("vae", latent_dim=3), quick_train(epochs=2),
+                      run_parent=tmp_path_factory.mktemp("vae3"))
+    trainer.run_to_end()
+    return {2: run_paths[0], 3: trainer.run.path}
 
 
 @pytest.fixture
@@ -160,6 +158,8 @@ def test_sliders_move_the_handle(explorer):
 
 def test_hover_tooltip_shows_the_input_and_its_reconstruction(explorer):
     session, state, view, canvas = explorer
+    mouse(view, QEvent.Type.MouseMove, pixel_of(view, *view._xy[5]))
+    assert view._hover_index == view.points.nearest(*view._xy[5])
     html = probe_tooltip(state, 5)
     label = state.class_names[int(state.probe.labels[5])]
     assert html.count('<img src="data:image/png;base64,') == 2
@@ -183,6 +183,16 @@ def test_manifold_overlay_tiles_the_visible_region(qtbot, explorer):
     assert rect.left() == pytest.approx(view.view.viewRange()[0][0])
     view.manifold_toggle.setChecked(False)
     assert not view.manifold.isVisible()
+
+
+def test_live_pca_refits_keep_their_orientation():
+    rng = np.random.default_rng(0)
+    codes = rng.normal(size=(300, 4)) * np.array([3.0, 2.0, 0.5, 0.1])
+    previous = PCAProjection().fit(codes)
+    refit = PCAProjection().fit(codes + rng.normal(scale=0.01, size=codes.shape))
+    refit.components *= -1  # the sign SVD happened to choose
+    keep_orientation(refit, previous)
+    assert (np.sum(refit.components * previous.components, axis=1) > 0.99).all()
 
 
 def test_compose_tiles_puts_each_tile_upright_in_its_cell():
@@ -255,3 +265,4 @@ def test_umap_is_fitted_on_the_projection_worker_and_stale_results_are_dropped(q
     assert session.cursor.code.shape == (2,)
     assert view.shutdown()
     assert not view.worker._thread.isRunning()
+    assert view.worker.request("umap", state.probe.codes) == 0  # a closed worker takes no more work
