@@ -13,11 +13,11 @@ def configure_threads() -> None:
 
 
 def tune_for_gui() -> None:
-    """Leave a core to the GUI thread and switch the GIL often, so dragging stays smooth while
-    a model trains (measured in benchmarks/bench_drag_latency.py and bench_app.py)."""
-    import torch
+    """Switch the GIL often, so the GUI thread gets its turn quickly while a model trains.
+    torch keeps all its threads: on 2 cores, one thread fewer cost a third of the in-app
+    throughput (benchmarks/bench_app.py) while drag latency met its target either way
+    (benchmarks/bench_drag_latency.py)."""
     sys.setswitchinterval(0.001)
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -172,6 +172,8 @@ class LatentView(QWidget):
         self._umap_stale = False
         self._request_id = 0
         self._press: QPoint | None = None
+        #: keep the points in view as they move, until the person pans or zooms
+        self._follow_points = True
         self._dragged = False
         self._hover_index: int | None = None
         self._owns_worker = worker is None
@@ -261,6 +263,7 @@ class LatentView(QWidget):
         self._manifold_timer.setInterval(MANIFOLD_DEBOUNCE_MS)
         self._manifold_timer.timeout.connect(self._rebuild_manifold)
         self.view.sigRangeChanged.connect(self._schedule_manifold)
+        self.view.sigRangeChangedManually.connect(self._stop_following)
         session.active_changed.connect(self._bind)
         session.cursor.moved.connect(self._on_cursor_moved)
         session.cursor.label_changed.connect(self._schedule_manifold)
@@ -388,6 +391,9 @@ class LatentView(QWidget):
             xy = projection.transform(probe.codes)
         self._show(projection, xy, reset_view)
 
+    def _stop_following(self, *_) -> None:
+        self._follow_points = False
+
     def _show(self, projection: Projection, xy: np.ndarray, reset_view: bool) -> None:
         probe = self.state.probe
         self._projection, self._xy = projection, np.asarray(xy, dtype=np.float64)
@@ -399,7 +405,9 @@ class LatentView(QWidget):
         self.points.set_points(self._xy, probe.labels, palette_for(self._n_colors()))
         self._update_legend()
         if reset_view:
-            self.view.enableAutoRange()
+            self._follow_points = True
+        if self._follow_points and len(self._xy):
+            self.view.autoRange(items=[self.points], padding=0.06)
         self._schedule_manifold()
         selected = self.points.selected()
         if selected is not None:
