@@ -54,13 +54,7 @@ def reference_run(root, device, epochs: int, log) -> dict:
         model.train()
         train_loss = 0.0
         for data, _ in train_loader:
-            data = data.to(device)
-            optimizer.zero_grad()
-            recon_batch, mu, logvar = model(data)
-            loss = common.reference_loss(recon_batch, data, mu, logvar)
-            loss.backward()
-            train_loss += loss.item()
-            optimizer.step()
+            train_loss += common.reference_step(model, optimizer, data, device)
         train_losses.append(train_loss / len(train_loader.dataset))
 
         model.eval()

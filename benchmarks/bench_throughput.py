@@ -59,13 +59,7 @@ def reference_run(train_set, device, warmup: int, steps: int, seed: int) -> floa
         except StopIteration:  # a new epoch, as the reference's epoch loop would start one
             batches = iter(loader)
             data, _ = next(batches)
-        data = data.to(device)
-        optimizer.zero_grad()
-        recon_batch, mu, logvar = model(data)
-        loss = common.reference_loss(recon_batch, data, mu, logvar)
-        loss.backward()
-        train_loss += loss.item()
-        optimizer.step()
+        train_loss += common.reference_step(model, optimizer, data, device)
         if i >= warmup:
             samples += data.shape[0]
     elapsed = common.now(device) - t0

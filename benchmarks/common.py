@@ -109,6 +109,18 @@ def reference_loss(recon_x, x, mu, logvar):
     return bce + kld
 
 
+def reference_step(model, optimizer, data, device) -> float:
+    """One optimizer step of pytorch/examples' ``train()``; returns ``loss.item()`` as it does."""
+    data = data.to(device)
+    optimizer.zero_grad()
+    recon_batch, mu, logvar = model(data)
+    loss = reference_loss(recon_batch, data, mu, logvar)
+    loss.backward()
+    item = loss.item()
+    optimizer.step()
+    return item
+
+
 def reference_loader_kwargs(device: torch.device) -> dict:
     """pytorch/examples: ``{'num_workers': 1, 'pin_memory': True}`` with CUDA, nothing on the CPU."""
     return {"num_workers": 1, "pin_memory": True} if device.type == "cuda" else {}

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.runs import ProbeCodes
-from explorer.session import RunState, Session
+from explorer.session import RunState, Session, rebind
 
 MAX_SLIDERS = 64
 SLIDER_STEPS = 1000
@@ -240,13 +240,7 @@ class DecoderCanvas(QWidget):
 
     # -- binding to the active run --------------------------------------------------------------------
     def _bind(self, state: RunState | None) -> None:
-        if self.state is not None:
-            self.state.decoder_changed.disconnect(self.redecode)
-            self.state.probe_changed.disconnect(self._on_probe)
-        self.state = state
-        if state is not None:
-            state.decoder_changed.connect(self.redecode)
-            state.probe_changed.connect(self._on_probe)
+        self.state = rebind(self.state, state, {"decoder_changed": self.redecode, "probe_changed": self._on_probe})
         self._rebuild_sliders()
         self._rebuild_labels()
         self._on_probe(state.probe if state is not None else None)

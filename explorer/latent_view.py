@@ -39,7 +39,7 @@ from engine.runs import ProbeCodes
 from explorer.decoder_canvas import to_qimage
 from explorer.point_layer import PointLayer, palette_for
 from explorer.projection_worker import ProjectionWorker
-from explorer.session import RunState, Session
+from explorer.session import RunState, Session, rebind
 
 PROJECTIONS = {"raw": "Raw 2-D", "pca": "PCA", "umap": "UMAP"}
 PICK_RADIUS_PX = 6
@@ -318,17 +318,11 @@ class LatentView(QWidget):
 
     # -- the active run ---------------------------------------------------------------------------
     def _bind(self, state: RunState | None) -> None:
-        if self.state is not None:
-            self.state.probe_changed.disconnect(self._on_probe)
-            self.state.decoder_changed.disconnect(self._on_decoder_changed)
-            self.state.status_changed.disconnect(self._on_status)
-        self.state = state
+        self.state = rebind(self.state, state, {"probe_changed": self._on_probe,
+                                                "decoder_changed": self._on_decoder_changed,
+                                                "status_changed": self._on_status})
         self._umap, self._umap_stale = None, False
         self.worker.cancel()
-        if state is not None:
-            state.probe_changed.connect(self._on_probe)
-            state.decoder_changed.connect(self._on_decoder_changed)
-            state.status_changed.connect(self._on_status)
         dim = state.model.latent_dim if state is not None and state.model is not None else 2
         for box in (self.x_dim, self.y_dim):
             box.blockSignals(True)

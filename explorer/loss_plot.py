@@ -36,7 +36,7 @@ from scipy.signal import lfilter
 
 from engine.errors import UserError
 from engine.runs import History
-from explorer.session import RunState, Session
+from explorer.session import RunState, Session, rebind
 
 TOTAL = "total"   # also the term drawn for overlaid runs
 # Readable on light and dark backgrounds; "total" is the strongest.  Unknown terms get a
@@ -284,17 +284,13 @@ class LossPlot(QWidget):
 
     # -- the active run ----------------------------------------------------------------------
     def _show_run(self, state: RunState | None) -> None:
-        if self.state is not None:
-            self.state.progressed.disconnect(self._schedule_redraw)
         for curves in self.curves.values():
             for item in curves.items():
                 self.plot_item.removeItem(item)
             self.legend.removeItem(curves.smooth)
         self.terms_menu.clear()
         self.curves = {}
-        self.state = state
-        if state is not None:
-            state.progressed.connect(self._schedule_redraw)
+        self.state = rebind(self.state, state, {"progressed": self._schedule_redraw})
         self.set_overlays(self._overlay_states)   # drops the new active run from the overlays; redraws
         self._hide_crosshair()
 

@@ -22,7 +22,7 @@ from explorer.decoder_canvas import DecoderCanvas
 from explorer.latent_view import LatentView
 from explorer.loss_plot import LossPlot
 from explorer.runs_panel import RunsPanel
-from explorer.session import RunState, Session
+from explorer.session import RunState, Session, rebind
 from explorer.training_panel import TrainingPanel, format_eta
 
 CLOSE_TIMEOUT_MS = 1800
@@ -217,15 +217,9 @@ class MainWindow(QMainWindow):
         return state
 
     def _follow(self, state: RunState | None) -> None:
-        if self._state is not None:
-            self._state.progressed.disconnect(self._show_progress)
-            self._state.status_changed.disconnect(self._show_status)
-            self._state.failed.disconnect(self._on_failed)
-        self._state = state
+        self._state = rebind(self._state, state, {"progressed": self._show_progress, "status_changed": self._show_status,
+                                                  "failed": self._on_failed})
         if state is not None:
-            state.progressed.connect(self._show_progress)
-            state.status_changed.connect(self._show_status)
-            state.failed.connect(self._on_failed)
             self._show_status(state.status)
 
     def _on_failed(self, message: str) -> None:

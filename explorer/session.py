@@ -208,6 +208,17 @@ class RunState(QObject):
         return self.model.decode(z, y).numpy()
 
 
+def rebind(old: RunState | None, new: RunState | None, slots: dict) -> RunState | None:
+    """Move a view's slots from the run it followed to ``new``; ``slots`` maps a RunState signal's
+    name to the slot.  Returns ``new``."""
+    for name, slot in slots.items():
+        if old is not None:
+            getattr(old, name).disconnect(slot)
+        if new is not None:
+            getattr(new, name).connect(slot)
+    return new
+
+
 class LatentCursor(QObject):
     """The latent code shown by the decoder canvas, with the view that last moved it."""
 

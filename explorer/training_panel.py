@@ -31,7 +31,7 @@ from engine.data import SOURCE_TITLES, SOURCES, TORCHVISION_SOURCES, default_dat
 from engine.errors import UserError
 from engine.models import BODIES, LIKELIHOODS, VARIANTS
 from engine.training import available_devices
-from explorer.session import RunState, Session
+from explorer.session import RunState, Session, rebind
 
 BODY_TITLES = {"auto": "Automatic (conv where it fits)", "mlp": "Fully connected (MLP)", "conv": "Convolutional"}
 LIKELIHOOD_TITLES = {"bernoulli": "Bernoulli (BCE)", "gaussian": "Gaussian (squared error)"}
@@ -354,13 +354,7 @@ class TrainingPanel(QWidget):
 
     # -- following the active run -------------------------------------------------------------
     def _follow(self, state: RunState | None) -> None:
-        if self._state is not None:
-            self._state.status_changed.disconnect(self._show_state)
-            self._state.progressed.disconnect(self._show_progress)
-        self._state = state
-        if state is not None:
-            state.status_changed.connect(self._show_state)
-            state.progressed.connect(self._show_progress)
+        self._state = rebind(self._state, state, {"status_changed": self._show_state, "progressed": self._show_progress})
         self._show_state()
         self._show_progress()
 
