@@ -24,7 +24,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph import functions as fn
-from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
+from pyqtgraph.Qt import QtCore, QtGui
 
 __all__ = ["PointLayer", "palette_for"]
 
@@ -248,11 +248,13 @@ class PointLayer(pg.GraphicsObject):
         if self._selected is not None:
             self._paint_selection(painter)
 
-    def _device_rect(self, painter: QtGui.QPainter, transform: QtGui.QTransform, k: int) -> QtCore.QRect:
-        """Device-pixel rectangle that needs drawing: (data bounds + k px) ∩ clip ∩ device."""
+    def _device_rect(self, painter: QtGui.QPainter, transform: QtGui.QTransform, system: QtGui.QTransform,
+                     k: int) -> QtCore.QRect:
+        """Device-pixel rectangle that needs drawing: (data bounds + k px) ∩ clip ∩ device.
+        ``system`` maps the painter's untransformed coordinates to device pixels (the device's
+        own rectangle may sit at an offset there, inside a real window's backing store)."""
         device = painter.device()
-        scale = device.devicePixelRatioF() if isinstance(device, QtWidgets.QWidget) else 1.0
-        rect = QtCore.QRect(0, 0, math.ceil(device.width() * scale), math.ceil(device.height() * scale))
+        rect = system.mapRect(QtCore.QRectF(0, 0, device.width(), device.height())).toAlignedRect()
         bounds = transform.mapRect(self.boundingRect()).toAlignedRect()
         rect = rect.intersected(bounds.adjusted(-k - 1, -k - 1, k + 1, k + 1))
         if painter.hasClipping():
@@ -263,7 +265,10 @@ class PointLayer(pg.GraphicsObject):
         transform = painter.deviceTransform()  # item -> physical device pixels
         ratio = painter.device().devicePixelRatioF()  # physical pixels per logical pixel
         dx, dy, k = _disc_offsets(round(self._size * ratio, 2))
-        rect = self._device_rect(painter, transform, k)
+        # world -> device is world · system; system carries the device pixel ratio and any offset
+        world_inverse, ok = painter.worldTransform().inverted()
+        system = world_inverse * transform if ok else QtGui.QTransform.fromScale(ratio, ratio)
+        rect = self._device_rect(painter, transform, system, k)
         if rect.isEmpty():
             return
         # The buffer is the rect plus a 2k margin: points centred up to k pixels outside the
@@ -287,9 +292,12 @@ class PointLayer(pg.GraphicsObject):
         buffer[(base[:, None] + offsets).ravel()] = np.repeat(self._argb[visible], len(offsets))
         image = QtGui.QImage(buffer, stride, rows, stride * 4, _ARGB32)
         painter.save()
-        painter.resetTransform()
-        target = QtCore.QRectF(rect.x() / ratio, rect.y() / ratio, w / ratio, h / ratio)
-        painter.drawImage(target, image, QtCore.QRectF(pad, pad, w, h))
+        # Draw in device pixels.  Not resetTransform(): the painter may carry a system offset (the
+        # viewport's place in a real window's backing store) that the world transform does not hold,
+        # and resetting would draw everything shifted by it.  With the world set to system⁻¹,
+        # painter coordinates are device pixels.
+        painter.setWorldTransform(system.inverted()[0])
+        painter.drawImage(QtCore.QRectF(rect), image, QtCore.QRectF(pad, pad, w, h))
         painter.restore()
 
     def _paint_vector(self, painter: QtGui.QPainter) -> None:
