@@ -8,7 +8,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
 import pytest  # noqa: E402
-from pyqtgraph.Qt import QtGui  # noqa: E402
+from pyqtgraph.Qt import QtGui, QtWidgets  # noqa: E402
 
 from explorer.point_layer import PointLayer, palette_for  # noqa: E402
 
@@ -187,3 +187,31 @@ def test_point_size_is_in_logical_pixels_on_high_dpi_devices(qtbot):
         near = xs < 70 * ratio  # the point at (0, 0) lands at logical (50, 50), the one at (4, 2) at (90, 30)
         assert abs(xs[near].mean() - 50 * ratio) <= 1 and abs(ys[near].mean() - 50 * ratio) <= 1
         assert abs(xs[~near].mean() - 90 * ratio) <= 1 and abs(ys[~near].mean() - 30 * ratio) <= 1
+
+
+def test_points_land_in_place_when_the_plot_sits_inside_a_window(qtbot):
+    """A real window paints the plot's viewport with a system offset (its place in the window);
+    the points must move with the plot, not be shifted twice or clipped."""
+    box = QtWidgets.QWidget()
+    qtbot.addWidget(box)
+    box.resize(500, 400)
+    plot = pg.PlotWidget(box)
+    plot.setGeometry(100, 50, 300, 200)
+    box.show()
+    layer = PointLayer(8)
+    plot.addItem(layer)
+    layer.set_points(np.array([[0.0, 0.0], [1.0, 1.0]]), np.array([0, 0]), [QtGui.QColor(255, 0, 0)])
+    plot.setXRange(-1, 2, padding=0)
+    plot.setYRange(-1, 2, padding=0)
+    qtbot.wait(10)
+
+    def red_pixels(image: QtGui.QImage):
+        rgb = image.convertToFormat(QtGui.QImage.Format.Format_RGB32)
+        arr = np.frombuffer(rgb.constBits(), np.uint8).reshape(rgb.height(), rgb.bytesPerLine() // 4, 4)
+        ys, xs = np.nonzero((arr[..., 2] > 200) & (arr[..., 1] < 60) & (arr[..., 0] < 60))
+        return xs.mean(), ys.mean(), len(xs)
+
+    ix, iy, n_inner = red_pixels(plot.grab().toImage())
+    ox, oy, n_outer = red_pixels(box.grab().toImage())
+    assert n_outer == n_inner > 0
+    assert abs(ox - ix - 100) < 1 and abs(oy - iy - 50) < 1
