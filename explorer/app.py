@@ -1,4 +1,4 @@
-"""Start-up: thread settings for a responsive GUI beside a training thread, then the window."""
+"""Start-up: a thread setting for a responsive GUI beside a training thread, then the window."""
 
 from __future__ import annotations
 
@@ -6,22 +6,17 @@ import os
 import sys
 
 
-def configure_threads() -> None:
-    """Before torch is imported: OpenMP threads sleep when idle instead of spinning, so the GUI
-    thread is not starved on a small machine while the training thread works."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
 def tune_for_gui() -> None:
     """Switch the GIL often, so the GUI thread gets its turn quickly while a model trains.
-    torch keeps all its threads: on 2 cores, one thread fewer cost a third of the in-app
-    throughput (benchmarks/bench_app.py) while drag latency met its target either way
-    (benchmarks/bench_drag_latency.py)."""
+
+    torch keeps all its threads and OpenMP its default wait policy: on 2 cores, one thread
+    fewer cost a third of the in-app throughput (benchmarks/bench_app.py), and
+    OMP_WAIT_POLICY=PASSIVE cost a quarter of it while making drag latency and timer lateness
+    slightly worse, not better (benchmarks/bench_drag_latency.py --sweep)."""
     sys.setswitchinterval(0.001)
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_threads()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") and \
             os.environ.get("QT_QPA_PLATFORM", "") not in ("offscreen", "minimal", "vnc") and sys.platform.startswith("linux"):

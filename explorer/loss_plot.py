@@ -6,7 +6,7 @@ dashed markers at the step where each epoch ended.  Other runs can be overlaid f
 
 Updates arrive every few steps and runs have up to ~100k steps, so every curve keeps its data
 in growing NumPy arrays: an update appends only the new tail of the run's history, a redraw is
-coalesced to at most ten per second, and pyqtgraph downsamples (peak) and clips to the view.
+coalesced to at most four per second, and pyqtgraph downsamples (peak) and clips to the view.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from scipy.signal import lfilter
 
 from engine.errors import UserError
 from engine.runs import History
+from explorer.plot_grid import GridLines
 from explorer.session import RunState, Session, rebind
 
 TOTAL = "total"   # also the term drawn for overlaid runs
@@ -45,7 +46,7 @@ TERM_COLOURS = {TOTAL: "#e03131", "reconstruction": "#1c7ed6", "kl": "#2f9e44", 
                 "sparsity": "#ae3ec9", "contraction": "#1098ad", "adversarial": "#e8590c", "mmd": "#7048e8"}
 SPARE_COLOURS = ("#d6336c", "#74b816", "#4263eb", "#f59f00", "#0ca678", "#9c36b5")
 OVERLAY_COLOURS = ("#868e96", "#15aabf", "#94d82d", "#cc5de8", "#fd7e14", "#5c7cfa")
-REDRAW_MS = 100
+REDRAW_MS = 250   # at most four redraws a second: each costs the training thread a share of a core
 PNG_SCALE = 2   # PNG exports are drawn as on a screen with twice the pixel density
 
 
@@ -190,7 +191,7 @@ class LossPlot(QWidget):
         self.plot_item: pg.PlotItem = self.plot.getPlotItem()
         self.plot_item.setLabel("bottom", "step")
         self.plot_item.setLabel("left", "loss")
-        self.plot_item.showGrid(x=True, y=True, alpha=0.15)
+        self.grid = GridLines(self.plot_item)
         self.plot_item.setDownsampling(auto=True, mode="peak")   # applies to every curve added later
         self.plot_item.setClipToView(True)
         self.legend = self.plot_item.addLegend(offset=(-10, 10))
@@ -327,6 +328,9 @@ class LossPlot(QWidget):
         for _, series, curve in self.overlays:
             series.sync()
             curve.setData(series.steps, series.smoothed)
+        # Fit the view now rather than in the next paint: pyqtgraph fits it while painting, which
+        # moves the axes mid-paint and queues a second, full repaint of every frame.
+        self.plot_item.vb.prepareForPaint()
 
     def _on_smoothing(self, value: float) -> None:
         for series in [c.series for c in self.curves.values()] + [s for _, s, _ in self.overlays]:
@@ -395,6 +399,7 @@ class LossPlot(QWidget):
         base, text = palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Text)
         mid = palette.color(QPalette.ColorRole.Mid)
         self.plot.setBackground(pg.mkColor(base))
+        self.grid.set_colours(base, text)
         for side in ("left", "bottom"):
             self.plot_item.getAxis(side).setPen(pg.mkPen(mid))
             self.plot_item.getAxis(side).setTextPen(pg.mkPen(text))
