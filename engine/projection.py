@@ -19,7 +19,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 __all__ = [
     "IdentityProjection", "LocalInverse", "PCAProjection", "Projection", "TSNEProjection",
@@ -65,6 +64,7 @@ class LocalInverse:
             raise ValueError("A local inverse needs at least one finite projected point.")
         self.xy, self.codes = xy[keep], codes[keep]
         self.k = max(1, min(int(k), len(self.xy)))
+        from scipy.spatial import cKDTree  # here, not at start-up: scipy.spatial takes 0.5 s to import
         self.tree = cKDTree(self.xy)
 
     def __call__(self, xy: np.ndarray) -> np.ndarray:

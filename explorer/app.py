@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 
 
 def tune_for_gui() -> None:
@@ -14,6 +15,15 @@ def tune_for_gui() -> None:
     OMP_WAIT_POLICY=PASSIVE cost a quarter of it while making drag latency and timer lateness
     slightly worse, not better (benchmarks/bench_drag_latency.py --sweep)."""
     sys.setswitchinterval(0.001)
+
+
+def preload_in_background() -> None:
+    """Import, behind the shown window, the modules that the first run needs but start-up does not
+    (about a second on 2 cores), so the first redraw or drag does not pay for them."""
+    def preload() -> None:
+        import scipy.signal  # noqa: F401
+        import scipy.spatial  # noqa: F401
+    threading.Thread(target=preload, name="preload", daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
     window = MainWindow(settings=QSettings())
     window.show()
+    preload_in_background()
     for path in argv:
         window.open_run(path)
     return app.exec()

@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from scipy.signal import lfilter
 
 from engine.errors import UserError
 from engine.runs import History
@@ -101,6 +100,7 @@ class LossSeries:
         if end == start:
             return
         a = self.smoothing
+        from scipy.signal import lfilter  # here, not at start-up: scipy.signal takes 0.75 s to import
         average, self._state = lfilter([1.0 - a], [1.0, -a], self._data[1, start:end], zi=self._state)
         self._data[2, start:end] = average / (1.0 - a ** np.arange(start + 1, end + 1))
 

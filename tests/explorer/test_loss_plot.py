@@ -198,3 +198,25 @@ def test_follows_a_live_training_run(qtbot, tmp_path):
 
     qtbot.waitUntil(drawn_everything)   # the redraw is coalesced, so it may come a little later
     assert len(state.history.steps) > 0 and len(plot.curves["kl"].val.getOriginalDataset()[0]) == 1
+
+
+def test_grid_lines_are_opaque_and_follow_the_ticks(plot, qtbot):
+    """The grid is drawn in opaque colours mixed from the palette (translucent lines made every
+    frame several times slower), at the axes' ticks, and it follows log scale."""
+    from explorer.plot_grid import mix
+    assert not plot.plot_item.getAxis("bottom").grid   # pyqtgraph's translucent grid is off
+    base, text = QColor("#ffffff"), QColor("#000000")
+    assert mix(base, text, 0.25).getRgb() == pytest.approx((191, 191, 191, 255), abs=1)
+    major = plot.grid._pens[0].color()
+    assert major.alpha() == 255
+
+    def grid_pixels() -> int:
+        image = plot.plot.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+        pixels = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.width(), 4)
+        colour = np.array([major.blue(), major.green(), major.red()])
+        return int((np.abs(pixels[..., :3].astype(int) - colour).sum(-1) == 0).sum())
+
+    assert grid_pixels() > 500
+    plot.log_y.setChecked(True)
+    qtbot.wait(50)
+    assert grid_pixels() > 500
