@@ -11,13 +11,11 @@ in the GUI thread.
 
 from __future__ import annotations
 
-import base64
-import html
 import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QObject, QPoint, QPointF, QRectF, Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, QTimer
 from PySide6.QtGui import QMouseEvent, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
     QApplication,
@@ -36,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from engine.projection import IdentityProjection, PCAProjection, Projection
 from engine.runs import ProbeCodes
-from explorer.decoder_canvas import to_qimage
+from explorer.map_pictures import compose_tiles, probe_tooltip
 from explorer.point_layer import PointLayer, palette_for
 from explorer.projection_worker import ProjectionWorker
 from explorer.session import RunState, Session, rebind
@@ -45,7 +43,6 @@ PROJECTIONS = {"raw": "Raw 2-D", "pca": "PCA", "umap": "UMAP"}
 PICK_RADIUS_PX = 6
 MANIFOLD_TILES = 15          # decoded tiles along the longer side of the view
 MANIFOLD_DEBOUNCE_MS = 150
-TOOLTIP_PX = 72              # logical size of each tooltip thumbnail
 UMAP_PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "random_state": 0}
 
 
@@ -59,50 +56,6 @@ def keep_orientation(pca: PCAProjection, previous: PCAProjection) -> None:
 def auto_point_size(n: int) -> int:
     """A point diameter in pixels that keeps n points readable: big for few, small for many."""
     return 6 if n <= 1000 else 4 if n <= 10_000 else 3
-
-
-def png_data_uri(image: np.ndarray, size_px: int) -> str:
-    """A ``data:`` URI of a C×H×W [0, 1] image, upscaled by whole pixels to at least ``size_px``."""
-    c, h, w = image.shape
-    factor = max(1, math.ceil(size_px / max(h, w)))
-    qimage = to_qimage(np.repeat(np.repeat(image, factor, axis=1), factor, axis=2))
-    data = QByteArray()
-    buffer = QBuffer(data)
-    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    qimage.save(buffer, "PNG")
-    return "data:image/png;base64," + base64.b64encode(bytes(data)).decode("ascii")
-
-
-def probe_tooltip(state: RunState, index: int, size_px: int = TOOLTIP_PX, ratio: float = 1.0) -> str:
-    """Rich-text tooltip of probe point ``index``: its input (when the data is loaded) beside its
-    reconstruction, and its class name.  ``ratio`` is the screen's device pixel ratio."""
-    probe = state.probe
-    label = int(probe.labels[index])
-    names = state.class_names
-    name = names[label] if 0 <= label < len(names) else str(label)
-    recon = state.decode(probe.codes[index], label)[0]
-    cells = []
-    if state.dataset is not None:
-        original = state.dataset.val.images[int(probe.indices[index])].numpy().astype(np.float32) / 255.0
-        cells.append(("input", original))
-    cells.append(("reconstruction", recon))
-    pixels = round(size_px * ratio)
-    images = "".join(f'<td align="center"><img src="{png_data_uri(img, pixels)}" width="{size_px}" '
-                     f'height="{size_px}"><br><small>{title}</small></td>' for title, img in cells)
-    return f"<b>{html.escape(name)}</b> <small>(probe point {index})</small><table><tr>{images}</tr></table>"
-
-
-def compose_tiles(images: np.ndarray, nx: int, ny: int) -> np.ndarray:
-    """Tile M = nx·ny C×H×W images (row-major from the bottom-left) into one RGBA uint8 image
-    for a y-up ``pg.ImageItem(axisOrder="row-major")``, each tile framed by a transparent pixel
-    so neighbouring tiles stay apart: (H+2)·ny × (W+2)·nx × 4."""
-    m, c, h, w = images.shape
-    pixels = np.clip(images * 255 + 0.5, 0, 255).astype(np.uint8)[:, :, ::-1]  # each tile upright in y-up
-    rgb = np.repeat(pixels, 3, axis=1) if c == 1 else pixels[:, :3]
-    tiles = np.zeros((m, h + 2, w + 2, 4), np.uint8)
-    tiles[:, 1:-1, 1:-1, :3] = rgb.transpose(0, 2, 3, 1)
-    tiles[:, 1:-1, 1:-1, 3] = 255
-    return tiles.reshape(ny, nx, h + 2, w + 2, 4).transpose(0, 2, 1, 3, 4).reshape(ny * (h + 2), nx * (w + 2), 4)
 
 
 def _named(widget, name: str):

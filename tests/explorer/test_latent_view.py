@@ -14,7 +14,8 @@ from engine.projection import PCAProjection
 from engine.runs import ProbeCodes
 from engine.training import Trainer
 from explorer.decoder_canvas import DecoderCanvas
-from explorer.latent_view import MANIFOLD_DEBOUNCE_MS, LatentView, compose_tiles, keep_orientation, probe_tooltip
+from explorer.latent_view import MANIFOLD_DEBOUNCE_MS, LatentView, keep_orientation
+from explorer.map_pictures import compose_tiles, probe_tooltip
 from explorer.session import RunState, Session
 from tests.engine.helpers import DIGITS, quick_train, small_model
 
