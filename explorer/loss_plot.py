@@ -115,6 +115,7 @@ class TermCurves:
 
     def __init__(self, plot: pg.PlotItem, series: LossSeries):
         self.series = series
+        self.same_as_total = False   # every value so far equals the total's (a VAE's neg_elbo): not drawn twice
         colour = term_colour(series.name)
         faint = QColor(colour)
         faint.setAlpha(70)
@@ -328,6 +329,7 @@ class LossPlot(QWidget):
         for _, series, curve in self.overlays:
             series.sync()
             curve.setData(series.steps, series.smoothed)
+        self._mark_terms_equal_to_total()
         # Fit the view now rather than in the next paint: pyqtgraph fits it while painting, which
         # moves the axes mid-paint and queues a second, full repaint of every frame.
         self.plot_item.vb.prepareForPaint()
@@ -341,10 +343,27 @@ class LossPlot(QWidget):
         self._apply_visibility()
         self._redraw()   # raw curves are only fed while they are shown
 
+    def _mark_terms_equal_to_total(self) -> None:
+        """A term equal to the total at every step (a VAE's neg_elbo is its total) would be drawn
+        exactly under it: it is left out while the total is shown, and its legend entry says why."""
+        total = self.curves.get(TOTAL)
+        changed = False
+        for name, curves in self.curves.items():
+            same = total is not None and curves is not total and np.array_equal(curves.series.raw, total.series.raw)
+            if same != curves.same_as_total:
+                curves.same_as_total, changed = same, True
+                for sample, label in self.legend.items:
+                    if sample.item is curves.smooth:
+                        label.setText(f"{name} (= {TOTAL})" if same else name,
+                                      color=self.palette().color(QPalette.ColorRole.Text))
+        if changed:
+            self._apply_visibility()
+
     def _apply_visibility(self) -> None:
         show_val = self._val_key.isVisible()
+        total_shown = TOTAL in self.curves and TOTAL not in self._hidden
         for name, curves in self.curves.items():
-            shown = name not in self._hidden
+            shown = name not in self._hidden and not (curves.same_as_total and total_shown)
             curves.smooth.setVisible(shown)
             curves.raw.setVisible(shown and self.raw.isChecked())
             curves.val.setVisible(shown and show_val)

@@ -56,7 +56,22 @@ def test_curves_hold_the_history(plot, session_with_runs):
         np.testing.assert_allclose(vy, history.val[name])
     assert plot.curves["total"].smooth.opts["pen"].color() == term_colour("total")
     legend_names = [label.text for _, label in plot.legend.items]
-    assert legend_names == ["total", *(name for name in history.terms if name != "total"), "validation"]
+    assert legend_names == ["total", *(name if name != "neg_elbo" else "neg_elbo (= total)"
+                                       for name in history.terms if name != "total"), "validation"]
+
+
+def test_a_term_equal_to_the_total_is_not_drawn_twice(plot, session_with_runs):
+    """A VAE's neg_elbo (a plain AE's reconstruction) is its total: drawn once, while the total is
+    shown, and the legend says so."""
+    curves = plot.curves["neg_elbo"]
+    assert curves.same_as_total and not curves.smooth.isVisible() and not curves.val.isVisible()
+    assert plot.curves["kl"].smooth.isVisible() and not plot.curves["kl"].same_as_total
+    plot.set_term_visible("total", False)
+    assert curves.smooth.isVisible()          # the total is hidden: its equal takes its place
+    plot.set_term_visible("total", True)
+    assert not curves.smooth.isVisible()
+    session_with_runs[0].set_active(session_with_runs[1][1])   # a plain AE's total is its reconstruction
+    assert [n for n, c in plot.curves.items() if c.same_as_total] == ["reconstruction"]
 
 
 def test_smoothing_is_a_debiased_moving_average(session_with_runs):
