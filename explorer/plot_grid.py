@@ -35,15 +35,8 @@ class GridLines(pg.GraphicsObject):
         plot_item.addItem(self, ignoreBounds=True)
 
     def set_colours(self, background: QColor, foreground: QColor) -> None:
-        self._pens = tuple(self._pen(mix(background, foreground, s)) for s in self._strengths)
+        self._pens = tuple(pg.mkPen(mix(background, foreground, s)) for s in self._strengths)   # 1 px, cosmetic
         self.update()
-
-    @staticmethod
-    def _pen(colour: QColor) -> QPen:
-        pen = QPen(colour)
-        pen.setCosmetic(True)
-        pen.setWidth(1)
-        return pen
 
     def boundingRect(self) -> QRectF:
         view = self.getViewBox()
