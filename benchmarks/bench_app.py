@@ -112,13 +112,13 @@ def main() -> int:
     a = ap.parse_args()
     root = prepare_mnist_root(a.data_root, a.mnist_gz)
     cfgs = configs(root, a.device)
-    dataset = load_dataset(cfgs[0])
     if a.headless_child:
-        print(json.dumps({"rate": headless(dataset, cfgs, a.steps)}))
+        print(json.dumps({"rate": headless(load_dataset(cfgs[0]), cfgs, a.steps)}))
         return 0
+    tune_for_gui()   # as the app does, before its GUI thread runs any torch op (loading the data does)
+    dataset = load_dataset(cfgs[0])
     from PySide6.QtWidgets import QApplication
     app = QApplication([sys.argv[0]])
-    tune_for_gui()
     runs_dir = tempfile.mkdtemp(prefix="le-bench-app-")
     print(f"MNIST 784-512-256-2 VAE (MLP), batch 128, {a.steps} timed steps after {WARMUP}; samples/s")
     heads, apps = [], []

@@ -31,6 +31,19 @@ from engine.runs import History, ProbeCodes, Run
 
 EVAL_BATCH = 1024
 
+# torch's intra-op thread count belongs to each thread (OpenMP's per-thread ICV, MKL's local
+# setting), read once per thread on its first use, and a thread inherits the last count set
+# anywhere.  Training takes torch's default (one per core, or OMP_NUM_THREADS) in whatever thread
+# it runs; a GUI thread beside it keeps one (explorer/app.py, tune_for_gui).
+TRAIN_THREADS = torch.get_num_threads()
+
+
+def use_threads(n: int) -> None:
+    """Give the calling thread ``n`` intra-op threads for good: torch reads the count lazily, once
+    per thread, so it is read now, not at the first parallel op after another thread set its own."""
+    torch.set_num_threads(n)
+    torch.get_num_threads()
+
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` -> CUDA when available, else the CPU; ``cuda`` without a GPU is a ConfigError."""
@@ -149,6 +162,7 @@ class Trainer:
     def updates(self):
         """Train, yielding ``TrainingUpdate`` values; the last one has ``kind == "finished"``."""
         cfg = self.train_cfg
+        use_threads(TRAIN_THREADS)
         torch.manual_seed(cfg.seed)
         split = self._dataset or load_dataset(self.data_cfg)
         train_set, val_set = split.train, split.val

@@ -8,12 +8,21 @@ import threading
 
 
 def tune_for_gui() -> None:
-    """Switch the GIL often, so the GUI thread gets its turn quickly while a model trains.
+    """Set the GUI thread up to live beside a training thread; call it before the GUI thread runs
+    any torch op.
 
-    torch keeps all its threads and OpenMP its default wait policy: on 2 cores, one thread
-    fewer cost a third of the in-app throughput (benchmarks/bench_app.py), and
-    OMP_WAIT_POLICY=PASSIVE cost a quarter of it while making drag latency and timer lateness
-    slightly worse, not better (benchmarks/bench_drag_latency.py --sweep)."""
+    - The GUI thread runs torch ops on one thread (its decodes are a few images at a time), so it
+      never starts an OpenMP team of its own.  OpenMP (libgomp) spins briefly instead of for a
+      while once it manages more threads than there are cores; with a GUI team beside the
+      training team on 2 cores, the training team fell asleep and woke at every parallel region
+      (110,000 context switches where there had been 400) and trained 12–20% slower.  The
+      training thread keeps torch's default count (``engine.training.use_threads``).
+    - The GIL switches every millisecond, so the GUI thread gets its turn quickly.
+    - OpenMP keeps its default wait policy: OMP_WAIT_POLICY=PASSIVE cost a quarter of the in-app
+      throughput and made drag latency and timer lateness slightly worse
+      (benchmarks/bench_drag_latency.py --sweep)."""
+    from engine.training import use_threads   # importing it records torch's default count first
+    use_threads(1)
     sys.setswitchinterval(0.001)
 
 

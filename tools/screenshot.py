@@ -48,12 +48,12 @@ def main() -> int:
     import pyqtgraph as pg
 
     from engine.config import DataConfig
+    from explorer.app import tune_for_gui
     from explorer.main_window import MainWindow
+    tune_for_gui()
     app = QApplication([sys.argv[0]])
     pg.setConfigOptions(antialias=True)
     window = MainWindow(runs_dir=tempfile.mkdtemp(prefix="le-shot-"))
-    from explorer.app import tune_for_gui
-    tune_for_gui()
     panel = window.training_panel
     panel.set_configs(DataConfig(source=a.dataset, root=a.data_root), *panel.configs()[1:])
     panel.dataset.setCurrentIndex(panel.dataset.findData(a.dataset))

@@ -8,7 +8,7 @@ import torch
 
 from engine.data import load_dataset
 from engine.errors import ConfigError
-from engine.training import Trainer, resolve_device
+from engine.training import TRAIN_THREADS, Trainer, resolve_device
 from tests.engine.helpers import DIGITS, quick_train, small_model
 
 
@@ -116,3 +116,19 @@ def test_cuda_without_a_gpu_is_one_clear_sentence(monkeypatch):
 def test_bad_training_values_are_refused(bad):
     with pytest.raises(ConfigError):
         quick_train(**bad).validate()
+
+
+def test_training_takes_torch_default_thread_count_in_any_thread(digits):
+    """The count torch uses is per thread and inherited from the last one set anywhere; a GUI
+    thread sets one for itself, and a trainer started after it must still get the default."""
+    seen = []
+
+    def train():
+        torch.set_num_threads(1)   # as if the GUI thread had set its count last
+        for _ in Trainer(DIGITS, small_model("ae"), quick_train(epochs=1), dataset=digits).updates():
+            seen.append(torch.get_num_threads())
+
+    thread = threading.Thread(target=train)
+    thread.start()
+    thread.join()
+    assert seen and set(seen) == {TRAIN_THREADS}

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -14,5 +16,20 @@ def test_start_up_leaves_slow_imports_for_later():
     code = ("import sys; import explorer.app, explorer.main_window; "
             "bad = [m for m in ('umap', 'numba', 'scipy.signal', 'scipy.spatial') if m in sys.modules]; "
             "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120,
+                   env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir() or (os.cpu_count() or 1) < 2,
+                    reason="counts threads through Linux's /proc on a machine with 2+ cores")
+def test_the_gui_thread_starts_no_openmp_threads_of_its_own():
+    """After tune_for_gui a parallel torch op on the GUI thread runs on that thread alone: an
+    OpenMP team of its own would make the training thread's team sleep and wake at every
+    parallel region (libgomp spins only briefly once it manages more threads than cores)."""
+    code = ("import os, torch; from explorer.app import tune_for_gui; tune_for_gui(); "
+            "before = len(os.listdir('/proc/self/task')); torch.ones(4_000_000).exp_(); "
+            "after = len(os.listdir('/proc/self/task')); assert after == before, (before, after); "
+            "torch.set_num_threads(2); torch.ones(4_000_000).exp_(); "
+            "assert len(os.listdir('/proc/self/task')) > after, 'the check cannot see a team start'")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120,
                    env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
