@@ -5,8 +5,8 @@ TensorBoard draws them), optionally with the raw values faint behind; validation
 dashed markers at the step where each epoch ended.  Other runs can be overlaid for comparison.
 
 Updates arrive every few steps and runs have up to ~100k steps, so every curve keeps its data
-in growing NumPy arrays: an update appends only the new tail of the run's history, a redraw is
-coalesced to at most four per second, and pyqtgraph downsamples (peak) and clips to the view.
+in growing NumPy arrays: a redraw (once a frame of the run, ``session.FRAME_MS``) appends only
+the new tail of the run's history, and pyqtgraph downsamples (peak) and clips to the view.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt
 from PySide6.QtGui import QAction, QColor, QImage, QPaintDevice, QPainter, QPalette, QPen
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (
@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 
 from engine.errors import UserError
 from engine.runs import History
-from explorer.plot_grid import GridLines
+from explorer.plot_grid import GridLines, SteadyViewBox
 from explorer.session import RunState, Session, rebind
 
 TOTAL = "total"   # also the term drawn for overlaid runs
@@ -45,7 +45,6 @@ TERM_COLOURS = {TOTAL: "#e03131", "reconstruction": "#1c7ed6", "kl": "#2f9e44", 
                 "sparsity": "#ae3ec9", "contraction": "#1098ad", "adversarial": "#e8590c", "mmd": "#7048e8"}
 SPARE_COLOURS = ("#d6336c", "#74b816", "#4263eb", "#f59f00", "#0ca678", "#9c36b5")
 OVERLAY_COLOURS = ("#868e96", "#15aabf", "#94d82d", "#cc5de8", "#fd7e14", "#5c7cfa")
-REDRAW_MS = 250   # at most four redraws a second: each costs the training thread a share of a core
 PNG_SCALE = 2   # PNG exports are drawn as on a screen with twice the pixel density
 
 
@@ -188,7 +187,7 @@ class LossPlot(QWidget):
         self.terms_button.setMenu(self.terms_menu)
         self.terms_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
 
-        self.plot = _name(pg.PlotWidget(), "lossPlotView")
+        self.plot = _name(pg.PlotWidget(viewBox=SteadyViewBox()), "lossPlotView")
         self.plot_item: pg.PlotItem = self.plot.getPlotItem()
         self.plot_item.setLabel("bottom", "step")
         self.plot_item.setLabel("left", "loss")
@@ -221,8 +220,6 @@ class LossPlot(QWidget):
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.readout)
 
-        self._redraw_timer = QTimer(self, singleShot=True, interval=REDRAW_MS)
-        self._redraw_timer.timeout.connect(self._redraw)
         self.smoothing.valueChanged.connect(self._on_smoothing)
         self.raw.toggled.connect(self._on_visibility_changed)
         self.log_y.toggled.connect(lambda on: self.plot_item.setLogMode(x=False, y=on))
@@ -238,7 +235,7 @@ class LossPlot(QWidget):
     def set_overlays(self, states: list[RunState]) -> None:
         """Also draw these runs' smoothed totals (the active run is never its own overlay)."""
         for state, _, curve in self.overlays:
-            state.progressed.disconnect(self._schedule_redraw)
+            state.refreshed.disconnect(self._redraw)
             self.plot_item.removeItem(curve)
             self.legend.removeItem(curve)
         self._overlay_states = list(states)
@@ -250,7 +247,7 @@ class LossPlot(QWidget):
             self.plot_item.addItem(curve)
             self.legend.addItem(curve, _overlay_label(state))
             self.overlays.append((state, LossSeries(state.history, TOTAL, self.smoothing.value()), curve))
-            state.progressed.connect(self._schedule_redraw)
+            state.refreshed.connect(self._redraw)
         self._redraw()
 
     def set_term_visible(self, name: str, visible: bool) -> None:
@@ -292,7 +289,7 @@ class LossPlot(QWidget):
             self.legend.removeItem(curves.smooth)
         self.terms_menu.clear()
         self.curves = {}
-        self.state = rebind(self.state, state, {"progressed": self._schedule_redraw})
+        self.state = rebind(self.state, state, {"refreshed": self._redraw})
         self.set_overlays(self._overlay_states)   # drops the new active run from the overlays; redraws
         self._hide_crosshair()
 
@@ -309,10 +306,6 @@ class LossPlot(QWidget):
         for item, label in [(self._val_key, "validation")] + [(c, _overlay_label(s)) for s, _, c in self.overlays]:
             self.legend.removeItem(item)
             self.legend.addItem(item, label)
-
-    def _schedule_redraw(self) -> None:
-        if not self._redraw_timer.isActive():
-            self._redraw_timer.start()
 
     def _redraw(self) -> None:
         """Append what the histories gained to the curves (new terms get curves and a legend entry)."""

@@ -217,7 +217,7 @@ class MainWindow(QMainWindow):
         return state
 
     def _follow(self, state: RunState | None) -> None:
-        self._state = rebind(self._state, state, {"progressed": self._show_progress, "status_changed": self._show_status,
+        self._state = rebind(self._state, state, {"refreshed": self._show_progress, "status_changed": self._show_status,
                                                   "failed": self._on_failed})
         if state is not None:
             self._show_status(state.status)
@@ -235,7 +235,7 @@ class MainWindow(QMainWindow):
         if status not in ("running", "paused"):
             self.eta_label.setText("")
 
-    def _show_progress(self, update) -> None:
+    def _show_progress(self) -> None:
         s = self._state
         if s.samples_per_sec:
             self.speed_label.setText(f"{s.samples_per_sec:,.0f} samples/s")

@@ -1,4 +1,4 @@
-"""Grid lines for a live pyqtgraph plot that stay cheap to repaint.
+"""Grid lines and a view box for a live pyqtgraph plot that stay cheap to repaint.
 
 pyqtgraph's own grid (``PlotItem.showGrid``) is drawn by the axes as translucent lines, and Qt's
 raster engine blends a translucent vertical line pixel by pixel: on a 1500×260 loss plot the
@@ -6,6 +6,12 @@ grid took 9 of the 12 ms of every frame, redrawn several times a second while a 
 on 2 cores every millisecond the GUI spends is taken from training).  ``GridLines`` draws the
 same lines at the axes' major and minor ticks in *opaque* colours, mixed from the background and
 the text colour, which Qt fills as solid spans: the frame costs about 3 ms.
+
+``SteadyViewBox`` auto-ranges in steps.  pyqtgraph fits the view tightly to the data on every
+update, so while a run trains both axes move a little in every frame and re-render their tick
+labels, and the grid follows: 40% of a loss-plot frame.  Here the range only changes when the
+data leaves it (or fills too little of it), and then with room to spare, so most frames reuse
+the axes' pictures.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from PySide6.QtCore import QLineF, QRectF
 from PySide6.QtGui import QColor, QPainter, QPen
 
 MIN_MINOR_SPACING_PX = 12   # minor lines closer than this are left out
+ROOM = 0.25       # a new auto range leaves this fraction of the data's span free (x: to the right)
+MIN_FILL = 0.6    # ... and is kept while the data spans at least this fraction of it
 
 
 def mix(background: QColor, foreground: QColor, amount: float) -> QColor:
@@ -66,3 +74,33 @@ class GridLines(pg.GraphicsObject):
                     painter.drawLines([QLineF(v, rect.top(), v, rect.bottom()) for v in values])
                 else:
                     painter.drawLines([QLineF(rect.left(), v, rect.right(), v) for v in values])
+
+
+class SteadyViewBox(pg.ViewBox):
+    """A ViewBox whose auto range moves in steps, with room for the data to grow: the x range
+    grows to the right (the steps of a training run), the y range gets a margin at both ends."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.setDefaultPadding(0.0)   # the tight range comes to setRange, which adds its own room
+
+    def setRange(self, rect=None, xRange=None, yRange=None, *args, disableAutoRange=True, **kwargs):
+        if not disableAutoRange:   # the call from updateAutoRange, with the data's tight range
+            current = self.viewRange()
+            xRange = steady_range(xRange, current[0], grow_right=True) if xRange is not None else None
+            yRange = steady_range(yRange, current[1], grow_right=False) if yRange is not None else None
+        return super().setRange(rect, xRange, yRange, *args, disableAutoRange=disableAutoRange, **kwargs)
+
+
+def steady_range(target, current, grow_right: bool) -> list[float]:
+    """``current`` when it holds ``target`` and ``target`` fills enough of it; else ``target`` with room."""
+    lo, hi = float(target[0]), float(target[1])
+    span = hi - lo
+    c_lo, c_hi = float(current[0]), float(current[1])
+    if c_lo <= lo and hi <= c_hi and span >= MIN_FILL * (c_hi - c_lo):
+        return [c_lo, c_hi]
+    if span <= 0:
+        return [lo, hi]
+    if grow_right:
+        return [lo, hi + ROOM * span]
+    return [lo - ROOM / 2 * span, hi + ROOM / 2 * span]

@@ -15,7 +15,6 @@ from PySide6.QtCore import (
     QObject,
     QPersistentModelIndex,
     Qt,
-    QTimer,
     Signal,
 )
 from PySide6.QtGui import QFont
@@ -25,7 +24,6 @@ from explorer.session import RunState, Session
 
 COLUMNS = ("Name", "Variant", "Dataset", "Latent", "Status", "Best val")
 NUMERIC_COLUMNS = {COLUMNS.index("Latent"), COLUMNS.index("Best val")}
-REFRESH_MS = 300          # live runs' rows are refreshed at most about three times a second
 RESUMABLE = ("stopped", "completed")
 
 
@@ -57,9 +55,6 @@ class RunsModel(QAbstractTableModel):
         self.session = session
         self._states: list[RunState] = []
         self._active: RunState | None = session.active
-        self._stale: set[RunState] = set()
-        self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
-        self._refresh_timer.timeout.connect(self._refresh_stale)
         session.run_added.connect(self._add)
         session.active_changed.connect(self._on_active_changed)
         for state in session.runs:
@@ -112,7 +107,7 @@ class RunsModel(QAbstractTableModel):
         self._states.append(state)
         self.endInsertRows()
         state.status_changed.connect(self._on_status_changed)   # bound methods: disconnected with the model
-        state.progressed.connect(self._on_progressed)
+        state.refreshed.connect(self._on_refreshed)   # a live run's row, once a frame
 
     def _on_active_changed(self, state: RunState | None) -> None:
         previous, self._active = self._active, state
@@ -129,15 +124,8 @@ class RunsModel(QAbstractTableModel):
     def _on_status_changed(self, _status: str) -> None:
         self.refresh(self.sender())
 
-    def _on_progressed(self, _update: object) -> None:
-        self._stale.add(self.sender())
-        if not self._refresh_timer.isActive():
-            self._refresh_timer.start()
-
-    def _refresh_stale(self) -> None:
-        stale, self._stale = self._stale, set()
-        for state in stale:
-            self.refresh(state)
+    def _on_refreshed(self) -> None:
+        self.refresh(self.sender())
 
 
 def _name(widget: QWidget, name: str) -> QWidget:

@@ -354,7 +354,7 @@ class TrainingPanel(QWidget):
 
     # -- following the active run -------------------------------------------------------------
     def _follow(self, state: RunState | None) -> None:
-        self._state = rebind(self._state, state, {"status_changed": self._show_state, "progressed": self._show_progress})
+        self._state = rebind(self._state, state, {"status_changed": self._show_state, "refreshed": self._show_progress})
         self._show_state()
         self._show_progress()
 
