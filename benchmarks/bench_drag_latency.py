@@ -11,7 +11,7 @@ otherwise 60,000 synthetic 1×28×28 images written to a temporary .npz), with t
 default probe (5,000 codes every 200 steps) and decoder snapshots (every 25 steps).  Phase
 "idle" repeats the drag afterwards with the trained model and no training.
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/bench_drag_latency.py [--data-root DIR] [--seconds 30]
+    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/bench_drag_latency.py --as-app [--data-root DIR] [--seconds 30]
     ... --sweep    # the same in child processes under each threading setting, side by side
 
 Targets: drag p95 ≤ 16 ms while training; timer lateness p99 ≤ 20 ms.
@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TICK_MS, STALL_MS = 16, 5
 #: --sweep: (title, extra arguments) for each setting compared
 SETTINGS = [
+    ("as the app (tune_for_gui)", ["--as-app"]),
     ("default", []),
     ("switchinterval 1 ms", ["--switch-interval", "0.001"]),
     ("torch threads 1", ["--torch-threads", "1"]),
@@ -47,6 +48,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds of dragging while training (default 30)")
     parser.add_argument("--idle-seconds", type=float, default=10.0, help="seconds of dragging idle (default 10)")
     parser.add_argument("--body", choices=("mlp", "conv"), default="mlp", help="the VAE's body (default mlp)")
+    parser.add_argument("--as-app", action="store_true",
+                        help="the app's thread settings (explorer.app.tune_for_gui) at start-up")
     parser.add_argument("--torch-threads", type=int, help="torch.set_num_threads(N) at start-up")
     parser.add_argument("--switch-interval", type=float, help="sys.setswitchinterval(S) at start-up (default 0.005)")
     parser.add_argument("--omp-passive", action="store_true", help="OMP_WAIT_POLICY=PASSIVE before torch loads")
@@ -179,6 +182,9 @@ def measure(args) -> dict:
     from explorer.latent_view import LatentView
     from explorer.session import RunState, Session
 
+    if args.as_app:
+        from explorer.app import tune_for_gui
+        tune_for_gui()
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
     if args.switch_interval:
@@ -219,7 +225,7 @@ def measure(args) -> dict:
         idle = probe.results(args.idle_seconds)
         view.shutdown()
         window.close()
-    return {"training": training, "idle": idle, "torch_threads": torch.get_num_threads(),
+    return {"training": training, "idle": idle, "torch_threads": torch.get_num_threads(), "as_app": args.as_app,
             "switch_interval_ms": sys.getswitchinterval() * 1e3, "omp": os.environ.get("OMP_WAIT_POLICY", "default")}
 
 
@@ -246,7 +252,8 @@ def main(argv=None) -> None:
         if args.json:
             print("RESULT " + json.dumps(result))
         else:
-            title = f"threads {result['torch_threads']}, switch {result['switch_interval_ms']:g} ms, {result['omp']}"
+            title = ("as the app: " if result["as_app"] else "") + \
+                f"threads {result['torch_threads']}, switch {result['switch_interval_ms']:g} ms, {result['omp']}"
             print_table([(title, result)])
         return
     rows = []

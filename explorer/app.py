@@ -21,7 +21,7 @@ def tune_for_gui() -> None:
     - OpenMP keeps its default wait policy: OMP_WAIT_POLICY=PASSIVE cost a quarter of the in-app
       throughput and made drag latency and timer lateness slightly worse
       (benchmarks/bench_drag_latency.py --sweep)."""
-    from engine.training import use_threads   # importing it records torch's default count first
+    from engine.training import use_threads  # importing it records torch's default count first
     use_threads(1)
     sys.setswitchinterval(0.001)
 

@@ -24,6 +24,7 @@ from PySide6.QtGui import QColor, QPainter, QPen
 MIN_MINOR_SPACING_PX = 12   # minor lines closer than this are left out
 ROOM = 0.25       # a new auto range leaves this fraction of the data's span free (x: to the right)
 MIN_FILL = 0.6    # ... and is kept while the data spans at least this fraction of it
+SLACK = 0.02      # ... and overhangs it by at most this fraction (a marker's radius, in view units)
 
 
 def mix(background: QColor, foreground: QColor, amount: float) -> QColor:
@@ -97,7 +98,8 @@ def steady_range(target, current, grow_right: bool) -> list[float]:
     lo, hi = float(target[0]), float(target[1])
     span = hi - lo
     c_lo, c_hi = float(current[0]), float(current[1])
-    if c_lo <= lo and hi <= c_hi and span >= MIN_FILL * (c_hi - c_lo):
+    slack = SLACK * (c_hi - c_lo)
+    if c_lo - slack <= lo and hi <= c_hi + slack and span >= MIN_FILL * (c_hi - c_lo):
         return [c_lo, c_hi]
     if span <= 0:
         return [lo, hi]

@@ -235,3 +235,25 @@ def test_grid_lines_are_opaque_and_follow_the_ticks(plot, qtbot):
     plot.log_y.setChecked(True)
     qtbot.wait(50)
     assert grid_pixels() > 500
+
+
+def test_the_view_moves_in_steps_while_a_run_trains(qtbot, plot, session_with_runs):
+    """The view holds all the data, with room to grow, and it is not refitted at every frame:
+    a refit re-renders both axes and the grid, 40% of a frame."""
+    from explorer.plot_grid import steady_range
+    assert steady_range([0, 100], [0, 125], grow_right=True) == [0, 125]     # fits: kept
+    assert steady_range([0, 130], [0, 125], grow_right=True) == [0, 162.5]   # outgrown: room on the right
+    assert steady_range([0, 50], [0, 125], grow_right=True) == [0, 62.5]     # too loose: refitted
+    assert steady_range([10, 20], [0, 30], grow_right=False) == [8.75, 21.25]
+    state = session_with_runs[1][0]
+    view = plot.plot_item.vb
+    changes = []
+    view.sigRangeChanged.connect(lambda *_: changes.append(view.viewRange()))
+    for _ in range(40):
+        state._on_update(fake_update(state, 2))
+        state._emit_frame()
+    x_range, y_range = view.viewRange()
+    total = plot.curves["total"].series
+    assert x_range[0] <= total.steps[0] and total.steps[-1] <= x_range[1]
+    assert y_range[0] <= total.smoothed.min() and total.smoothed.max() <= y_range[1]
+    assert len(changes) <= 5
