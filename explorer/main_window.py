@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QM
 from engine.config import DataConfig, ModelConfig, TrainConfig
 from engine.data import download_dataset, load_dataset
 from engine.errors import UserError
-from engine.training import resolve_device
+from engine.training import TRAIN_THREADS, resolve_device
 from explorer.background import BackgroundTask
 from explorer.decoder_canvas import DecoderCanvas
 from explorer.latent_view import LatentView
@@ -36,7 +36,8 @@ def device_description() -> str:
     device = resolve_device("auto")
     if device.type == "cuda":
         return f"GPU: {torch.cuda.get_device_name(device)}"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    threads = TRAIN_THREADS   # the GUI thread itself keeps one (explorer/app.py)
+    return f"CPU ({threads} training thread{'s' if threads != 1 else ''})"
 
 
 class MainWindow(QMainWindow):

@@ -33,3 +33,12 @@ def test_the_gui_thread_starts_no_openmp_threads_of_its_own():
             "assert len(os.listdir('/proc/self/task')) > after, 'the check cannot see a team start'")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120,
                    env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+
+
+def test_the_status_bar_names_the_training_threads_not_the_gui_threads():
+    code = ("import torch; from explorer.app import tune_for_gui; tune_for_gui(); "
+            "from engine.training import TRAIN_THREADS; from explorer.main_window import device_description; "
+            "d = device_description(); "
+            "assert torch.cuda.is_available() or f'({TRAIN_THREADS} training thread' in d, (d, TRAIN_THREADS)")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120,
+                   env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
