@@ -194,7 +194,7 @@ class LossPlot(QWidget):
         self.grid = GridLines(self.plot_item)
         self.plot_item.setDownsampling(auto=True, mode="peak")   # applies to every curve added later
         self.plot_item.setClipToView(True)
-        self.legend = self.plot_item.addLegend(offset=(-10, 10))
+        self.legend = self.plot_item.addLegend(offset=(-10, 10), colCount=3)   # short: the live end of the curves runs under it
         self._val_key = pg.PlotDataItem(pen=pg.mkPen("#868e96", width=1, style=Qt.PenStyle.DashLine), symbol="o",
                                         symbolSize=6, symbolBrush="#868e96", symbolPen="#868e96")
         self.legend.addItem(self._val_key, "validation")   # a key only: clicking it hides every validation curve
