@@ -46,6 +46,7 @@ TERM_COLOURS = {TOTAL: "#e03131", "reconstruction": "#1c7ed6", "kl": "#2f9e44", 
 SPARE_COLOURS = ("#d6336c", "#74b816", "#4263eb", "#f59f00", "#0ca678", "#9c36b5")
 OVERLAY_COLOURS = ("#868e96", "#15aabf", "#94d82d", "#cc5de8", "#fd7e14", "#5c7cfa")
 PNG_SCALE = 2   # PNG exports are drawn as on a screen with twice the pixel density
+INLIER_FRACTION = 0.98   # "Ignore outliers": the y axis spans the middle 98% of each curve's values
 
 
 def term_colour(name: str) -> QColor:
@@ -180,6 +181,10 @@ class LossPlot(QWidget):
         self.raw = _name(QCheckBox("Raw"), "lossRaw")
         self.raw.setToolTip("Also draw the raw per-step values, faintly.")
         self.log_y = _name(QCheckBox("Log y"), "lossLogY")
+        self.ignore_outliers = _name(QCheckBox("Ignore outliers"), "lossIgnoreOutliers")
+        self.ignore_outliers.setToolTip("Scale the y axis to the middle 98% of each curve's values, as TensorBoard "
+                                        "does: the first steps' high losses no longer flatten the rest.")
+        self.ignore_outliers.setChecked(True)
         self.terms_menu = QMenu(self)
         self.terms_button = _name(QToolButton(), "lossTerms")
         self.terms_button.setText("Terms")
@@ -211,7 +216,7 @@ class LossPlot(QWidget):
 
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Smoothing"))
-        for widget in (self.smoothing, self.raw, self.log_y, self.terms_button):
+        for widget in (self.smoothing, self.raw, self.log_y, self.ignore_outliers, self.terms_button):
             controls.addWidget(widget)
         controls.addStretch(1)
         layout = QVBoxLayout(self)
@@ -223,6 +228,8 @@ class LossPlot(QWidget):
         self.smoothing.valueChanged.connect(self._on_smoothing)
         self.raw.toggled.connect(self._on_visibility_changed)
         self.log_y.toggled.connect(lambda on: self.plot_item.setLogMode(x=False, y=on))
+        self.ignore_outliers.toggled.connect(self._on_ignore_outliers)
+        self._on_ignore_outliers(self.ignore_outliers.isChecked())
         self.legend.sigSampleClicked.connect(self._on_legend_clicked)
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.plot.installEventFilter(self)
@@ -331,6 +338,9 @@ class LossPlot(QWidget):
         for series in [c.series for c in self.curves.values()] + [s for _, s, _ in self.overlays]:
             series.set_smoothing(value)
         self._redraw()
+
+    def _on_ignore_outliers(self, on: bool) -> None:
+        self.plot_item.vb.enableAutoRange(axis=pg.ViewBox.YAxis, enable=INLIER_FRACTION if on else True)
 
     def _on_visibility_changed(self) -> None:
         self._apply_visibility()

@@ -257,3 +257,22 @@ def test_the_view_moves_in_steps_while_a_run_trains(qtbot, plot, session_with_ru
     assert x_range[0] <= total.steps[0] and total.steps[-1] <= x_range[1]
     assert y_range[0] <= total.smoothed.min() and total.smoothed.max() <= y_range[1]
     assert len(changes) <= 5
+
+
+def test_ignoring_outliers_keeps_the_first_steps_from_flattening_the_curve(qtbot, plot, session_with_runs):
+    """On by default, as in TensorBoard: a few huge early losses fall outside the y axis."""
+    state = session_with_runs[1][0]
+    plot.smoothing.setValue(0.0)   # raw values: two steps out of some 500
+    spike = fake_update(state, 2)
+    spike.terms["total"][:] = 1e4
+    state._on_update(spike)
+    for _ in range(50):
+        state._on_update(fake_update(state, 10))
+    state._emit_frame()
+    view = plot.plot_item.vb
+    assert plot.ignore_outliers.isChecked()
+    view.updateAutoRange()
+    assert view.viewRange()[1][1] < 1e3
+    plot.ignore_outliers.setChecked(False)
+    view.updateAutoRange()
+    assert view.viewRange()[1][1] >= 1e4
