@@ -41,13 +41,13 @@ def main(argv: list[str] | None = None) -> int:
             os.environ.get("QT_QPA_PLATFORM", "") not in ("offscreen", "minimal", "vnc") and sys.platform.startswith("linux"):
         print("error: no display found; run Latent Explorer in a desktop session (or under xvfb-run).", file=sys.stderr)
         return 2
+    tune_for_gui()   # first: before anything on this thread can run a torch op
     import pyqtgraph as pg
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
     from explorer.main_window import MainWindow
 
-    tune_for_gui()
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("Latent Explorer")
     app.setOrganizationName("LatentExplorer")

@@ -22,17 +22,37 @@ def test_start_up_leaves_slow_imports_for_later():
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir() or (os.cpu_count() or 1) < 2,
                     reason="counts threads through Linux's /proc on a machine with 2+ cores")
-def test_the_gui_thread_starts_no_openmp_threads_of_its_own():
-    """After tune_for_gui a parallel torch op on the GUI thread runs on that thread alone: an
-    OpenMP team of its own would make the training thread's team sleep and wake at every
-    parallel region (libgomp spins only briefly once it manages more threads than cores)."""
-    code = ("import os, torch; from explorer.app import tune_for_gui; tune_for_gui(); "
-            "before = len(os.listdir('/proc/self/task')); torch.ones(4_000_000).exp_(); "
-            "after = len(os.listdir('/proc/self/task')); assert after == before, (before, after); "
-            "torch.set_num_threads(2); torch.ones(4_000_000).exp_(); "
-            "assert len(os.listdir('/proc/self/task')) > after, 'the check cannot see a team start'")
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120,
-                   env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+def test_the_gui_thread_starts_no_openmp_threads_of_its_own(tmp_path):
+    """In the app as ``main()`` starts it, a parallel torch op on the GUI thread runs on that thread
+    alone: an OpenMP team of its own would make the training thread's team sleep and wake at
+    every parallel region (libgomp spins only briefly once it manages more threads than cores)."""
+    code = """
+import os, sys
+import explorer.app as app
+
+def count():
+    return len(os.listdir('/proc/self/task'))
+
+def check():
+    import torch
+    from PySide6.QtWidgets import QApplication
+    before = count(); torch.ones(4_000_000).exp_(); after = count()
+    torch.set_num_threads(2); torch.ones(4_000_000).exp_()
+    print(before, after, count())
+    QApplication.instance().quit()
+
+def instead_of_preloading():
+    from PySide6.QtCore import QTimer
+    QTimer.singleShot(200, check)
+
+app.preload_in_background = instead_of_preloading
+sys.exit(app.main([]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120, capture_output=True,
+                         text=True, env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}).stdout
+    before, after, with_a_team = map(int, out.split()[-3:])
+    assert after == before
+    assert with_a_team > after   # the check can see a team start
 
 
 def test_the_status_bar_names_the_training_threads_not_the_gui_threads():
