@@ -340,7 +340,8 @@ class LossPlot(QWidget):
         self._redraw()
 
     def _on_ignore_outliers(self, on: bool) -> None:
-        self.plot_item.vb.enableAutoRange(axis=pg.ViewBox.YAxis, enable=INLIER_FRACTION if on else True)
+        self.plot_item.vb.y_fraction = INLIER_FRACTION if on else 1.0
+        self.plot_item.vb.enableAutoRange(axis=pg.ViewBox.YAxis)
 
     def _on_visibility_changed(self) -> None:
         self._apply_visibility()

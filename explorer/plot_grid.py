@@ -84,6 +84,16 @@ class SteadyViewBox(pg.ViewBox):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.setDefaultPadding(0.0)   # the tight range comes to setRange, which adds its own room
+        self.y_fraction = 1.0   # the share of each item's y values that auto-ranging keeps in view
+
+    def enableAutoRange(self, axis=None, enable=True, x=None, y=None):
+        """As pyqtgraph's, but turning y on (its "A" button, its menu) keeps ``y_fraction``."""
+        if enable is True and x is None and y is None and axis in (None, self.XYAxes, "xy"):
+            super().enableAutoRange(self.XAxis, True)
+            axis = self.YAxis
+        if enable is True and axis in (self.YAxis, "y"):
+            enable = self.y_fraction
+        super().enableAutoRange(axis, enable, x, y)
 
     def setRange(self, rect=None, xRange=None, yRange=None, *args, disableAutoRange=True, **kwargs):
         if not disableAutoRange:   # the call from updateAutoRange, with the data's tight range

@@ -273,6 +273,10 @@ def test_ignoring_outliers_keeps_the_first_steps_from_flattening_the_curve(qtbot
     assert plot.ignore_outliers.isChecked()
     view.updateAutoRange()
     assert view.viewRange()[1][1] < 1e3
+    view.disableAutoRange()
+    plot.plot_item.autoBtnClicked()   # the "A" button after a pan: still without the outliers
+    view.updateAutoRange()
+    assert view.viewRange()[1][1] < 1e3
     plot.ignore_outliers.setChecked(False)
     view.updateAutoRange()
     assert view.viewRange()[1][1] >= 1e4
