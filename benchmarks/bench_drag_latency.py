@@ -253,7 +253,7 @@ def main(argv=None) -> None:
             print("RESULT " + json.dumps(result))
         else:
             title = ("as the app: " if result["as_app"] else "") + \
-                f"threads {result['torch_threads']}, switch {result['switch_interval_ms']:g} ms, {result['omp']}"
+                f"GUI-thread torch threads {result['torch_threads']}, switch {result['switch_interval_ms']:g} ms, {result['omp']}"
             print_table([(title, result)])
         return
     rows = []

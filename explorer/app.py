@@ -1,4 +1,4 @@
-"""Start-up: a thread setting for a responsive GUI beside a training thread, then the window."""
+"""Start-up: thread settings for a responsive GUI beside a training thread, then the window."""
 
 from __future__ import annotations
 
