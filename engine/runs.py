@@ -5,7 +5,9 @@
                            status, package versions (JSON)
 <run>/history.json         losses per step and per epoch, train and validation (JSON)
 <run>/weights.safetensors  the latest weights     <run>/best.safetensors  best by validation loss
-<run>/optimizer.safetensors  Adam's state, for resuming (its hyperparameters in the metadata)
+<run>/optimizer.safetensors  every named optimizer's state, for resuming: tensors keyed
+                           "<name>/<param id>.<state>", hyperparameters in the metadata
+                           "param_groups/<name>" (format 1 files hold one unnamed optimizer)
 <run>/probe.safetensors    the latest latent codes of the probe set (codes, labels, indices)
 ```
 
@@ -238,7 +240,7 @@ class Run:
     def save_config(self) -> None:
         write_json(self.path / CONFIG, self.config_dict())
 
-    def save_checkpoint(self, model: AutoencoderModel, optimizer: torch.optim.Optimizer | None = None,
+    def save_checkpoint(self, model: AutoencoderModel, optimizers: dict[str, torch.optim.Optimizer] | None = None,
                         probe: ProbeCodes | None = None, best: bool = False) -> None:
         """Weights (and best weights), optimizer state, probe codes, history, then the config
         last, so the config never points at files that were not written."""
@@ -246,8 +248,8 @@ class Run:
         write_tensors(self.path / WEIGHTS, state, {"variant": self.model.variant})
         if best:
             write_tensors(self.path / BEST, state, {"variant": self.model.variant})
-        if optimizer is not None:
-            tensors, meta = optimizer_to_tensors(optimizer)
+        if optimizers:
+            tensors, meta = optimizers_to_tensors(optimizers)
             write_tensors(self.path / OPTIMIZER, tensors, meta)
         if probe is not None:
             write_tensors(self.path / PROBE, {"codes": torch.from_numpy(probe.codes), "labels": torch.from_numpy(probe.labels),
@@ -266,7 +268,8 @@ class Run:
         load_checked(model, read_tensors(path), path, variant(self.model.variant).title)
         return model.to(device).eval()
 
-    def load_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
+    def load_optimizers(self, optimizers: dict[str, torch.optim.Optimizer]) -> None:
+        """Restore each named optimizer's state; RunError with one sentence when the file does not fit."""
         path = self.path / OPTIMIZER
         try:
             from safetensors import safe_open
@@ -274,7 +277,7 @@ class Run:
                 meta = f.metadata() or {}
         except (SafetensorError, OSError) as exc:
             raise RunError(f"{path} is damaged or missing ({str(exc)[:80]}).") from None
-        tensors_to_optimizer(optimizer, read_tensors(path), meta, path)
+        tensors_to_optimizers(optimizers, read_tensors(path), meta, path)
 
     def load_probe(self) -> ProbeCodes | None:
         path = self.path / PROBE
@@ -304,24 +307,47 @@ def load_checked(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path:
     model.load_state_dict(tensors)
 
 
-def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    sd = optimizer.state_dict()
-    tensors = {}
-    for pid, state in sd["state"].items():
-        for name, value in state.items():
-            tensors[f"{pid}.{name}"] = torch.as_tensor(value).clone()
-    return tensors, {"param_groups": json.dumps(sd["param_groups"])}
+def optimizers_to_tensors(optimizers: dict[str, torch.optim.Optimizer]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    tensors, meta = {}, {}
+    for name, optimizer in optimizers.items():
+        sd = optimizer.state_dict()
+        for pid, state in sd["state"].items():
+            for key, value in state.items():
+                tensors[f"{name}/{pid}.{key}"] = torch.as_tensor(value).clone()
+        meta[f"param_groups/{name}"] = json.dumps(sd["param_groups"])
+    return tensors, meta
 
 
-def tensors_to_optimizer(optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, str], path: Path) -> None:
+def tensors_to_optimizers(optimizers: dict[str, torch.optim.Optimizer], tensors: dict[str, torch.Tensor],
+                          meta: dict[str, str], path: Path) -> None:
+    """Load the state of each named optimizer.  A format-1 file (one optimizer, keys without a
+    name) belongs to a model with a single optimizer, whatever it is called."""
+    if "param_groups" in meta and len(optimizers) == 1:
+        (only,) = optimizers
+        meta = {f"param_groups/{only}": meta["param_groups"]}
+        tensors = {f"{only}/{k}": v for k, v in tensors.items()}
     try:
-        groups = json.loads(meta["param_groups"])
-        state: dict[int, dict] = {}
-        for key, value in tensors.items():
-            pid, name = key.split(".", 1)
-            state.setdefault(int(pid), {})[name] = value
-        optimizer.load_state_dict({"state": state, "param_groups": groups})
-    except (KeyError, ValueError, RuntimeError) as exc:
+        for name, optimizer in optimizers.items():
+            groups = json.loads(meta[f"param_groups/{name}"])
+            state: dict[int, dict] = {}
+            prefix = f"{name}/"
+            for key, value in tensors.items():
+                if key.startswith(prefix):
+                    pid, field_name = key[len(prefix):].split(".", 1)
+                    state.setdefault(int(pid), {})[field_name] = value
+            expected = optimizer.state_dict()["param_groups"]
+            if [len(g["params"]) for g in groups] != [len(g["params"]) for g in expected]:
+                raise ValueError(f"the {name!r} optimizer's parameter groups differ")
+            params = [p for g in optimizer.param_groups for p in g["params"]]
+            for pid, st in state.items():
+                for field_name, value in st.items():
+                    if value.dim() > 0 and pid < len(params) and tuple(value.shape) != tuple(params[pid].shape):
+                        raise ValueError(f"{name}/{pid}.{field_name} is {tuple(value.shape)}, "
+                                         f"the parameter is {tuple(params[pid].shape)}")
+            optimizer.load_state_dict({"state": state, "param_groups": groups})
+    except KeyError as exc:
+        raise RunError(f"{path} does not fit this model's optimizers (no state for {exc}).") from None
+    except (ValueError, RuntimeError, IndexError) as exc:
         raise RunError(f"{path} does not fit this model's optimizer ({str(exc)[:80]}).") from None
 
 

@@ -169,10 +169,11 @@ class Trainer:
         n_classes = max(train_set.n_classes, val_set.n_classes)
         model = build_model(self.model_cfg, train_set.shape, n_classes).to(self.device)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        optimizers = {"model": optimizer}
         if self.run is not None and self.run.step > 0:
             resumed = self.run.load_model("latest", self.device)
             model.load_state_dict(resumed.state_dict())
-            self.run.load_optimizer(optimizer)
+            self.run.load_optimizers(optimizers)
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr
         elif self.run is None and self._run_parent is not None:
@@ -204,7 +205,7 @@ class Trainer:
         def finish(status: str, reason: str, latest_probe) -> TrainingUpdate:
             if run is not None:
                 run.status, run.reason, run.step, run.best_val = status, reason, step, best_val
-                run.save_checkpoint(model, optimizer, latest_probe)
+                run.save_checkpoint(model, optimizers, latest_probe)
             return TrainingUpdate("finished", epoch, step, total_steps, np.zeros(0, np.int64), {},
                                   probe=latest_probe, decoder_state=snapshot(), status=status, reason=reason)
 
@@ -294,7 +295,7 @@ class Trainer:
                 best_val = val["total"]
             if run is not None:
                 run.epochs_done, run.step, run.best_val = epoch + 1, step, best_val
-                run.save_checkpoint(model, optimizer, latest_probe, best=improved)
+                run.save_checkpoint(model, optimizers, latest_probe, best=improved)
             eta = (total_steps - step) * cfg.batch_size / rate if rate > 0 else math.nan
             yield TrainingUpdate("epoch", epoch + 1, step, total_steps, flushed, update_terms, samples_per_sec=epoch_rate,
                                  eta_s=eta, val_terms=val, train_terms=train_means, probe=latest_probe,

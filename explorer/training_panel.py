@@ -304,7 +304,7 @@ class TrainingPanel(QWidget):
         self.data_form.setRowVisible(self.size_row, source == "folder")
         self.data_form.setRowVisible(self.download_row, source in TORCHVISION_SOURCES)
         self.data_form.setRowVisible(self.root, source in TORCHVISION_SOURCES)
-        self.model_form.setRowVisible(self.likelihood, spec.key != "linear_ae")
+        self.model_form.setRowVisible(self.likelihood, not spec.fixed_likelihood)
         try:
             self.configs()
         except UserError as exc:

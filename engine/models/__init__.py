@@ -21,14 +21,32 @@ from engine.models.nets import BODIES, resolve_body
 from engine.models.vae import CVAE, VAE, BetaVAE, BetaVAEParams, CVAEParams, VAEParams
 
 
+PRIORS = ("standard_normal", "chosen", "fitted")
+
+
 @dataclass(frozen=True)
 class VariantSpec:
+    """What a view or the CLI needs to know about a variant; no view tests a variant key.
+
+    ``prior``: ``standard_normal`` (samples and traversal ranges from N(0, I)), ``chosen``
+    (the model's own ``prior_sample``, e.g. an AAE's mixture) or ``fitted`` (a Gaussian fitted to
+    the training codes).  ``has_density``: the model has an encoder distribution and a prior
+    density, so ``log_densities`` and the importance-sampled NLL apply.  ``fixed_likelihood``:
+    the variant chooses its own reconstruction term (the linear AE's squared error).
+    ``bodies``: the bodies it can be built on.
+    """
+
     key: str
     model_class: type[AutoencoderModel]
     params_class: type
     title: str
     summary: str
     formula: str
+    prior: str = "fitted"
+    conditional: bool = False
+    has_density: bool = False
+    fixed_likelihood: bool = False
+    bodies: tuple[str, ...] = ("auto", "mlp", "conv")
 
 
 VARIANTS: dict[str, VariantSpec] = {s.key: s for s in (
@@ -37,7 +55,7 @@ VARIANTS: dict[str, VariantSpec] = {s.key: s for s in (
                 "L = rec(x, g(f(x)))"),
     VariantSpec("linear_ae", LinearAE, NoParams, "Linear autoencoder",
                 "No nonlinearities and squared error: it learns the same subspace as PCA.",
-                "L = ‖x − W_d W_e x‖²"),
+                "L = ‖x − W_d W_e x‖²", fixed_likelihood=True),
     VariantSpec("denoising_ae", DenoisingAE, DenoisingParams, "Denoising autoencoder",
                 "Reconstruct the clean image from a corrupted copy.",
                 "L = rec(x, g(f(x̃))),  x̃ ~ q(x̃ | x)"),
@@ -49,18 +67,19 @@ VARIANTS: dict[str, VariantSpec] = {s.key: s for s in (
                 "L = rec(x, g(h)) + λ ‖∂h/∂x‖²_F"),
     VariantSpec("vae", VAE, VAEParams, "Variational autoencoder",
                 "A Gaussian encoder and the ELBO: a smooth latent space you can sample from.",
-                "−ELBO = −E_q(z|x)[log p(x|z)] + KL(q(z|x) ‖ N(0, I))"),
+                "−ELBO = −E_q(z|x)[log p(x|z)] + KL(q(z|x) ‖ N(0, I))", prior="standard_normal", has_density=True),
     VariantSpec("beta_vae", BetaVAE, BetaVAEParams, "β-VAE",
                 "A VAE with a weighted KL term (and an optional warm-up).",
-                "L = −E_q(z|x)[log p(x|z)] + β·KL(q(z|x) ‖ N(0, I))"),
+                "L = −E_q(z|x)[log p(x|z)] + β·KL(q(z|x) ‖ N(0, I))", prior="standard_normal", has_density=True),
     VariantSpec("cvae", CVAE, CVAEParams, "Conditional VAE",
                 "Encoder and decoder see the label: decode any code as any class.",
-                "−ELBO = −E_q(z|x,y)[log p(x|z,y)] + KL(q(z|x,y) ‖ N(0, I))"),
+                "−ELBO = −E_q(z|x,y)[log p(x|z,y)] + KL(q(z|x,y) ‖ N(0, I))", prior="standard_normal",
+                conditional=True, has_density=True),
 )}
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
-__all__ = ["VARIANTS", "VariantSpec", "AutoencoderModel", "LossOutput", "BODIES", "LIKELIHOODS",
+__all__ = ["VARIANTS", "VariantSpec", "PRIORS", "AutoencoderModel", "LossOutput", "BODIES", "LIKELIHOODS",
            "resolve_body", "variant", "build_model"]
 
 

@@ -34,6 +34,7 @@ class LinearAE(AE):
 @dataclass(frozen=True)
 class DenoisingParams:
     noise: str = param("gaussian", "Noise", choices=("gaussian", "masking", "salt_pepper"),
+                       labels={"gaussian": "Gaussian", "masking": "Masking", "salt_pepper": "Salt and pepper"},
                        help="How the input is corrupted before encoding.")
     level: float = param(0.3, "Noise level", minimum=0.0, maximum=1.0, step=0.05,
                          help="Gaussian σ, or the fraction of pixels masked / flipped to salt or pepper.")
@@ -64,11 +65,11 @@ class DenoisingAE(AutoencoderModel):
 
 @dataclass(frozen=True)
 class SparseParams:
-    penalty: str = param("l1", "Penalty", choices=("l1", "kl"),
+    penalty: str = param("l1", "Penalty", choices=("l1", "kl"), labels={"l1": "L1 on the code", "kl": "KL to target ρ"},
                          help="L1: λ·Σ|h_j|.  KL: weight·Σ_j KL(ρ‖ρ̂_j) on mean sigmoid activations.")
     weight: float = param(1e-3, "Sparsity weight λ", minimum=0.0, maximum=100.0, step=1e-3)
     target: float = param(0.05, "Target activation ρ", minimum=1e-4, maximum=0.9999, step=0.01,
-                          help="Only for the KL penalty.")
+                          when={"penalty": ("kl",)}, help="Only for the KL penalty.")
 
 
 def bernoulli_kl(rho: float, rho_hat: torch.Tensor) -> torch.Tensor:

@@ -18,9 +18,17 @@ from torch import nn
 from engine.models.nets import Decoder, Encoder
 
 
-def param(default, label: str, *, help: str = "", minimum=None, maximum=None, choices=None, step=None):
-    """A variant parameter: a dataclass field whose metadata lets a UI build its editor."""
-    meta = {"label": label, "help": help, "min": minimum, "max": maximum, "choices": choices, "step": step}
+def param(default, label: str, *, help: str = "", minimum=None, maximum=None, choices=None, step=None,
+          labels: dict | None = None, when: dict | None = None):
+    """A variant parameter: a dataclass field whose metadata lets a UI build its editor.
+
+    ``labels`` maps each choice to the words a person reads (the key is what is stored);
+    ``when`` names the other fields' values under which this one applies, e.g.
+    ``{"penalty": ("kl",)}`` (a UI hides it otherwise; the value is still stored).
+    The editor's kind follows the default's type: ``int`` gets an integer editor and flag.
+    """
+    meta = {"label": label, "help": help, "min": minimum, "max": maximum, "choices": choices, "step": step,
+            "labels": labels or {}, "when": when or {}}
     return field(default=default, metadata=meta)
 
 
@@ -41,6 +49,36 @@ def check_params(params) -> None:
             raise ValueError(f"{label} must be at least {meta['min']}, not {value}.")
         if meta.get("max") is not None and value > meta["max"]:
             raise ValueError(f"{label} must be at most {meta['max']}, not {value}.")
+
+
+@dataclass
+class Densities:
+    """Per-sample log-densities of ``k`` posterior samples for each of N images (all k×N, in nats):
+    ``z`` (k×N×D) drawn from q(z|x), ``log_q`` = log q(z|x), ``log_px_z`` = log p(x|z),
+    ``log_pz`` = log p(z).  The IWAE bound and the importance-sampled NLL both read these."""
+
+    z: torch.Tensor
+    log_q: torch.Tensor
+    log_px_z: torch.Tensor
+    log_pz: torch.Tensor
+
+    @property
+    def log_w(self) -> torch.Tensor:
+        """log importance weights log p(x, z) − log q(z|x), k×N."""
+        return self.log_px_z + self.log_pz - self.log_q
+
+
+LOG_2PI = 1.8378770664093453
+
+
+def standard_normal_log_pdf(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I), summed over the last dimension."""
+    return -0.5 * (z.pow(2) + LOG_2PI).sum(dim=-1)
+
+
+def diagonal_normal_log_pdf(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag(exp(logvar))), summed over the last dimension."""
+    return -0.5 * ((z - mu).pow(2) / logvar.exp() + logvar + LOG_2PI).sum(dim=-1)
 
 
 @dataclass
@@ -67,6 +105,14 @@ def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor, likelihood: str) 
     if likelihood == "gaussian":
         return F.mse_loss(torch.sigmoid(logits), x, reduction="sum") / n
     return F.mse_loss(logits, x, reduction="sum") / n
+
+
+def log_likelihood(logits: torch.Tensor, x: torch.Tensor, likelihood: str) -> torch.Tensor:
+    """Per-image log p(x|z) in nats, summed over pixels (shape N).  Only normalised densities
+    belong here; a likelihood without one raises ValueError."""
+    if likelihood == "bernoulli":
+        return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(dim=1)
+    raise ValueError(f"The {likelihood!r} reconstruction term is not a normalised log-density.")
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,16 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.models.base import AutoencoderModel, LossOutput, gaussian_kl, param
+from engine.models.base import (
+    AutoencoderModel,
+    Densities,
+    LossOutput,
+    diagonal_normal_log_pdf,
+    gaussian_kl,
+    log_likelihood,
+    param,
+    standard_normal_log_pdf,
+)
 
 
 @dataclass(frozen=True)
@@ -44,9 +53,25 @@ class VAE(AutoencoderModel):
         warmup = getattr(p, "warmup_epochs", 0.0)
         return beta * (min(1.0, self.progress / warmup) if warmup > 0 else 1.0)
 
-    def loss(self, x, y=None) -> LossOutput:
+    def posterior(self, x, y=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z|x[, y]) = N(mu, diag exp(logvar)): (mu, logvar), each N×D."""
         h = self.encoder_output(x, y)
-        mu, logvar = h[:, : self.latent_dim], h[:, self.latent_dim:]
+        return h[:, : self.latent_dim], h[:, self.latent_dim:]
+
+    def log_densities(self, x, y=None, k: int = 1) -> Densities:
+        """``k`` reparameterised samples z ~ q(z|x) per image and their log-densities (k×N each)."""
+        mu, logvar = self.posterior(x, y)
+        eps = torch.randn(k, *mu.shape, device=mu.device, dtype=mu.dtype)
+        z = mu + torch.exp(0.5 * logvar) * eps                      # k×N×D
+        flat = z.reshape(-1, self.latent_dim)
+        yk = None if y is None else torch.as_tensor(y, device=x.device).reshape(-1).repeat(k)
+        logits = self.decode_logits(flat, yk)
+        xk = x.unsqueeze(0).expand(k, *x.shape).reshape(-1, *x.shape[1:])
+        log_px_z = log_likelihood(logits, xk, self.likelihood).reshape(k, -1)
+        return Densities(z, diagonal_normal_log_pdf(z, mu, logvar), log_px_z, standard_normal_log_pdf(z))
+
+    def loss(self, x, y=None) -> LossOutput:
+        mu, logvar = self.posterior(x, y)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)  # a one-sample estimate, in training and validation
         rec, recon = self.ae_output(x, y, z)
         kl = gaussian_kl(mu, logvar).mean()
