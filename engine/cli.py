@@ -1,7 +1,8 @@
-"""The headless command line over the engine: train, resume, inspect, export, download.
+"""The headless command line over the engine: train, resume, inspect, evaluate, export, download.
 
     python main.py train --dataset digits --model vae --latent-dim 2 --epochs 20 --out runs/
     python main.py info RUN
+    python main.py evaluate RUN [--nll-samples K] [--json]
     python main.py export samples RUN --out grid.png
 
 Bad input ends in one sentence on stderr and exit status 2; nothing already saved is touched.
@@ -11,16 +12,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import sys
 
 from engine.config import DEVICES, DataConfig, ModelConfig, TrainConfig
 from engine.data import SOURCES, download_dataset, load_dataset
-from engine.errors import UserError
+from engine.errors import RunError, UserError
+from engine.metrics import DEFAULT_NLL_SAMPLES, METRICS_FILE
 from engine.models import BODIES, LIKELIHOODS, VARIANTS
 from engine.runs import Run
 
-COMMANDS = ("train", "resume", "info", "export", "download")
+COMMANDS = ("train", "resume", "info", "evaluate", "export", "download")
 EXPORTS = ("samples", "recon", "traversal", "interpolation", "embeddings")
 
 
@@ -75,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_args(t)
     t.add_argument("--out", default="runs", help="folder in which the run folder is made (default: runs)")
     t.add_argument("--name", help="run folder name (default: date-variant-dataset)")
+    _add_evaluate_args(t, after_training=True)
 
     r = sub.add_parser("resume", help="continue training a saved run")
     r.add_argument("run")
@@ -85,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="describe a saved run")
     i.add_argument("run")
+
+    v = sub.add_parser("evaluate", help="measure a saved run on its validation images and write metrics.json")
+    v.add_argument("run")
+    _add_evaluate_args(v, after_training=False)
 
     e = sub.add_parser("export", help="write figures or embeddings of a saved run")
     e.add_argument("what", choices=EXPORTS)
@@ -108,6 +116,33 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr", type=float, default=1e-3)
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="auto", choices=DEVICES)
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _nll_samples(text: str) -> int:
+    try:
+        k = int(text)
+    except ValueError:
+        k = 0
+    if not 1 <= k <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 1000000, not {text!r}")
+    return k
+
+
+def _add_evaluate_args(p: argparse.ArgumentParser, after_training: bool) -> None:
+    """The evaluate command's options; on train, --evaluate runs it when training ends."""
+    g = p.add_argument_group("evaluation")
+    if after_training:
+        g.add_argument("--evaluate", action="store_true",
+                       help=f"when training ends, evaluate the latest weights (as `evaluate RUN`) and write {METRICS_FILE}")
+    g.add_argument("--nll-samples", type=_nll_samples, default=DEFAULT_NLL_SAMPLES, metavar="K",
+                   help=f"importance samples per image for the test NLL (default {DEFAULT_NLL_SAMPLES})")
+    if after_training:
+        return
+    g.add_argument("--best", action="store_true", help="evaluate the best weights instead of the latest")
+    g.add_argument("--data-root", help="where the run's dataset lives now, if it moved")
+    g.add_argument("--device", default="auto", choices=DEVICES, help="where to compute (default: auto)")
+    g.add_argument("--json", action="store_true", help="print the metrics as one JSON object on stdout")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -154,11 +189,92 @@ def _train(trainer, quiet: bool) -> int:
     return 0 if last.status in ("completed", "stopped") else 1
 
 
-def _open_with_data(a) -> tuple[Run, object]:
+def _open_run(a) -> Run:
+    """The run named on the command line, its data root replaced by --data-root when given."""
     run = Run.open(a.run)
     if getattr(a, "data_root", None):
         run.data = dataclasses.replace(run.data, root=a.data_root)
-    return run, None
+    return run
+
+
+def _progress_bar(quiet: bool):
+    """A progress callback for ``engine.metrics`` drawing one tqdm bar per stage on stderr."""
+    if quiet:
+        return None
+    from tqdm import tqdm
+    state = {"stage": None, "bar": None}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage != state["stage"]:
+            if state["bar"] is not None:
+                state["bar"].close()
+            state["stage"] = stage
+            state["bar"] = tqdm(total=total, desc=stage, file=sys.stderr, dynamic_ncols=True, leave=False,
+                                unit="sample" if stage == "nll" else "image", unit_scale=True)
+        state["bar"].n = done
+        state["bar"].refresh()
+        if done >= total:
+            state["bar"].close()
+            state["stage"] = state["bar"] = None
+
+    return progress
+
+
+def _measure(run: Run, nll_samples: int, which: str, device, quiet: bool) -> dict:
+    from engine.metrics import evaluate_run
+    return evaluate_run(run, which=which, nll_samples=nll_samples, device=device, progress=_progress_bar(quiet))
+
+
+def _print_metrics(m: dict) -> None:
+    units = m.get("units", {})
+
+    def unit(key: str) -> str:
+        return units.get(key, "").split(":")[0]
+
+    images = m["images"]
+    print(f"metrics    {m.get('weights', 'latest')} weights, on {images['n']} images: {images['description']}"
+          + (f", binarised once (seed {images['binarize_seed']})" if images.get("binarized") else "")
+          + (f"; computed {m['computed']}" if m.get("computed") else ""))
+    if m["nll"] is not None:
+        print(f"nll        {m['nll']:.3f} ± {m['nll_std_error']:.3f}  ({unit('nll')}; K = {m['nll_samples']})")
+        print(f"−elbo      {m['neg_elbo']:.3f}  (kl {m['kl']:.3f}, per dimension "
+              + ", ".join(f"{v:.2f}" for v in m["kl_per_dim"]) + ")")
+    else:
+        print("nll        none (" + "; ".join(n for n in m.get("notes", []) if n.startswith("No NLL")) + ")")
+    rec = m["reconstruction"]
+    print(f"recon      bce {rec['bce']:.3f}, squared error {rec['squared_error']:.3f} (summed over pixels, per image)")
+    print(f"active     {m['active_units']} of {m['latent_dim']} latent units (code variance > 0.01)")
+    knn = m.get("knn") or {}
+    if m["knn_accuracy"] is not None:
+        print(f"k-nn       {m['knn_accuracy']:.3f} accuracy (k = {knn.get('k')}, fitted on {knn.get('n_train')} "
+              "training codes)")
+    else:
+        print(f"k-nn       none ({knn.get('note', 'no labels')})")
+    print(f"parameters {m['parameters']:,}")
+    if m.get("training_seconds"):
+        rate = m.get("training_samples_per_sec")
+        print(f"train time {m['training_seconds']:.1f} s" + (f", {rate:,.0f} samples/s" if rate else ""))
+
+
+def _evaluate(a) -> int:
+    from engine.training import resolve_device
+    run = _open_run(a)
+    metrics = _measure(run, a.nll_samples, "best" if a.best else "latest", resolve_device(a.device),
+                       quiet=a.quiet or a.json)
+    if a.json:
+        print(json.dumps(metrics))
+    else:
+        _print_metrics(metrics)
+        print(f"wrote {run.path / METRICS_FILE}")
+    return 0
+
+
+def _evaluate_trained(trainer, a) -> int:
+    """``train --evaluate``: the finished run's latest weights, on the trainer's device."""
+    metrics = _measure(trainer.run, a.nll_samples, "latest", trainer.device, quiet=a.quiet)
+    _print_metrics(metrics)
+    print(f"wrote {trainer.run.path / METRICS_FILE}")
+    return 0
 
 
 def _info(a) -> int:
@@ -177,12 +293,23 @@ def _info(a) -> int:
         print("validation " + "  ".join(f"{k} {v:.4f}" for k, v in last.items()))
     if run.best_val is not None:
         print(f"best       {run.best_val:.4f} (validation total)")
+    _info_metrics(run)
     return 0
+
+
+def _info_metrics(run: Run) -> None:
+    try:
+        metrics = run.load_metrics()
+    except RunError as exc:
+        print(f"metrics    unreadable: {exc}")
+        return
+    if metrics is not None:
+        _print_metrics(metrics)
 
 
 def _export(a) -> int:
     from engine import export
-    run, _ = _open_with_data(a)
+    run = _open_run(a)
     model = run.load_model("best" if a.best else "latest")
     if a.n < 1 or a.n > 4096:
         raise UserError(f"--n must be between 1 and 4096, not {a.n}.")
@@ -217,15 +344,19 @@ def main(argv: list[str] | None = None) -> int:
         if a.command == "train":
             from engine.training import Trainer
             data, model, train = configs_from_args(a)
-            return _train(Trainer(data, model, train, run_parent=a.out, run_name=a.name), a.quiet)
+            trainer = Trainer(data, model, train, run_parent=a.out, run_name=a.name)
+            code = _train(trainer, a.quiet)
+            return _evaluate_trained(trainer, a) if a.evaluate and code == 0 else code
         if a.command == "resume":
             from engine.training import Trainer
-            run, _ = _open_with_data(a)
+            run = _open_run(a)
             if a.epochs <= run.epochs_done:
                 raise UserError(f"The run has already trained {run.epochs_done} epochs; ask for more with --epochs.")
             return _train(Trainer.resume(run, a.epochs, device=a.device), a.quiet)
         if a.command == "info":
             return _info(a)
+        if a.command == "evaluate":
+            return _evaluate(a)
         if a.command == "export":
             return _export(a)
         if a.command == "download":

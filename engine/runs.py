@@ -292,6 +292,20 @@ class Run:
             raise RunError(f"{path} does not match the run's latent size {self.model.latent_dim}.")
         return ProbeCodes(codes.astype(np.float32), labels.astype(np.int64), indices.astype(np.int64))
 
+    # -- metrics (computed by engine.metrics) ----------------------------------------------
+    def save_metrics(self, metrics: dict) -> None:
+        """Write metrics.json atomically (``engine.metrics.evaluate_run`` computes what it holds)."""
+        from engine.metrics import METRICS_FILE
+        write_json(self.path / METRICS_FILE, metrics)
+
+    def load_metrics(self) -> dict | None:
+        """metrics.json checked field by field, or None when the run has none; RunError when damaged."""
+        from engine.metrics import METRICS_FILE, check_metrics
+        path = self.path / METRICS_FILE
+        if not path.exists():
+            return None
+        return check_metrics(read_json(path, "run metrics"), path)
+
 
 def load_checked(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path: Path, title: str) -> None:
     expected = model.state_dict()

@@ -1,0 +1,408 @@
+"""What a trained model is worth, measured on held-out images and written to ``metrics.json``.
+
+```python
+metrics = evaluate_run(Run.open("runs/my-vae"), nll_samples=1000)   # computes, writes metrics.json
+metrics["nll"], metrics["units"]["nll"]
+```
+
+* ``nll`` — the importance-sampled negative log-likelihood (Burda et al. 2016, eq. 8)
+  −log (1/K) Σ_i p(x|z_i) p(z_i) / q(z_i|x),  z_i ~ q(z|x), computed with logsumexp from the
+  model's per-sample densities (``model.log_densities``, the code path the IWAE bound uses), for
+  every variant whose registry spec ``has_density``; ``None`` otherwise.  K samples are drawn in
+  chunks, a few images at a time, so memory stays bounded whatever K is.
+* ``elbo`` / ``neg_elbo`` — the ELBO E_q[log p(x|z)] − KL(q(z|x) ‖ p(z)) on the same images (the
+  expectation over the same K samples, the KL in closed form); ``nll ≤ neg_elbo`` up to noise.
+* ``kl`` and ``kl_per_dim`` — the closed-form KL per latent dimension, averaged over images.
+* ``reconstruction`` — BCE and squared error of the reconstruction decoded from the code (the
+  posterior mean for probabilistic encoders), each summed over pixels, averaged over images.
+* ``active_units`` — Burda et al.'s count: unit u is active when Cov_x(E_q[z_u]) > 0.01 (the
+  variance over images of the posterior mean; of the code for deterministic encoders).
+* ``knn_accuracy`` — 5-nearest-neighbour accuracy (scikit-learn's ``KNeighborsClassifier``)
+  fitted on the training codes and scored on the held-out codes, where the data has labels.
+* ``parameters``, ``training_seconds``, ``training_samples_per_sec`` — from the model and history.
+
+Every value's unit and the images it was measured on are in ``metrics["units"]`` and
+``metrics["images"]``.  A binarised run is evaluated on one fixed binarisation of its images
+(seed ``BINARIZE_SEED``).  ``progress(stage, done, total)`` reports as it goes and ``stop`` (a
+``threading.Event`` or a callable) is checked between chunks: a stopped evaluation raises
+``EvaluationStopped`` and writes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.data import TORCHVISION_SOURCES, ImageSet, load_dataset
+from engine.errors import RunError, UserError
+from engine.models import AutoencoderModel, variant
+
+METRICS_FILE = "metrics.json"
+METRICS_FORMAT = "latent-explorer-metrics"
+METRICS_VERSION = 1
+DEFAULT_NLL_SAMPLES = 1000
+ACTIVE_UNIT_THRESHOLD = 0.01
+KNN_NEIGHBOURS = 5
+#: the seed of the one fixed binarisation a binarised run is evaluated on (test and training images)
+BINARIZE_SEED = 0
+#: the seed of the posterior samples of the NLL (the caller's random state is left as it was)
+NLL_SEED = 0
+#: decoded samples per forward pass of the NLL: images per batch × samples per chunk stay below it
+SAMPLE_BUDGET = 8192
+ENCODE_BATCH = 1024
+
+Progress = Callable[[str, int, int], None]
+
+
+class EvaluationStopped(UserError):
+    """The evaluation was stopped by its stop flag; nothing was written."""
+
+
+def _stopped(stop) -> bool:
+    if stop is None:
+        return False
+    return stop.is_set() if hasattr(stop, "is_set") else bool(stop())
+
+
+def _check_stop(stop) -> None:
+    if _stopped(stop):
+        raise EvaluationStopped("The evaluation was stopped; no metrics were written.")
+
+
+# -- images ------------------------------------------------------------------------------------
+def run_binarizes(run) -> bool:
+    """Whether a run trains on binarised images (a ``binarize`` setting in any of its configs)."""
+    return any(bool(getattr(cfg, "binarize", False)) for cfg in (run.data, run.train, run.model))
+
+
+def binarized(images_u8: torch.Tensor, seed: int = BINARIZE_SEED) -> torch.Tensor:
+    """One fixed binarisation of uint8 images: each pixel 255 with probability pixel/255, else 0,
+    drawn from a generator seeded with ``seed`` (in fixed blocks, so the result never depends on
+    how the images are batched later)."""
+    generator = torch.Generator().manual_seed(seed)
+    out = torch.empty_like(images_u8)
+    for s in range(0, images_u8.shape[0], 4096):
+        p = images_u8[s:s + 4096].float().div_(255.0)
+        out[s:s + 4096] = torch.bernoulli(p, generator=generator).mul_(255).to(torch.uint8)
+    return out
+
+
+def _batches(images_u8: torch.Tensor, labels: torch.Tensor | None, batch: int, device):
+    """Float batches in [0, 1] (and their labels) on ``device``."""
+    for s in range(0, images_u8.shape[0], batch):
+        x = images_u8[s:s + batch].to(device).float().div_(255.0)
+        y = labels[s:s + batch].to(device) if labels is not None else None
+        yield x, y
+
+
+def _is_binary(images_u8: torch.Tensor) -> bool:
+    return bool(((images_u8 == 0) | (images_u8 == 255)).all())
+
+
+# -- the importance-sampled likelihood ------------------------------------------------------------
+@torch.no_grad()
+def _importance_pass(model, x, y, k: int, chunk: int, stop, on_chunk) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log p(x) estimate, mean over the samples of log p(x|z)) per image, float64, from ``k``
+    posterior samples drawn ``chunk`` at a time and combined with a running logsumexp."""
+    total = None
+    log_px_z_sum = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
+    drawn = 0
+    while drawn < k:
+        _check_stop(stop)
+        c = min(chunk, k - drawn)
+        d = model.log_densities(x, y, c)
+        part = torch.logsumexp(d.log_w.double(), dim=0)
+        total = part if total is None else torch.logaddexp(total, part)
+        log_px_z_sum += d.log_px_z.double().sum(dim=0)
+        drawn += c
+        if on_chunk is not None:
+            on_chunk(c * x.shape[0])
+    return total - math.log(k), log_px_z_sum / k
+
+
+def importance_sampled_log_likelihood(model, x: torch.Tensor, y: torch.Tensor | None = None, k: int = 1000, *,
+                                      chunk: int | None = None, stop=None) -> torch.Tensor:
+    """log p(x) ≈ log (1/K) Σ_i p(x|z_i) p(z_i) / q(z_i|x) for each image of a batch (float64, N).
+
+    Any model with ``log_densities(x, y, k)`` (see ``engine.models.base.Densities``); the K
+    samples are drawn ``chunk`` at a time (default: all at once)."""
+    if k < 1:
+        raise ValueError("The number of importance samples must be at least 1.")
+    return _importance_pass(model, x, y, k, min(k, chunk or k), stop, None)[0]
+
+
+# -- one model on one image set ---------------------------------------------------------------
+def _finite(value):
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _likelihood_note(likelihood: str, binary: bool) -> str:
+    if likelihood == "bernoulli" and not binary:
+        return ("Bernoulli likelihood on grey-level pixels: not a normalised density of these images "
+                "(a perfect reconstruction does not score 0), so not comparable with NLLs on binarised data")
+    if likelihood == "bernoulli":
+        return "Bernoulli likelihood on binary pixels: a normalised probability, in nats"
+    return f"the {likelihood} likelihood's density of pixel values in [0, 1], in nats"
+
+
+@torch.no_grad()
+def evaluate_model(model: AutoencoderModel, test: ImageSet, train: ImageSet | None = None, *, has_density: bool,
+                   nll_samples: int = DEFAULT_NLL_SAMPLES, binarize: bool = False, device="cpu",
+                   images_description: str = "the given images", progress: Progress | None = None,
+                   stop=None) -> dict:
+    """Every metric of ``model`` on ``test`` (k-NN fitted on ``train``'s codes when given and labelled)."""
+    if nll_samples < 1:
+        raise UserError(f"The number of importance samples must be at least 1, not {nll_samples}.")
+    if len(test) == 0:
+        raise UserError("There are no images to evaluate on.")
+    device = torch.device(device)
+    model = model.to(device).eval()
+    report = progress or (lambda stage, done, total: None)
+    conditional = model.is_conditional
+    test_labels = test.labels if conditional else None
+    test_images = binarized(test.images, BINARIZE_SEED) if binarize else test.images
+    binary = _is_binary(test_images)
+    n = len(test)
+    d = model.latent_dim
+    started = time.perf_counter()
+    notes: list[str] = []
+
+    # codes (posterior means), reconstructions, closed-form KL per dimension
+    codes, bce, sq = [], 0.0, 0.0
+    kl_sum = torch.zeros(d, dtype=torch.float64)
+    done = 0
+    report("codes", 0, n)
+    for x, y in _batches(test_images, test_labels, ENCODE_BATCH, device):
+        _check_stop(stop)
+        if has_density:
+            mu, logvar = model.posterior(x, y)
+            kl_sum += (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)).double().sum(0).cpu()
+            z = mu
+        else:
+            z = model.encode(x, y)
+        codes.append(z.float().cpu())
+        if model.output == "sigmoid":
+            logits = model.decode_logits(z, y)
+            bce += float(F.binary_cross_entropy_with_logits(logits, x, reduction="sum"))
+            recon = torch.sigmoid(logits)
+        else:
+            recon = model.decode(z, y)
+            bce += float(F.binary_cross_entropy(recon, x, reduction="sum"))
+        sq += float((recon - x).pow(2).sum())
+        done += x.shape[0]
+        report("codes", done, n)
+    codes_np = torch.cat(codes).numpy()
+
+    # the importance-sampled NLL and the ELBO from the same posterior samples
+    nll = nll_se = elbo = None
+    if has_density:
+        chunk = min(nll_samples, SAMPLE_BUDGET)
+        per_batch = max(1, SAMPLE_BUDGET // chunk)
+        log_px, mean_log_px_z = [], []
+        done = 0
+        total = n * nll_samples
+        report("nll", 0, total)
+
+        def counted(k):
+            nonlocal done
+            done += k
+            report("nll", done, total)
+
+        devices = [device] if device.type == "cuda" else []
+        try:
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(NLL_SEED)
+                for x, y in _batches(test_images, test_labels, per_batch, device):
+                    a, b = _importance_pass(model, x, y, nll_samples, chunk, stop, counted)
+                    log_px.append(a.cpu())
+                    mean_log_px_z.append(b.cpu())
+        except ValueError as exc:  # a reconstruction term that is not a normalised density
+            notes.append(f"No NLL or ELBO: {exc}")
+        else:
+            per_image = -torch.cat(log_px)
+            nll = float(per_image.mean())
+            nll_se = float(per_image.std() / math.sqrt(n)) if n > 1 else 0.0
+            elbo = float(torch.cat(mean_log_px_z).mean()) - float(kl_sum.sum() / n)
+            notes.append(_likelihood_note(model.likelihood, binary))
+    else:
+        notes.append("No NLL: this variant has no encoder distribution and prior density.")
+
+    # active units
+    variances = codes_np.astype(np.float64).var(axis=0, ddof=1) if n > 1 else np.zeros(d)
+    active = int((variances > ACTIVE_UNIT_THRESHOLD).sum())
+    if not model.probabilistic:
+        notes.append("Active units of a deterministic code: the variance of the code itself, whose scale the "
+                     "objective may not fix, against the same 0.01 threshold.")
+
+    # k-NN accuracy of the codes
+    knn = None
+    knn_info: dict = {"k": KNN_NEIGHBOURS, "fit_on": "codes of the run's training images",
+                      "scored_on": "codes of the evaluated images"}
+    labelled = (train is not None and train.n_classes > 1 and len(train) >= KNN_NEIGHBOURS
+                and len(torch.unique(train.labels)) > 1)
+    if labelled:
+        report("training codes", 0, len(train))
+        train_codes, done = [], 0
+        train_labels = train.labels if conditional else None
+        train_images = binarized(train.images, BINARIZE_SEED + 1) if binarize else train.images
+        for x, y in _batches(train_images, train_labels, ENCODE_BATCH, device):
+            _check_stop(stop)
+            train_codes.append(model.encode(x, y).float().cpu())
+            done += x.shape[0]
+            report("training codes", done, len(train))
+        from sklearn.neighbors import KNeighborsClassifier
+        _check_stop(stop)
+        report("k-NN", 0, 1)
+        classifier = KNeighborsClassifier(n_neighbors=KNN_NEIGHBOURS)
+        classifier.fit(torch.cat(train_codes).numpy(), train.labels.numpy())
+        knn = float(classifier.score(codes_np, test.labels.numpy()))
+        report("k-NN", 1, 1)
+        knn_info.update(n_train=len(train), n_test=n)
+        if conditional:
+            knn_info["note"] = "the conditional encoder saw each image's label"
+    else:
+        knn_info["note"] = "no k-NN accuracy: no labelled training images"
+
+    parameters = sum(p.numel() for p in model.parameters())
+    on = f"on {n} images: {images_description}" + (f", binarised once (seed {BINARIZE_SEED})" if binarize else "")
+    density_unit = "nats per image" if binary or model.likelihood != "bernoulli" else \
+        "per image, −log of a Bernoulli likelihood of grey-level pixels (not a normalised density)"
+    units = {
+        "nll": f"{density_unit}: −log p(x), importance-sampled with K = {nll_samples} posterior samples, {on}",
+        "nll_std_error": "standard error of the mean NLL over the images (same unit as nll)",
+        "elbo": f"{density_unit}: E_q[log p(x|z)] − KL(q(z|x) ‖ p(z)), a lower bound of log p(x), "
+                f"the expectation over the NLL's samples, KL in closed form, {on}",
+        "neg_elbo": "−elbo (an upper bound of nll, same unit)",
+        "kl": f"nats per image: closed-form KL(q(z|x) ‖ N(0, I)) summed over dimensions, {on}",
+        "kl_per_dim": "nats per image: closed-form KL of each latent dimension, averaged over the images",
+        "reconstruction.bce": f"binary cross-entropy summed over pixels, per image, of the reconstruction "
+                              f"decoded from the {'posterior mean' if model.probabilistic else 'code'}, {on}",
+        "reconstruction.squared_error": "squared error summed over pixels (pixel values in [0, 1]), per image, "
+                                        "of the same reconstruction",
+        "active_units": f"latent units whose code variance over the images exceeds {ACTIVE_UNIT_THRESHOLD} "
+                        "(Burda et al.'s Cov_x(E_q[z_u]))",
+        "code_variance": "variance over the images of each unit's posterior mean (or code)",
+        "knn_accuracy": f"fraction of the evaluated images whose {KNN_NEIGHBOURS} nearest training codes "
+                        "vote their label (scikit-learn KNeighborsClassifier)",
+        "parameters": "trainable and fixed parameters of the model (a shared tensor counted once)",
+    }
+    return {
+        "nll": _finite(nll),
+        "nll_std_error": _finite(nll_se),
+        "nll_samples": nll_samples if has_density else None,
+        "elbo": _finite(elbo),
+        "neg_elbo": _finite(-elbo) if elbo is not None else None,
+        "kl": _finite(kl_sum.sum() / n) if has_density else None,
+        "kl_per_dim": [_finite(v) for v in (kl_sum / n).tolist()] if has_density else None,
+        "reconstruction": {"bce": _finite(bce / n), "squared_error": _finite(sq / n)},
+        "active_units": active,
+        "latent_dim": d,
+        "code_variance": [_finite(v) for v in variances.tolist()],
+        "knn_accuracy": knn,
+        "knn": knn_info,
+        "parameters": int(parameters),
+        "images": {"n": n, "description": images_description, "binarized": bool(binarize),
+                   "binarize_seed": BINARIZE_SEED if binarize else None},
+        "evaluation_seconds": time.perf_counter() - started,
+        "notes": notes,
+        "units": units,
+    }
+
+
+# -- a run --------------------------------------------------------------------------------------
+def split_description(data_cfg) -> str:
+    """Which images a run's validation split holds, in words."""
+    if data_cfg.source in TORCHVISION_SOURCES:
+        return f"the run's validation split ({data_cfg.source}'s official test set)"
+    return f"the run's validation split (a seeded {data_cfg.val_fraction:.0%} holdout, seed {data_cfg.seed})"
+
+
+def evaluate_run(run, *, which: str = "latest", nll_samples: int = DEFAULT_NLL_SAMPLES, device="cpu",
+                 dataset=None, progress: Progress | None = None, stop=None, save: bool = True) -> dict:
+    """Evaluate a run's latest (or best) weights on its validation split and write metrics.json.
+
+    ``dataset``: the run's ``DatasetSplit`` when it is already loaded (else it is loaded from the
+    run's data settings)."""
+    spec = variant(run.model.variant)
+    model = run.load_model(which, device)
+    split = dataset if dataset is not None else load_dataset(run.data)
+    binarize = run_binarizes(run)
+    metrics = evaluate_model(model, split.val, split.train, has_density=spec.has_density, nll_samples=nll_samples,
+                             binarize=binarize, device=device, images_description=split_description(run.data),
+                             progress=progress, stop=stop)
+    seconds = float(sum(run.history.seconds))
+    epochs = len(run.history.seconds)
+    samples_per_sec = len(split.train) * epochs / seconds if seconds > 0 else None
+    metrics.update({
+        "format": METRICS_FORMAT, "version": METRICS_VERSION,
+        "run": run.name, "variant": run.model.variant, "weights": "best" if which == "best" else "latest",
+        "epochs": run.epochs_done, "step": run.step, "computed": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "training_seconds": seconds, "training_samples_per_sec": _finite(samples_per_sec),
+    })
+    metrics["units"].update({
+        "training_seconds": "seconds of training steps summed over the epochs (validation passes not counted)",
+        "training_samples_per_sec": f"training images per second: {len(split.train)} images × {epochs} epochs "
+                                    "/ training_seconds",
+    })
+    if save:
+        run.save_metrics(metrics)
+    return metrics
+
+
+# -- metrics.json, checked ------------------------------------------------------------------------
+def _number(value, nullable: bool = True) -> bool:
+    if value is None:
+        return nullable
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_metrics(obj: dict, path) -> dict:
+    """``obj`` read from metrics.json, checked field by field; RunError with one sentence otherwise."""
+    def bad(what: str):
+        return RunError(f"{path} is damaged: {what}.")
+
+    if obj.get("format") != METRICS_FORMAT:
+        raise bad("it is not a Latent Explorer metrics file")
+    version = obj.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise bad("its version is missing")
+    if version > METRICS_VERSION:
+        raise RunError(f"{path} was written by a newer Latent Explorer (metrics format {version}).")
+    for key in ("nll", "nll_std_error", "elbo", "neg_elbo", "kl", "knn_accuracy", "training_seconds",
+                "training_samples_per_sec", "evaluation_seconds"):
+        if not _number(obj.get(key)):
+            raise bad(f"{key} is not a finite number or null")
+    for key in ("active_units", "parameters", "latent_dim"):
+        value = obj.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise bad(f"{key} is not a whole number")
+    if obj["active_units"] > obj["latent_dim"]:
+        raise bad("it counts more active units than latent dimensions")
+    knn = obj["knn_accuracy"]
+    if knn is not None and not 0.0 <= knn <= 1.0:
+        raise bad("knn_accuracy is not between 0 and 1")
+    rec = obj.get("reconstruction")
+    if not isinstance(rec, dict) or not all(_number(rec.get(k)) for k in ("bce", "squared_error")):
+        raise bad("reconstruction does not hold bce and squared_error numbers")
+    for key in ("kl_per_dim", "code_variance"):
+        values = obj.get(key)
+        if values is not None and (not isinstance(values, list) or not all(_number(v) for v in values)
+                                   or len(values) != obj["latent_dim"]):
+            raise bad(f"{key} is not a list of one number per latent dimension")
+    images = obj.get("images")
+    if not isinstance(images, dict) or not isinstance(images.get("n"), int) or images["n"] < 1:
+        raise bad("it does not say how many images it was measured on")
+    units = obj.get("units")
+    if not isinstance(units, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in units.items()):
+        raise bad("its units are not text")
+    if not isinstance(obj.get("notes", []), list):
+        raise bad("its notes are not a list")
+    return obj
