@@ -54,17 +54,24 @@ def reconstruction_grid(model: AutoencoderModel, images: ImageSet, n: int = 32, 
     return make_grid(torch.cat(rows), nrow=nrow, padding=2, pad_value=1.0)
 
 
+def marginal_std(model: AutoencoderModel) -> torch.Tensor:
+    """The standard deviation of each code dimension under the Gaussian fitted to the training
+    codes: the square root of the covariance's diagonal, i.e. the row norms of its Cholesky factor
+    L (Σ = L Lᵀ), not L's diagonal (which is a conditional standard deviation)."""
+    return model.code_chol.detach().cpu().double().pow(2).sum(dim=1).sqrt().float()
+
+
 @torch.no_grad()
 def traversal_grid(model: AutoencoderModel, base: torch.Tensor | None = None, dims: list[int] | None = None,
                    steps: int = 9, span: float = 3.0, label: int | None = None) -> torch.Tensor:
     """One row per latent dimension: the base code with that dimension swept over ±span
-    (in prior units for VAEs, in standard deviations of the fitted codes otherwise)."""
+    (in prior units for VAEs, in marginal standard deviations of the fitted codes otherwise)."""
     d = model.latent_dim
     dims = list(range(min(d, 10))) if dims is None else dims
     if any(not 0 <= k < d for k in dims):
         raise UserError(f"Latent dimensions must be between 0 and {d - 1}.")
     base = (torch.zeros(d) if model.probabilistic else model.code_mean.cpu()) if base is None else base.reshape(d)
-    scale = torch.ones(d) if model.probabilistic else model.code_chol.cpu().diagonal()
+    scale = torch.ones(d) if model.probabilistic else marginal_std(model)
     values = torch.linspace(-span, span, steps)
     codes = base.repeat(len(dims) * steps, 1)
     for r, k in enumerate(dims):
