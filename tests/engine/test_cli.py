@@ -4,10 +4,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from engine.cli import main
+from engine.data import load_dataset
+from engine.runs import Run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,15 +43,46 @@ def test_info(run_dir, capsys):
     assert "Variational autoencoder" in out and "3/3 epochs" in out and "completed" in out
 
 
-@pytest.mark.parametrize("what,size", [("samples", (8 * 10 + 2, 8 * 10 + 2)), ("recon", None),
-                                       ("traversal", None), ("interpolation", None)])
+def png(path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("L"))
+
+
+def quantised(grid: torch.Tensor) -> np.ndarray:
+    """A grid as save_image writes it (first channel; the grid of a grey model is grey)."""
+    return grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)[0].numpy()
+
+
+def tile(image: np.ndarray, row: int, col: int, size: int = 8) -> np.ndarray:
+    """The image at (row, col) of a make_grid grid with padding 2."""
+    y, x = row * (size + 2) + 2, col * (size + 2) + 2
+    return image[y:y + size, x:x + size]
+
+
+@pytest.mark.parametrize("what,size", [("samples", (82, 82)), ("recon", (82, 162)), ("traversal", (92, 22)),
+                                       ("interpolation", (102, 42))])
 def test_export_figures(run_dir, tmp_path, what, size):
+    """Each figure has the layout of its kind and holds the images the run's model makes."""
+    from engine import export
     out = tmp_path / f"{what}.png"
     assert main(["export", what, str(run_dir), "--out", str(out)]) == 0
     image = Image.open(out)
-    if size:
-        assert image.size == size
-    assert image.size[0] > 8
+    assert image.size == size  # (width, height): 64 samples 8×8; 8 input and 8 reconstruction rows;
+    pixels = png(out)          # 2 latent dimensions × 9 steps; 4 pairs × 10 steps; 8×8 digits, padding 2
+    run = Run.open(run_dir)
+    model = run.load_model()
+    val = load_dataset(run.data).val
+    expected = {"samples": lambda: export.sample_grid(model, 64, 8),
+                "recon": lambda: export.reconstruction_grid(model, val, 64, 8),
+                "traversal": lambda: export.traversal_grid(model),
+                "interpolation": lambda: export.interpolation_grid(model, val)}[what]()
+    np.testing.assert_array_equal(pixels, quantised(expected))
+    if what == "samples":
+        tiles = {tile(pixels, r, c).tobytes() for r in range(8) for c in range(8)}
+        assert len(tiles) > 32, "the samples differ from one another"
+    if what == "recon":
+        for i in range(16):  # rows 0, 2, 4, ... are the validation images themselves
+            np.testing.assert_array_equal(tile(pixels, 2 * (i // 8), i % 8), val.images[i, 0].numpy())
+        assert not np.array_equal(tile(pixels, 1, 0), tile(pixels, 0, 0)), "row 1 holds reconstructions"
 
 
 def test_export_embeddings(run_dir, tmp_path):

@@ -2,13 +2,14 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from engine.data import load_dataset
 from engine.errors import RunError
 from engine.runs import Run, list_runs
-from engine.training import Trainer
+from engine.training import Trainer, encode_all
 from tests.engine.helpers import DIGITS, quick_train, small_model
 
 
@@ -19,15 +20,18 @@ def digits():
 
 @pytest.fixture()
 def trained(tmp_path, digits):
-    trainer = Trainer(DIGITS, small_model("vae", latent_dim=3), quick_train(epochs=2), dataset=digits,
+    trainer = Trainer(DIGITS, small_model("vae", latent_dim=3), quick_train(epochs=3), dataset=digits,
                       run_parent=tmp_path)
-    trainer.run_to_end()
+    trainer.epoch_states = []  # the weights at the end of each epoch, to check which ones "best" kept
+    for update in trainer.updates():
+        if update.kind == "epoch":
+            trainer.epoch_states.append({k: v.clone() for k, v in trainer.model.state_dict().items()})
     return trainer
 
 
 def test_round_trip_gives_identical_decodes(trained):
     run = Run.open(trained.run.path)
-    assert run.status == "completed" and run.epochs_done == 2 and run.step == trained.run.step
+    assert run.status == "completed" and run.epochs_done == 3 and run.step == trained.run.step
     assert run.history.terms["total"] == trained.history.terms["total"]
     model = run.load_model()
     z = torch.randn(16, 3)
@@ -36,7 +40,18 @@ def test_round_trip_gives_identical_decodes(trained):
         assert torch.equal(model.decode(z), trained.model.decode(z))
     probe = run.load_probe()
     assert probe.codes.shape == (180, 3)
-    assert run.load_model("best") is not None
+    # the probe holds the latest model's codes of the validation images it names
+    val = load_dataset(run.data).val
+    assert probe.indices.tolist() == sorted(set(probe.indices.tolist())) and probe.indices.max() < len(val)
+    assert probe.labels.tolist() == val.labels[probe.indices].tolist()
+    np.testing.assert_allclose(probe.codes, encode_all(model, val.images[probe.indices], None), rtol=1e-5, atol=1e-6)
+    # the best weights are those of the epoch with the lowest validation total
+    totals = run.history.val["total"]
+    assert run.best_val == min(totals)
+    best = run.load_model("best").state_dict()
+    kept = trained.epoch_states[totals.index(min(totals))]
+    assert best.keys() == kept.keys() and all(torch.equal(best[k], kept[k]) for k in kept)
+    assert all(torch.equal(v, trained.epoch_states[-1][k]) for k, v in model.state_dict().items())
     cfg = json.loads((run.path / "config.json").read_text())
     assert cfg["variant"] == "vae" and "torch" in cfg["versions"]
     assert list_runs(run.path.parent) == [run.path]
@@ -46,11 +61,11 @@ def test_round_trip_gives_identical_decodes(trained):
 def test_resume_continues_the_history(trained, digits):
     run = Run.open(trained.run.path)
     steps_before = run.step
-    trainer = Trainer.resume(run, epochs=4, dataset=digits)
+    trainer = Trainer.resume(run, epochs=6, dataset=digits)
     last = trainer.run_to_end()
     assert last.status == "completed"
     again = Run.open(run.path)
-    assert again.epochs_done == 4 and again.history.epochs == [1, 2, 3, 4]
+    assert again.epochs_done == 6 and again.history.epochs == [1, 2, 3, 4, 5, 6]
     assert again.history.steps == list(range(1, again.step + 1)) and again.step == 2 * steps_before
 
 
