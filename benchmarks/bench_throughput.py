@@ -14,6 +14,10 @@ Both train the 784-400-20 VAE with Adam (lr 1e-3) on batches of 128 real MNIST i
   (shuffled indexing, ``.float().div_(255)``, ``model.loss``, ``loss.item()``): the ceiling the
   Trainer could reach, so ours/bare is the Trainer's own overhead.
 
+``--threads N`` runs both sides on N torch threads: the reference through ``torch.set_num_threads``
+and the Trainer through ``engine.training.TRAIN_THREADS`` (which it applies to its own thread when
+it starts); the counts each side actually ran with are printed.
+
 Setup (building the model, loading data, the first probe) is excluded: each contender takes
 ``--warmup`` untimed steps and is then timed over ``--steps`` steps.  The contenders run
 alternately, ``--rounds`` times in one process (the order rotates each round), and the
@@ -38,6 +42,8 @@ BATCH = 128
 LR = 1e-3
 MODEL = ModelConfig(variant="vae", latent_dim=20, body="mlp", hidden=(400,), likelihood="bernoulli")
 NEVER = 10**9
+#: torch's thread count each contender actually ran with (checked, so --threads holds on both sides)
+THREADS_SEEN: dict[str, int] = {}
 
 
 def reference_run(train_set, device, warmup: int, steps: int, seed: int) -> float:
@@ -48,6 +54,7 @@ def reference_run(train_set, device, warmup: int, steps: int, seed: int) -> floa
     loader = torch.utils.data.DataLoader(train_set, batch_size=BATCH, shuffle=True,
                                          **common.reference_loader_kwargs(device))
     model.train()
+    THREADS_SEEN["reference"] = torch.get_num_threads()
     train_loss = 0.0
     batches = iter(loader)
     samples, t0 = 0, None
@@ -82,6 +89,7 @@ def ours_run(split, data_cfg, device, warmup: int, steps: int, seed: int, report
     elapsed, timed_steps, last = 0.0, 0, None
     for update in updates:
         t = common.now(device)
+        THREADS_SEEN["ours"] = torch.get_num_threads()  # what the Trainer runs on (this thread, its count)
         if update.kind == "progress" and update.step >= warmup:
             if last is not None:
                 elapsed += t - last[0]
@@ -104,6 +112,7 @@ def bare_run(split, device, warmup: int, steps: int, seed: int) -> float:
     model = build_model(MODEL, train_set.shape, train_set.n_classes).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     images = train_set.images.to(device)
+    THREADS_SEEN["bare"] = torch.get_num_threads()
     n = images.shape[0]
     order = torch.randperm(n, device=device)
     model.train()
@@ -164,6 +173,7 @@ def main() -> None:
         print(f"  round {r + 1}: " + ", ".join(f"{name} {rates[name][-1]:8.0f}" for name in names)
               + f"   ours/reference {rates['ours'][-1] / rates['reference'][-1]:.2f}x")
 
+    print("torch threads each side ran with: " + ", ".join(f"{k} {v}" for k, v in THREADS_SEEN.items()))
     med = {name: common.median(v) for name, v in rates.items()}
     round_ratios = [o / f for o, f in zip(rates["ours"], rates["reference"])]
     ratio = med["ours"] / med["reference"]
@@ -182,7 +192,7 @@ def main() -> None:
                      "report_every": args.report_every, "model": MODEL.to_dict()},
         "samples_per_sec": rates, "median_samples_per_sec": med,
         "ratio_ours_over_reference": ratio, "per_round_ratios": round_ratios,
-        "target_ratio": target, "target_met": ratio >= target,
+        "target_ratio": target, "target_met": ratio >= target, "threads_seen": THREADS_SEEN,
     })
 
 

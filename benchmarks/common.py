@@ -42,7 +42,9 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
                              "missing (default: %(default)s)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--threads", type=int, default=0,
-                        help="torch.set_num_threads(N) first (default 0: leave PyTorch's choice)")
+                        help="torch threads on both sides: torch.set_num_threads(N) for the reference and "
+                             "engine.training.TRAIN_THREADS = N for the engine's Trainer (default 0: leave "
+                             "PyTorch's choice on both)")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write the results here as JSON")
 
 
@@ -138,12 +140,19 @@ def mnist_sets(root: Path):
 # --- environment, timing, output ---------------------------------------------------------------------
 
 def setup_torch(args) -> torch.device:
-    """Apply ``--threads`` and resolve ``--device`` the way the engine does."""
-    from engine.training import resolve_device
+    """Apply ``--threads`` to both sides and resolve ``--device`` the way the engine does.
 
+    The Trainer gives its own thread ``engine.training.TRAIN_THREADS`` threads when it starts
+    (``use_threads``), whatever was set before, so ``--threads N`` sets that module attribute as
+    well as this thread's count: the reference loop and the Trainer then both run on N threads."""
+    from engine import training
+
+    if args.threads < 0:
+        sys.exit(f"--threads must be 0 (PyTorch's choice) or a positive count, not {args.threads}.")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    return resolve_device(args.device)
+        training.TRAIN_THREADS = args.threads
+    return training.resolve_device(args.device)
 
 
 def environment(device: torch.device) -> dict:
@@ -156,6 +165,7 @@ def environment(device: torch.device) -> dict:
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "trainer_threads": _trainer_threads(),
         "torch_interop_threads": torch.get_num_interop_threads(),
         "device": str(device),
     }
@@ -165,11 +175,17 @@ def environment(device: torch.device) -> dict:
     return info
 
 
+def _trainer_threads() -> int:
+    from engine import training
+    return training.TRAIN_THREADS
+
+
 def print_environment(info: dict) -> None:
     device = info["device"] + (f" ({info['device_name']})" if "device_name" in info else "")
     print(f"torch {info['torch']}, torchvision {info['torchvision']}, python {info['python']}")
-    print(f"device {device}; torch threads {info['torch_threads']} (interop {info['torch_interop_threads']}); "
-          f"{info['cpu_count']} CPUs; load average {info.get('load_average_at_start', 'n/a')}")
+    print(f"device {device}; torch threads {info['torch_threads']} here, {info['trainer_threads']} in the engine's "
+          f"Trainer (interop {info['torch_interop_threads']}); {info['cpu_count']} CPUs; "
+          f"load average {info.get('load_average_at_start', 'n/a')}")
 
 
 def load_average() -> list[float] | None:
