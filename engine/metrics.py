@@ -52,8 +52,9 @@ KNN_NEIGHBOURS = 5
 BINARIZE_SEED = 0
 #: the seed of the posterior samples of the NLL (the caller's random state is left as it was)
 NLL_SEED = 0
-#: decoded samples per forward pass of the NLL: images per batch × samples per chunk stay below it
-SAMPLE_BUDGET = 8192
+#: decoded pixels per forward pass of the NLL (images per batch × samples per chunk × pixels per image
+#: stay below it, so a pass holds a few tensors of 32 MB whatever K and the image size are)
+PIXEL_BUDGET = 2**23
 ENCODE_BATCH = 1024
 
 Progress = Callable[[str, int, int], None]
@@ -204,8 +205,9 @@ def evaluate_model(model: AutoencoderModel, test: ImageSet, train: ImageSet | No
     # the importance-sampled NLL and the ELBO from the same posterior samples
     nll = nll_se = elbo = None
     if has_density:
-        chunk = min(nll_samples, SAMPLE_BUDGET)
-        per_batch = max(1, SAMPLE_BUDGET // chunk)
+        budget = max(1, PIXEL_BUDGET // math.prod(test.shape))  # decoded samples per forward pass
+        chunk = min(nll_samples, budget)
+        per_batch = max(1, budget // chunk)
         log_px, mean_log_px_z = [], []
         done = 0
         total = n * nll_samples
