@@ -235,14 +235,17 @@ def _print_metrics(m: dict) -> None:
     print(f"metrics    {m.get('weights', 'latest')} weights, on {images['n']} images: {images['description']}"
           + (f", binarised once (seed {images['binarize_seed']})" if images.get("binarized") else "")
           + (f"; computed {m['computed']}" if m.get("computed") else ""))
+    def num(v, fmt: str = ".3f") -> str:
+        return "—" if v is None else format(v, fmt)
+
     if m["nll"] is not None:
-        print(f"nll        {m['nll']:.3f} ± {m['nll_std_error']:.3f}  ({unit('nll')}; K = {m['nll_samples']})")
-        print(f"−elbo      {m['neg_elbo']:.3f}  (kl {m['kl']:.3f}, per dimension "
-              + ", ".join(f"{v:.2f}" for v in m["kl_per_dim"]) + ")")
+        print(f"nll        {num(m['nll'])} ± {num(m['nll_std_error'])}  ({unit('nll')}; K = {m['nll_samples']})")
+        print(f"−elbo      {num(m['neg_elbo'])}  (kl {num(m['kl'])}, per dimension "
+              + ", ".join(num(v, ".2f") for v in m["kl_per_dim"] or []) + ")")
     else:
         print("nll        none (" + "; ".join(n for n in m.get("notes", []) if n.startswith("No NLL")) + ")")
     rec = m["reconstruction"]
-    print(f"recon      bce {rec['bce']:.3f}, squared error {rec['squared_error']:.3f} (summed over pixels, per image)")
+    print(f"recon      bce {num(rec['bce'])}, squared error {num(rec['squared_error'])} (summed over pixels, per image)")
     print(f"active     {m['active_units']} of {m['latent_dim']} latent units (code variance > 0.01)")
     knn = m.get("knn") or {}
     if m["knn_accuracy"] is not None:
