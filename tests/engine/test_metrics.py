@@ -272,3 +272,24 @@ def test_cli_evaluate_bad_arguments(args, needle, trained, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and needle in err and "\n" not in err
+
+
+def test_a_conditional_model_is_evaluated_with_its_labels(digits):
+    model = Trainer(DIGITS, small_model("cvae", latent_dim=2), quick_train(epochs=1), dataset=digits)
+    model.run_to_end()
+    m = evaluate_model(model.model, digits.val, digits.train, has_density=True, nll_samples=20)
+    assert math.isfinite(m["nll"]) and m["nll"] <= m["neg_elbo"] + 3 * m["nll_std_error"]
+    assert "saw each image's label" in m["knn"]["note"]
+
+
+def test_a_likelihood_without_a_density_gets_no_nll(trained, digits):
+    model = trained.load_model()
+
+    def no_density(self, x, y=None, k=1):
+        raise ValueError("The 'squared_error' reconstruction term is not a normalised log-density.")
+
+    model.log_densities = types.MethodType(no_density, model)
+    m = evaluate_model(model, digits.val, has_density=True, nll_samples=5)
+    assert m["nll"] is None and m["elbo"] is None and m["neg_elbo"] is None
+    assert any("No NLL or ELBO" in note and "squared_error" in note for note in m["notes"])
+    assert m["kl"] is not None and m["reconstruction"]["bce"] > 0  # the rest is still measured
