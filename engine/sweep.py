@@ -120,10 +120,11 @@ def combinations(axes: dict[str, Sequence], base_variant: str = "vae") -> list[d
 
 
 def swept_axes(combos: Iterable[dict]) -> list[str]:
-    """The axes whose value differs between combinations (what a run's name and row show)."""
+    """The axes that take more than one value (what a run's name and row show); a parameter
+    that only some variants of the sweep have counts when it takes several values there."""
     combos = list(combos)
     names = list(dict.fromkeys(k for c in combos for k in c))
-    return [k for k in names if len({repr(c.get(k)) for c in combos}) > 1]
+    return [k for k in names if len({repr(c[k]) for c in combos if k in c}) > 1]
 
 
 def _value_text(value) -> str:
