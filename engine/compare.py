@@ -208,12 +208,14 @@ def _font(size: int = 12):
         return ImageFont.load_default()
 
 
-def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
+def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: int, keep_end: bool = False) -> str:
+    """``text`` shortened with an ellipsis to fit ``width`` pixels; run names keep their end,
+    where the swept values are."""
     if draw.textlength(text, font=font) <= width:
         return text
     while text and draw.textlength(text + "…", font=font) > width:
-        text = text[:-1]
-    return text + "…"
+        text = text[1:] if keep_end else text[:-1]
+    return "…" + text if keep_end else text + "…"
 
 
 # -- curves ------------------------------------------------------------------------------------
@@ -231,7 +233,8 @@ def curves_panel(runs: Sequence[Run], width: int, height: int = 260) -> Image.Im
     means) and validation per epoch (thick, with points), in the runs' colours, with a legend
     below the plot; log scale when every value is positive."""
     font = _font(11)
-    legend_h = 16 * math.ceil(len(runs) / max(1, width // 260)) + 22
+    per_line = max(1, (width - 64) // 260)
+    legend_h = 16 * math.ceil(len(runs) / per_line) + 22
     image = Image.new("RGB", (width, height + legend_h), "white")
     draw = ImageDraw.Draw(image)
     left, right, top, bottom = 64, width - 12, 22, height - 28
@@ -291,12 +294,11 @@ def curves_panel(runs: Sequence[Run], width: int, height: int = 260) -> Image.Im
                 draw.line(points, fill=colour, width=3)
             for px, py in points:
                 draw.ellipse((px - 3, py - 3, px + 3, py + 3), fill=colour)
-    per_line = max(1, width // 260)
     for i, name in enumerate(column_names(runs)):
         x = left + (i % per_line) * 260
         y = height + 4 + (i // per_line) * 16
         draw.rectangle((x, y + 2, x + 12, y + 12), fill=COLOURS[i % len(COLOURS)])
-        draw.text((x + 18, y), _fit(draw, name, font, 236), fill="black", font=font)
+        draw.text((x + 18, y), _fit(draw, name, font, 236, keep_end=True), fill="black", font=font)
     return image
 
 
@@ -336,7 +338,7 @@ def comparison_figure(runs: Sequence[Run], n: int = 16, nrow: int = 8, which: st
         x0 = i * col_w + 8
         colour = COLOURS[i % len(COLOURS)]
         draw.rectangle((x0, 6, x0 + 10, 16), fill=colour)
-        draw.text((x0 + 16, 4), _fit(draw, name, font, col_w - 30), fill="black", font=font)
+        draw.text((x0 + 16, 4), _fit(draw, name, font, col_w - 30, keep_end=True), fill="black", font=font)
         m = run.model
         draw.text((x0, 21), _fit(draw, f"{m.variant}, z {m.latent_dim}, {run.dataset}, {run.epochs_done} epochs",
                                  small, col_w - 16), fill=(80, 80, 80), font=small)
