@@ -248,6 +248,22 @@ def import_ray():
     return ray
 
 
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A ``host:port`` or ``ray://host:port`` address that does not answer is one sentence at
+    once (Ray itself waits minutes for an unreachable head node); ``auto``/``local`` pass."""
+    import socket
+    if address in ("auto", "local") or ":" not in address:
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except ValueError:
+        raise UserError(f"The Ray address {address!r} is not host:port, ray://host:port, auto or local.") from None
+    except OSError as exc:
+        raise UserError(f"Nothing answers at the Ray address {address!r} ({exc.strerror or exc}).") from None
+
+
 def run_on_ray(items: Sequence[SweepItem], out: str | Path, address: str = "auto", *,
                init_kwargs: dict | None = None, on_result: Callable | None = None) -> list[SweepResult]:
     """Send each item to a Ray cluster as one task and wait for them all.
@@ -263,6 +279,7 @@ def run_on_ray(items: Sequence[SweepItem], out: str | Path, address: str = "auto
     out = str(Path(out).expanduser().resolve())
     started = not ray.is_initialized()
     if started:
+        check_reachable(address)
         try:
             ray.init(address=address, log_to_driver=False, **(init_kwargs or {}))
         except (ConnectionError, RuntimeError, ValueError) as exc:

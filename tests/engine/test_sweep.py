@@ -11,7 +11,7 @@ import pytest
 from engine import sweep
 from engine.cli import build_parser, main
 from engine.config import DataConfig, ModelConfig, TrainConfig
-from engine.errors import ConfigError
+from engine.errors import ConfigError, UserError
 from engine.runs import Run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,6 +121,22 @@ def test_ray_missing_is_one_sentence(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "pip install latent-explorer[cluster]" in err and len(err.strip().splitlines()) == 1
     assert not folders(tmp_path)
+
+
+def test_an_unreachable_ray_address_is_one_sentence_at_once(tmp_path, capsys):
+    import socket
+    with socket.socket() as s:  # a port that was just free: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for address, sentence in ((f"127.0.0.1:{port}", "Nothing answers at the Ray address"),
+                              ("head:port", "is not host:port, ray://host:port, auto or local")):
+        with pytest.raises(UserError, match=sentence):
+            sweep.check_reachable(address)
+    sweep.check_reachable("auto")
+    pytest.importorskip("ray")
+    assert main(["sweep", "--beta", "1,4", "--model", "beta_vae", *FAST, "--out", str(tmp_path / "o"),
+                 "--ray", f"ray://127.0.0.1:{port}"]) == 2
+    assert "Nothing answers" in capsys.readouterr().err and not (tmp_path / "o").exists()
 
 
 def _child_pids() -> set[int]:
