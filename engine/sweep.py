@@ -52,6 +52,12 @@ class SweepItem:
         return {"data": self.data.to_dict(), "model": self.model.to_dict(), "train": self.train.to_dict(),
                 "swept": dict(self.swept), "name": self.name}
 
+    def trainer(self, out: str | Path, dataset=None):
+        """A ``Trainer`` for this item that makes its run folder under ``out`` (for a runner
+        that drives the trainer itself, e.g. the app's queue on its training worker)."""
+        from engine.training import Trainer
+        return Trainer(self.data, self.model, self.train, run_parent=out, run_name=self.name, dataset=dataset)
+
     @classmethod
     def from_dict(cls, d: dict) -> "SweepItem":
         return cls(DataConfig.from_dict(d["data"]), ModelConfig.from_dict(d["model"]),
@@ -192,12 +198,11 @@ def train_one(item: SweepItem, out: str | Path, on_update: Callable | None = Non
     """Train one configuration into a new run folder under ``out``; never raises for a run
     that fails (the row says why), so a sweep goes on.  ``on_update(trainer, update)`` sees
     every ``TrainingUpdate``."""
-    from engine.training import Trainer
     t0 = time.perf_counter()
     result = SweepResult(item.name, dict(item.swept), "failed")
     trainer = None
     try:
-        trainer = Trainer(item.data, item.model, item.train, run_parent=out, run_name=item.name)
+        trainer = item.trainer(out)
         last = None
         for last in trainer.updates():
             if on_update is not None:
