@@ -40,6 +40,8 @@ SOURCE_TITLES: dict[str, str] = {
     "folder": "Image folder (one subfolder per class)",
     "npz": "NumPy .npz file (array x, optional y)",
 }
+#: the seeds torch and NumPy both accept
+MAX_SEED = 2**32 - 1
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 
 #: torchvision source -> (torchvision.datasets class name, title used in messages)
@@ -101,10 +103,10 @@ class DataConfig:
             raise ConfigError(f"The {self.source} source needs the path of {what}.")
         if not 4 <= self.image_size <= 256:
             raise ConfigError(f"The image size must be between 4 and 256 pixels, not {self.image_size}.")
-        if not 0 < self.val_fraction <= 0.5:
+        if not (math.isfinite(self.val_fraction) and 0 < self.val_fraction <= 0.5):
             raise ConfigError(f"The validation fraction must be above 0 and at most 0.5, not {self.val_fraction}.")
-        if self.seed < 0:
-            raise ConfigError(f"The data seed cannot be negative, not {self.seed}.")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"The data seed must be between 0 and {MAX_SEED}, not {self.seed}.")
 
     def to_dict(self) -> dict:
         """The settings as a JSON-able dict."""
