@@ -66,14 +66,26 @@ _LITTER = re.compile(r"\..+\.tmp|\.tmp[A-Za-z0-9]{6}")
 
 
 def _umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (/proc), else set and put back."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
 
 
-#: files and folders get the modes every other tool gives them (tempfile's are 0600 / 0700)
-FILE_MODE = 0o666 & ~_umask()
-DIR_MODE = 0o777 & ~_umask()
+def file_mode() -> int:
+    """The mode a new file gets from the umask, as every other tool makes it (tempfile's are 0600)."""
+    return 0o666 & ~_umask()
+
+
+def dir_mode() -> int:
+    return 0o777 & ~_umask()
 
 
 # -- disk errors as sentences ------------------------------------------------------------------
@@ -87,9 +99,9 @@ def _size(n: float) -> str:
 
 def _errno_of(exc: BaseException) -> int | None:
     code = getattr(exc, "errno", None)
-    if code is None:  # safetensors: "Error while serializing: IoError(Os { code: 28, kind: StorageFull, ... })"
-        match = re.search(r"code: (\d+)", str(exc))
-        code = int(match.group(1)) if match else None
+    if code is None:  # safetensors: "... I/O error: No space left on device (os error 28)" or "... Os { code: 28 ..."
+        match = re.search(r"os error (\d+)|code: (\d+)", str(exc))
+        code = int(match.group(1) or match.group(2)) if match else None
     return code
 
 
@@ -135,7 +147,7 @@ def atomic_write(path: Path, write, needed: int | None = None, keeps: str = "") 
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
         write(tmp)
-        os.chmod(tmp, FILE_MODE)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException as exc:
         if tmp is not None:
@@ -394,7 +406,7 @@ class Run:
         """The status in words: "interrupted at step N" for a run whose process died while it trained."""
         if self.interrupted:
             return f"interrupted at step {self.step}"
-        if self.status == "running" and self.is_training_elsewhere():
+        if self.is_training_elsewhere():   # whatever config.json said when it was read
             return f"running (in {_lock_holder(self.path)})"
         return self.status
 
@@ -432,7 +444,7 @@ class Run:
         run = cls(path, data, model, train, dataset, tuple(image_shape), list(class_names),
                   created=time.strftime("%Y-%m-%dT%H:%M:%S"))
         try:
-            os.chmod(path, DIR_MODE)
+            os.chmod(path, dir_mode())
             run.save_config(keeps="; no run folder was made")
         except BaseException as exc:
             shutil.rmtree(path, ignore_errors=True)
@@ -548,7 +560,7 @@ class Run:
         if fcntl is None:
             return None
         try:
-            fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, FILE_MODE)
+            fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, file_mode())
         except OSError as exc:
             raise disk_error(exc, self.path, f"its lock file {LOCK}", keeps=", so the run cannot be trained further") from None
         try:
@@ -636,11 +648,11 @@ class Run:
         what = "a new checkpoint folder"
         try:
             tmp = Path(tempfile.mkdtemp(prefix=".checkpoint-", suffix=".tmp", dir=self.path))
-            os.chmod(tmp, DIR_MODE)
+            os.chmod(tmp, dir_mode())
             for name, (tensors, metadata) in files.items():
                 what = name
                 save_file(tensors, str(tmp / name), metadata=metadata)
-                os.chmod(tmp / name, FILE_MODE)
+                os.chmod(tmp / name, file_mode())
             for name in (BEST, OPTIMIZER, PROBE):   # what this checkpoint does not renew, it keeps
                 old = self.file(name)
                 if name not in files and old.is_file():
@@ -648,7 +660,7 @@ class Run:
                     _link_or_copy(old, tmp / name)
             what = HISTORY
             (tmp / HISTORY).write_text(history)
-            os.chmod(tmp / HISTORY, FILE_MODE)
+            os.chmod(tmp / HISTORY, file_mode())
             what = "the checkpoint folder"
             final = self._new_checkpoint_folder()
             os.rename(tmp, final)
@@ -755,7 +767,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:
         shutil.copyfile(source, target)
-        os.chmod(target, FILE_MODE)
+        os.chmod(target, file_mode())
 
 
 def load_checked(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path: Path, title: str) -> None:
