@@ -336,13 +336,21 @@ _HELD: dict[str, tuple[int, threading.Thread]] = {}
 _HELD_GUARD = threading.Lock()
 
 
+def _thread_alive(thread: threading.Thread) -> bool:
+    """Whether a thread still runs; for a thread Python did not start (a QThread), whose stand-in
+    says it is alive for ever, ask the system where it can tell."""
+    if isinstance(thread, threading._DummyThread) and thread.native_id is not None and os.path.isdir("/proc/self/task"):
+        return os.path.exists(f"/proc/self/task/{thread.native_id}")
+    return thread.is_alive()
+
+
 def _lock_free(path: Path) -> bool:
     """True when no process (this one included) holds the run folder's lock."""
     key = os.path.realpath(path)
     with _HELD_GUARD:
         held = _HELD.get(key)
     if held is not None:
-        return not held[1].is_alive()
+        return not _thread_alive(held[1])
     if fcntl is None:
         return True
     try:
@@ -390,6 +398,7 @@ class Run:
     interrupted: bool = False
 
     def __post_init__(self):
+        self._created_here = False   # made by Run.create in this process (removed when its first save fails)
         self._lock_fd: int | None = None
         self._last_saved: dict | None = None   # the config as last written by a checkpoint (or before training)
 
@@ -451,6 +460,7 @@ class Run:
             if isinstance(exc, OSError):
                 raise disk_error(exc, path, CONFIG, keeps="; no run folder was made") from None
             raise
+        run._created_here = True
         return run
 
     @classmethod
@@ -537,7 +547,7 @@ class Run:
         key = os.path.realpath(self.path)
         with _HELD_GUARD:
             held = _HELD.get(key)
-            if held is not None and held[1].is_alive() and held[1] is not threading.current_thread():
+            if held is not None and _thread_alive(held[1]) and held[1] is not threading.current_thread():
                 raise RunError(f"{self.path} is being trained already in this program; stop that training first.")
             if held is not None:   # its trainer ended on an error without letting go: take the lock over
                 fd = held[0]
@@ -562,10 +572,16 @@ class Run:
         try:
             fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, file_mode())
         except OSError as exc:
-            raise disk_error(exc, self.path, f"its lock file {LOCK}", keeps=", so the run cannot be trained further") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+            raise disk_error(exc, self.path, f"its lock file {LOCK}", keeps=", and the run stays as it was") from None
+        deadline = time.monotonic() + 0.5   # a reader checking the lock holds it for microseconds
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.01)
+                    continue
             os.close(fd)
             raise RunError(f"{self.path} is being trained by {_lock_holder(self.path)}; wait until it has "
                            "finished (or stop it) before resuming it.") from None
@@ -600,6 +616,10 @@ class Run:
         """A checkpoint failed while training: put back the config last saved (the checkpoint it
         names is intact), say why the training stopped, and let the lock go."""
         last = dict(self._last_saved or {})
+        if self._created_here and self.checkpoint is None and last.get("status") in ("new", None):
+            self._release()
+            shutil.rmtree(self.path, ignore_errors=True)   # it never held anything worth keeping
+            return
         if last:
             if last.get("status") == "running":
                 last["status"], last["reason"] = "stopped", f"Stopped: {message}"
@@ -629,7 +649,9 @@ class Run:
         """Write weights (and best weights), optimizer state, probe codes and history into a new
         checkpoint folder, then name it in config.json (one atomic replace), then drop the old
         one.  A failure (DiskError, one sentence) leaves the previous checkpoint as it was."""
-        keeps = ", and the run keeps its last checkpoint"
+        has_checkpoint = self.checkpoint is not None or (self.path / WEIGHTS).is_file()
+        keeps = (", and the run keeps its last checkpoint" if has_checkpoint else
+                 ", so the new run folder was removed" if self._created_here else ", and the run has no checkpoint yet")
         meta = {"variant": self.model.variant, "step": str(self.step), "epochs_done": str(self.epochs_done)}
         state = _cpu(model.state_dict())
         files: dict[str, tuple[dict[str, torch.Tensor], dict[str, str]]] = {WEIGHTS: (state, meta)}

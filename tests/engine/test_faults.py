@@ -416,6 +416,15 @@ def test_a_full_disk_is_one_sentence_with_the_space_needed_and_the_run_stays_int
     assert snapshot(path) == before, "the run folder is byte for byte what it was"
 
 
+def test_a_new_run_on_a_full_disk_is_one_sentence_and_leaves_no_folder(small_fs, capsys):
+    fill(small_fs, leave=40_000)   # room for the folder and its config, not for the first checkpoint
+    code, _, err = cli_result(capsys, "train", "--epochs", "2", "--out", str(small_fs / "runs"), "--quiet")
+    assert code == 2
+    err = one_sentence(err)
+    assert "is full" in err and "was needed" in err and "the new run folder was removed" in err, err
+    assert not list((small_fs / "runs").iterdir())
+
+
 def test_a_full_disk_midway_keeps_the_last_checkpoint(template, small_fs, digits):
     """Two epochs save, the third does not fit: the run keeps epoch 4's checkpoint, says why, and resumes."""
     path = Path(shutil.copytree(template[0], small_fs / "run"))
