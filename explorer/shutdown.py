@@ -17,13 +17,12 @@ import time
 
 def end_library_threads(timeout_s: float = 1.0) -> None:
     """Stop tqdm's monitor thread and forget the dummy threads of QThreads that have ended."""
-    tqdm_module = sys.modules.get("tqdm")
-    if tqdm_module is not None:
-        bar_class = tqdm_module.tqdm
-        monitor = getattr(bar_class, "monitor", None)
-        if monitor is not None:
+    if "tqdm" in sys.modules:
+        from tqdm._monitor import TMonitor
+        for monitor in [t for t in threading.enumerate() if isinstance(t, TMonitor)]:
             monitor.exit()   # sets its stop flag and joins it
-            bar_class.monitor = None
+            if getattr(monitor.tqdm_cls, "monitor", None) is monitor:   # each tqdm class (std, auto, ...) has its own
+                monitor.tqdm_cls.monitor = None
     deadline = time.monotonic() + timeout_s
     for thread in threading.enumerate():
         if not isinstance(thread, threading._DummyThread):

@@ -149,6 +149,7 @@ def test_an_interrupted_run_says_so_and_can_be_resumed(window, run_paths, tmp_pa
 
 def test_nothing_of_ours_outlives_the_window(qtbot, tmp_path):
     from tqdm import tqdm
+    from tqdm.auto import tqdm as auto_tqdm
     w = MainWindow(runs_dir=tmp_path / "runs")
     qtbot.addWidget(w)
     w.show()
@@ -159,8 +160,10 @@ def test_nothing_of_ours_outlives_the_window(qtbot, tmp_path):
     p.start.click()
     state = w.session.active
     qtbot.waitUntil(lambda: state.step >= 20, timeout=60_000)
-    with tqdm(total=1, disable=False, file=open(os.devnull, "w")) as bar:   # as UMAP's neighbour search does
-        bar.update(1)
+    with open(os.devnull, "w") as devnull:
+        for bar_class in (tqdm, auto_tqdm):   # as UMAP's neighbour search does
+            with bar_class(total=1, disable=False, file=devnull) as bar:
+                bar.update(1)
     names = {t.name for t in threading.enumerate()}
     assert "tqdm_monitor" in names and any(n.startswith("Dummy-") for n in names), names
     w.close()
