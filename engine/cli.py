@@ -16,11 +16,12 @@ import json
 import math
 import sys
 
-from engine.config import DEVICES, DataConfig, ModelConfig, TrainConfig
+from engine.config import DEVICES, MAX_SEED, DataConfig, ModelConfig, TrainConfig
 from engine.data import SOURCES, download_dataset, load_dataset
 from engine.errors import RunError, UserError
 from engine.metrics import DEFAULT_NLL_SAMPLES, METRICS_FILE
 from engine.models import BODIES, LIKELIHOODS, VARIANTS
+from engine.models.nets import resolve_body
 from engine.runs import Run
 
 COMMANDS = ("train", "resume", "info", "evaluate", "export", "download", "sweep", "compare")
@@ -38,6 +39,38 @@ def _param_fields() -> dict[str, dataclasses.Field]:
         for f in dataclasses.fields(spec.params_class):
             fields.setdefault(f.name, f)
     return fields
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
+    return value
+
+
+_finite_float.__name__ = "float"   # what argparse and the sweep's comma lists call it
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_SEED} (what torch and NumPy accept), "
+                                         f"not {text}")
+    return value
+
+
+_seed.__name__ = "int"
+
+
+def _number_type(default):
+    """The argparse type of a variant parameter: floats must be finite."""
+    return _finite_float if type(default) is float else type(default)
 
 
 def _hidden(text: str) -> tuple[int, ...]:
@@ -72,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--likelihood", default="bernoulli", choices=LIKELIHOODS)
     for name, f in _param_fields().items():
         meta = f.metadata
-        g.add_argument(f"--{name.replace('_', '-')}", dest=f"param_{name}", type=type(f.default),
+        g.add_argument(f"--{name.replace('_', '-')}", dest=f"param_{name}", type=_number_type(f.default),
                        choices=meta.get("choices"), default=None,
                        help=f"{meta.get('label', name)} (variants that have it; default {f.default})")
     _add_train_args(t)
@@ -115,8 +148,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int, default=20)
     g.add_argument("--batch-size", type=int, default=128)
-    g.add_argument("--lr", type=float, default=1e-3)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--lr", type=_finite_float, default=1e-3)
+    g.add_argument("--seed", type=_seed, default=0)
     g.add_argument("--device", default="auto", choices=DEVICES)
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -172,7 +205,7 @@ def _train(trainer, quiet: bool) -> int:
     for update in trainer.updates():
         last = update
         if bar is None and not quiet:
-            print(f"run {trainer.run.path} on {trainer.device}", flush=True)
+            print(f"run {trainer.run.path} on {trainer.device}{_body_note(trainer.run)}", flush=True)
             bar = tqdm(total=update.total_steps, initial=update.step, unit="step", dynamic_ncols=True, leave=False)
         if bar is not None:
             bar.n = update.step
@@ -189,6 +222,23 @@ def _train(trainer, quiet: bool) -> int:
         bar.close()
     print(f"{last.reason}  Run saved in {trainer.run.path}")
     return 0 if last.status in ("completed", "stopped") else 1
+
+
+def _body_words(run: Run) -> str:
+    """The body asked for and, when it differs, the one built ("conv, built as mlp: ...")."""
+    built = resolve_body(run.model.body, run.image_shape)
+    if built == run.model.body:
+        return built
+    if run.model.body == "auto":
+        return f"auto ({built})"
+    _, h, w = run.image_shape
+    return f"{run.model.body}, built as {built} (conv needs square 28×28 or 32×32 images, these are {h}×{w})"
+
+
+def _body_note(run: Run | None) -> str:
+    if run is None or resolve_body(run.model.body, run.image_shape) == run.model.body or run.model.body == "auto":
+        return ""
+    return f" (body {_body_words(run)})"
 
 
 def _open_run(a) -> Run:
@@ -287,12 +337,16 @@ def _info(a) -> int:
     m = run.model
     params = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(m.params).items()) or "none"
     print(f"run        {run.path}")
-    print(f"model      {VARIANTS[m.variant].title} ({m.variant}), latent {m.latent_dim}, body {m.body}, "
+    print(f"model      {VARIANTS[m.variant].title} ({m.variant}), latent {m.latent_dim}, body {_body_words(run)}, "
           f"hidden {list(m.hidden)}, likelihood {m.likelihood}, parameters {params}")
     print(f"data       {run.dataset}, images {'×'.join(map(str, run.image_shape))}, {run.n_classes} classes")
     print(f"training   {run.epochs_done}/{run.train.epochs} epochs, {run.step} steps, batch {run.train.batch_size}, "
           f"lr {run.train.lr}, seed {run.train.seed}")
-    print(f"status     {run.status}{' — ' + run.reason if run.reason else ''}")
+    if run.interrupted:
+        print(f"status     {run.status_text} (the process training it ended before it finished; "
+              f"resume continues from the last checkpoint)")
+    else:
+        print(f"status     {run.status_text}{' — ' + run.reason if run.reason else ''}")
     if run.history.val:
         last = {k: v[-1] for k, v in run.history.val.items()}
         print("validation " + "  ".join(f"{k} {v:.4f}" for k, v in last.items()))
@@ -355,6 +409,9 @@ def main(argv: list[str] | None = None) -> int:
         if a.command == "resume":
             from engine.training import Trainer
             run = _open_run(a)
+            if run.is_training_elsewhere():
+                raise UserError(f"{run.path} is being trained by another process; wait until it has finished "
+                                "(or stop it) before resuming it.")
             if a.epochs <= run.epochs_done:
                 raise UserError(f"The run has already trained {run.epochs_done} epochs; ask for more with --epochs.")
             return _train(Trainer.resume(run, a.epochs, device=a.device), a.quiet)
@@ -379,6 +436,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; the run folder keeps its last saved epoch.", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("error: this machine ran out of memory; try a smaller batch, model or data set.", file=sys.stderr)
+        return 1
+    except OSError as exc:   # a disk error that no engine module turned into a sentence
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"error: {exc.strerror or exc}{where}.", file=sys.stderr)
+        return 2
     return 2
 
 

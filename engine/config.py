@@ -6,17 +6,30 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
-from engine.data import DataConfig
+from engine.data import MAX_SEED, DataConfig
 from engine.errors import ConfigError
 from engine.models import BODIES, LIKELIHOODS, variant
 from engine.models.base import check_params
 
 DEVICES = ("auto", "cpu", "cuda")
 
-__all__ = ["DataConfig", "ModelConfig", "TrainConfig", "DEVICES"]
+__all__ = ["DataConfig", "ModelConfig", "TrainConfig", "DEVICES", "MAX_SEED", "check_number"]
+
+
+def check_number(value, label: str, kind: type) -> None:
+    """ConfigError unless ``value`` is a finite number of ``kind`` (int: a whole number, not a bool;
+    float: any int or float)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        expected = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{label} must be {expected}, not {value!r}.")
+    if kind is int and not isinstance(value, int):
+        raise ConfigError(f"{label} must be a whole number, not {value!r}.")
+    if not math.isfinite(value):
+        raise ConfigError(f"{label} must be a finite number, not {value}.")
 
 
 def _from_dict(cls, d: dict, what: str):
@@ -43,7 +56,9 @@ class ModelConfig:
     params: Any = None
 
     def __post_init__(self):
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if isinstance(self.hidden, (list, tuple)):
+            object.__setattr__(self, "hidden", tuple(int(h) if isinstance(h, float) and h.is_integer() else h
+                                                     for h in self.hidden))
         if self.params is None and self.variant in _variant_keys():
             object.__setattr__(self, "params", variant(self.variant).params_class())
 
@@ -54,6 +69,24 @@ class ModelConfig:
             raise ConfigError(str(exc)) from None
         if not isinstance(self.params, spec.params_class):
             raise ConfigError(f"The parameters given do not belong to the {spec.title}.")
+        check_number(self.latent_dim, "The latent size", int)
+        if not isinstance(self.hidden, tuple):
+            raise ConfigError(f"Hidden widths must be a list of whole numbers, not {self.hidden!r}.")
+        for h in self.hidden:
+            check_number(h, "Each hidden width", int)
+        for name in ("body", "likelihood"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"The {name} must be a name, not {getattr(self, name)!r}.")
+        for f in dataclasses.fields(self.params):
+            value = getattr(self.params, f.name)
+            label = f.metadata.get("label", f.name)
+            if isinstance(f.default, bool):
+                if not isinstance(value, bool):
+                    raise ConfigError(f"{label} must be true or false, not {value!r}.")
+            elif isinstance(f.default, (int, float)):
+                check_number(value, label, type(f.default))
+            elif isinstance(f.default, str) and not isinstance(value, str):
+                raise ConfigError(f"{label} must be a name, not {value!r}.")
         if not 1 <= self.latent_dim <= 512:
             raise ConfigError(f"The latent size must be between 1 and 512, not {self.latent_dim}.")
         if self.body not in BODIES:
@@ -111,6 +144,14 @@ class TrainConfig:
     report_every: int = 10
 
     def validate(self) -> None:
+        for name, label, kind in (("epochs", "Epochs", int), ("batch_size", "The batch size", int),
+                                  ("lr", "The learning rate", float), ("seed", "The seed", int),
+                                  ("probe_size", "The probe size", int), ("probe_every", "The probe interval", int),
+                                  ("snapshot_every", "The snapshot interval", int),
+                                  ("report_every", "The report interval", int)):
+            check_number(getattr(self, name), label, kind)
+        if not isinstance(self.device, str):
+            raise ConfigError(f"The device must be one of {', '.join(DEVICES)}, not {self.device!r}.")
         checks = [
             (1 <= self.epochs <= 100_000, f"Epochs must be between 1 and 100000, not {self.epochs}."),
             (1 <= self.batch_size <= 65_536, f"The batch size must be between 1 and 65536, not {self.batch_size}."),
@@ -119,7 +160,8 @@ class TrainConfig:
             (self.probe_size >= 0, "The probe size cannot be negative."),
             (self.probe_every >= 1 and self.snapshot_every >= 1 and self.report_every >= 1,
              "Report, probe and snapshot intervals must be at least one step."),
-            (self.seed >= 0, "The seed cannot be negative."),
+            (0 <= self.seed <= MAX_SEED, f"The seed must be between 0 and {MAX_SEED} (what torch and NumPy "
+                                         f"accept), not {self.seed}."),
         ]
         for ok, message in checks:
             if not ok:

@@ -19,7 +19,7 @@ import tarfile
 import zipfile
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,10 @@ SOURCE_TITLES: dict[str, str] = {
     "folder": "Image folder (one subfolder per class)",
     "npz": "NumPy .npz file (array x, optional y)",
 }
+#: the seeds torch and NumPy both accept
+MAX_SEED = 2**32 - 1
+#: the most classes a data set may have (labels beyond are refused, not taken as indices)
+MAX_CLASSES = 1000
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 
 #: torchvision source -> (torchvision.datasets class name, title used in messages)
@@ -101,10 +105,10 @@ class DataConfig:
             raise ConfigError(f"The {self.source} source needs the path of {what}.")
         if not 4 <= self.image_size <= 256:
             raise ConfigError(f"The image size must be between 4 and 256 pixels, not {self.image_size}.")
-        if not 0 < self.val_fraction <= 0.5:
+        if not (math.isfinite(self.val_fraction) and 0 < self.val_fraction <= 0.5):
             raise ConfigError(f"The validation fraction must be above 0 and at most 0.5, not {self.val_fraction}.")
-        if self.seed < 0:
-            raise ConfigError(f"The data seed cannot be negative, not {self.seed}.")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"The data seed must be between 0 and {MAX_SEED}, not {self.seed}.")
 
     def to_dict(self) -> dict:
         """The settings as a JSON-able dict."""
@@ -154,11 +158,16 @@ class ImageSet:
 
 @dataclass
 class DatasetSplit:
-    """A loaded source: its name (e.g. ``"mnist"``, ``"folder:faces"``) and its two sets."""
+    """A loaded source: its name (e.g. ``"mnist"``, ``"folder:faces"``) and its two sets.
+
+    ``skipped`` counts the files left out (an image folder's unreadable files) and ``notes`` says
+    why in sentences a panel can show ("3 files skipped: not images PIL can read (a.png, ...).")."""
 
     name: str
     train: ImageSet
     val: ImageSet
+    skipped: int = 0
+    notes: list[str] = field(default_factory=list)
 
 
 def default_data_root() -> Path:
@@ -196,13 +205,45 @@ def download_dataset(cfg: DataConfig, progress: Callable[[int, int], None] | Non
 
         class_name, title = _TORCHVISION[cfg.source]
         folder = expected_files(cfg.source, root)[0].parent
+        before = _paths_under(root)
         try:
             getattr(torchvision.datasets, class_name)(str(root), train=True, download=True)
-        except _DOWNLOAD_ERRORS as exc:
+        except (*_DOWNLOAD_ERRORS, KeyboardInterrupt) as exc:
+            _remove_new_paths(root, before)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
             raise DataError(f"Could not download {title} into {folder} ({_reason(exc)}): check the network "
                             "connection or place the files there by hand.") from None
     if progress:
         progress(1, 1)
+
+
+def _paths_under(root: Path) -> set[Path] | None:
+    """Every file and folder under ``root`` (None when ``root`` does not exist yet)."""
+    if not root.exists():
+        return None
+    found: set[Path] = {root}
+    for folder, dirs, files in os.walk(root):
+        found.update(Path(folder) / name for name in (*dirs, *files))
+    return found
+
+
+def _remove_new_paths(root: Path, before: set[Path] | None) -> None:
+    """Remove what a failed download created under ``root`` (the files and folders that were not
+    there before it began, ``root`` itself included); files that were there stay."""
+    if before is None:
+        shutil.rmtree(root, ignore_errors=True)
+        return
+    new = sorted((p for p in (_paths_under(root) or set()) if p not in before), key=lambda p: len(p.parts),
+                 reverse=True)
+    for path in new:
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:
+            pass
 
 
 def expected_files(source: str, root: str | os.PathLike | None = None) -> list[Path]:
@@ -277,12 +318,20 @@ def _gunzip(gz: Path, target: Path) -> None:
     """Decompress ``gz`` into ``target`` through a temporary file, so a failure leaves no half file."""
     partial = target.with_name(target.name + ".partial")
     try:
+        if gz.stat().st_size == 0:
+            raise DataError(f"{gz} is empty (0 bytes): replace it with the gzipped IDX file.")
         with gzip.open(gz) as src, open(partial, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
+            written = dst.tell()
+        if written == 0:
+            raise DataError(f"{gz} decompresses to nothing (0 bytes): replace it with the gzipped IDX file.")
         os.replace(partial, target)
     except (OSError, EOFError, zlib.error) as exc:
         partial.unlink(missing_ok=True)
         raise DataError(f"Could not decompress {gz} ({_reason(exc)}).") from None
+    except DataError:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def _load_torchvision(cfg: DataConfig) -> DatasetSplit:
@@ -360,11 +409,31 @@ def _load_folder(cfg: DataConfig) -> DatasetSplit:
                         "subfolders).")
     mode, size = ("L" if cfg.grayscale else "RGB"), cfg.image_size
     pixels = np.empty((len(files), size, size, 1 if cfg.grayscale else 3), np.uint8)
+    kept: list[int] = []
+    skipped: dict[str, list[Path]] = {}   # why -> the files skipped for it
+    first_failure: _Unreadable | None = None
     for i, file in enumerate(files):
-        pixels[i] = _read_image(file, mode, size).reshape(size, size, -1)
-    images = torch.from_numpy(pixels).permute(0, 3, 1, 2)
+        try:
+            pixels[len(kept)] = _read_image(file, mode, size).reshape(size, size, -1)
+        except _Unreadable as exc:
+            first_failure = first_failure or exc
+            skipped.setdefault(exc.why, []).append(file)
+            continue
+        kept.append(i)
+    if not kept:
+        if len(files) == 1:
+            raise DataError(f"{files[0]} is {first_failure.one}.")
+        raise DataError(f"None of the {len(files)} image files in {folder} can be read: {files[0].name} is "
+                        f"{first_failure.one}, and the other {len(files) - 1} fail too.")
+    notes = [f"{len(paths)} file{'s' if len(paths) != 1 else ''} skipped: {why} "
+             f"({', '.join(p.name for p in paths[:3])}{', ...' if len(paths) > 3 else ''})."
+             for why, paths in skipped.items()]
+    images = torch.from_numpy(pixels[:len(kept)]).permute(0, 3, 1, 2)
     name = f"folder:{folder.resolve().name}"
-    return _holdout(name, images, torch.tensor(labels, dtype=torch.int64), class_names, cfg, str(folder))
+    split = _holdout(name, images, torch.tensor([labels[i] for i in kept], dtype=torch.int64), class_names, cfg,
+                     str(folder))
+    split.skipped, split.notes = len(files) - len(kept), notes
+    return split
 
 
 def _image_files(folder: Path) -> list[Path]:
@@ -387,14 +456,27 @@ def _list_images(folder: Path) -> tuple[list[Path], list[int], list[str]]:
     return files, labels, [name for name, _ in classes]
 
 
+class _Unreadable(Exception):
+    """An image file that is skipped, and why ("not images PIL can read", ...)."""
+
+    def __init__(self, why: str, one: str):
+        super().__init__(why)
+        self.why, self.one = why, one   # said of several files, of one
+
+
 def _read_image(file: Path, mode: str, size: int) -> np.ndarray:
     """One image converted to ``mode``, centre-cropped to a square and resized to size×size."""
     try:
         with Image.open(file) as image:
             image.draft(mode, (size, size))  # lets JPEG decode at a reduced scale; no-op for other formats
             return np.asarray(ImageOps.fit(image.convert(mode), (size, size), Image.Resampling.BILINEAR))
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
-        raise DataError(f"{file} is not an image PIL can read.") from None
+    except Image.DecompressionBombError:
+        limit = f" (over {2 * Image.MAX_IMAGE_PIXELS:,} pixels, PIL's decompression-bomb limit)" \
+            if Image.MAX_IMAGE_PIXELS else ""
+        raise _Unreadable(f"images too large to decode safely{limit}",
+                          f"an image too large to decode safely{limit}") from None
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError):
+        raise _Unreadable("not images PIL can read", "not an image PIL can read") from None
 
 
 # --- .npz arrays ------------------------------------------------------------------------------------
@@ -449,12 +531,22 @@ def _npz_labels(y: np.ndarray | None, names: np.ndarray | None, n: int, path: Pa
         raise DataError(f"{path} holds {n} images in x but {y.size} labels in y (shape {y.shape}).")
     if not np.issubdtype(y.dtype, np.integer) or y.min(initial=0) < 0:
         raise DataError(f"The labels y in {path} must be whole numbers from 0 up.")
-    n_classes = int(y.max(initial=-1)) + 1
-    if names is None:
-        class_names = [str(label) for label in range(n_classes)]
-    else:
+    if names is not None:
         class_names = [s.decode() if isinstance(s, bytes) else str(s) for s in np.ravel(names).tolist()]
-    if len(class_names) < n_classes:
-        raise DataError(f"{path} names {len(class_names)} classes in class_names, but y has labels up to "
-                        f"{n_classes - 1}.")
-    return torch.from_numpy(y.astype(np.int64)), class_names
+        if not 1 <= len(class_names) <= MAX_CLASSES:
+            raise DataError(f"{path} names {len(class_names)} classes in class_names; 1 to {MAX_CLASSES} are "
+                            "supported.")
+        if int(y.max(initial=0)) >= len(class_names):
+            raise DataError(f"{path} names {len(class_names)} classes in class_names, but y has labels up to "
+                            f"{int(y.max())}.")
+        return torch.from_numpy(y.astype(np.int64)), class_names
+    # without names, labels below MAX_CLASSES are class indices (named "0", "1", ...); larger ones are ids,
+    # mapped onto 0..K-1 in order and each named by its value, never taken as indices
+    top = int(y.max(initial=0))
+    if top < MAX_CLASSES:
+        return torch.from_numpy(y.astype(np.int64)), [str(label) for label in range(top + 1)]
+    values, compact = np.unique(y, return_inverse=True)
+    if len(values) > MAX_CLASSES:
+        raise DataError(f"The labels y in {path} take {len(values):,} different values; at most {MAX_CLASSES} "
+                        "classes are supported.")
+    return torch.from_numpy(compact.reshape(-1).astype(np.int64)), [str(v) for v in values.tolist()]

@@ -1,8 +1,8 @@
 """Errors a person can cause.
 
 Every exception raised for bad input (a missing file, a bad value, no network for a
-download) is a ``UserError`` whose message is one clear sentence.  The CLI prints it
-to stderr and exits non-zero; the GUI shows it in a dialog.  Anything else is a bug.
+download, a full or read-only disk) is a ``UserError`` whose message is one clear sentence.
+The CLI prints it to stderr and exits non-zero; the GUI shows it in a dialog.  Anything else is a bug.
 """
 
 
@@ -20,3 +20,7 @@ class RunError(UserError):
 
 class ConfigError(UserError):
     """A configuration value is invalid."""
+
+
+class DiskError(RunError):
+    """A file could not be written: the disk is full or read-only, or the folder may not be written."""

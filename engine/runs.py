@@ -1,28 +1,39 @@
 """Run folders: everything needed to look at, resume or export a training run.
 
 ```
-<run>/config.json          the data, model and training settings, the variant key, data shape,
-                           status, package versions (JSON)
-<run>/history.json         losses per step and per epoch, train and validation (JSON)
-<run>/weights.safetensors  the latest weights     <run>/best.safetensors  best by validation loss
-<run>/optimizer.safetensors  every named optimizer's state, for resuming: tensors keyed
-                           "<name>/<param id>.<state>", hyperparameters in the metadata
-                           "param_groups/<name>" (format 1 files hold one unnamed optimizer)
-<run>/probe.safetensors    the latest latent codes of the probe set (codes, labels, indices)
+<run>/config.json              the data, model and training settings, the variant key, data shape,
+                               status, package versions, and the name of the current checkpoint (JSON)
+<run>/checkpoint-<id>/         the current checkpoint, one consistent set written together:
+    weights.safetensors        the latest weights     best.safetensors  best by validation loss
+    optimizer.safetensors      every named optimizer's state, for resuming: tensors keyed
+                               "<name>/<param id>.<state>", hyperparameters in the metadata
+                               "param_groups/<name>" (format 1 files hold one unnamed optimizer)
+    probe.safetensors          the latest latent codes of the probe set (codes, labels, indices)
+    history.json               losses per step and per epoch, train and validation (JSON)
+<run>/.lock                    held (flock) by the process that trains the run
 ```
 
-Every write goes to a temporary file first and is moved into place with ``os.replace``, so a
-crash never leaves half a file.  Nothing is ever unpickled: tensors come from safetensors and
-everything else from JSON, and every load checks what it reads.
+A checkpoint is written into a temporary folder (``.checkpoint-*.tmp``), renamed to
+``checkpoint-<id>`` and then named in config.json, which is replaced in one ``os.replace``: a
+crash at any instant leaves the previous checkpoint or the new one, never a mix.  Whatever a
+crash leaves behind (temporary files and folders, a checkpoint that was never named or no longer
+is) is removed the next time the run is opened or resumed while no process trains it.  Run folders
+of format 1 (the files at the top level) still open; their first new checkpoint moves them to
+format 2.  Nothing is ever unpickled: tensors come from safetensors and everything else from JSON,
+and every value read is checked, so a bad one is one sentence naming the file and the field.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
 import platform
 import re
+import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,36 +44,135 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from engine.config import DataConfig, ModelConfig, TrainConfig
-from engine.errors import ConfigError, RunError
+from engine.errors import ConfigError, DiskError, RunError
 from engine.models import AutoencoderModel, build_model, variant
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; a live run cannot be told from a dead one there
+    fcntl = None
+
 RUN_FORMAT = "latent-explorer-run"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CONFIG, HISTORY = "config.json", "history.json"
 WEIGHTS, BEST, OPTIMIZER, PROBE = "weights.safetensors", "best.safetensors", "optimizer.safetensors", "probe.safetensors"
+CHECKPOINT_FILES = (WEIGHTS, BEST, OPTIMIZER, PROBE, HISTORY)
+LOCK = ".lock"
+STATUSES = ("new", "running", "completed", "stopped", "failed")
+_CHECKPOINT_NAME = re.compile(r"checkpoint-[0-9]{6,}")
+#: what crashes leave: atomic_write's ".<name>.<random>.tmp", a checkpoint's ".checkpoint-<random>.tmp"
+#: folder, and the safetensors writer's own ".tmpXXXXXX"
+_LITTER = re.compile(r"\..+\.tmp|\.tmp[A-Za-z0-9]{6}")
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (/proc), else set and put back."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode a new file gets from the umask, as every other tool makes it (tempfile's are 0600)."""
+    return 0o666 & ~_umask()
+
+
+def dir_mode() -> int:
+    return 0o777 & ~_umask()
+
+
+# -- disk errors as sentences ------------------------------------------------------------------
+def _size(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+def _errno_of(exc: BaseException) -> int | None:
+    code = getattr(exc, "errno", None)
+    if code is None:  # safetensors: "... I/O error: No space left on device (os error 28)" or "... Os { code: 28 ..."
+        match = re.search(r"os error (\d+)|code: (\d+)", str(exc))
+        code = int(match.group(1) or match.group(2)) if match else None
+    return code
+
+
+def _free_bytes(path: Path) -> int | None:
+    for folder in (path, *path.parents):
+        try:
+            return shutil.disk_usage(folder).free
+        except OSError:
+            continue
+    return None
+
+
+def disk_error(exc: BaseException, folder: Path, what: str, needed: int | None = None, keeps: str = "") -> DiskError:
+    """One sentence for a failed write of ``what`` into ``folder``: a full disk (how much was
+    needed, how much is free), a read-only file system, no permission, or the system's own words;
+    ``keeps`` says what is left as it was (", and the run keeps its last checkpoint")."""
+    folder = Path(folder)
+    code = _errno_of(exc)
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        free = _free_bytes(folder)
+        need = f"about {_size(needed)} was needed and " if needed else ""
+        have = f"{_size(free)} is free" if free is not None else "no space is left"
+        return DiskError(f"The disk holding {folder} is full, so {what} could not be written: {need}{have}{keeps}.")
+    if code == errno.EROFS:
+        return DiskError(f"{folder} is on a read-only file system, so {what} could not be written{keeps}.")
+    if code in (errno.EACCES, errno.EPERM):
+        return DiskError(f"{folder} may not be written (permission denied), so {what} could not be written{keeps}.")
+    reason = getattr(exc, "strerror", None) or (str(exc).splitlines() or [type(exc).__name__])[0][:100]
+    return DiskError(f"Could not write {what} into {folder} ({reason}){keeps}.")
+
+
+def tensor_bytes(tensors: dict[str, torch.Tensor]) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors.values()) + 1024 * (1 + len(tensors) // 16)
 
 
 # -- atomic writes ---------------------------------------------------------------------------
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` and move the finished file over ``path`` in one step."""
+def atomic_write(path: Path, write, needed: int | None = None, keeps: str = "") -> None:
+    """Call ``write(tmp_path)`` and move the finished file over ``path`` in one step; a failed
+    write removes its temporary file and raises ``DiskError`` with one sentence."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
         write(tmp)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, (OSError, SafetensorError)):
+            raise disk_error(exc, path.parent, path.name, needed, keeps) from None
         raise
 
 
-def write_json(path: Path, obj) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=1, allow_nan=False)))
+def _dump_json(obj) -> str:
+    return json.dumps(obj, indent=1, allow_nan=False)
+
+
+def write_json(path: Path, obj, keeps: str = "") -> None:
+    text = _dump_json(obj)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text), len(text.encode()), keeps)
+
+
+def _cpu(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
 
 
 def write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
-    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    tensors = _cpu(tensors)
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata), tensor_bytes(tensors))
 
 
 def read_json(path: Path, what: str) -> dict:
@@ -70,7 +180,7 @@ def read_json(path: Path, what: str) -> dict:
         obj = json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise RunError(f"{path} is missing, so {path.parent} is not a complete run folder.") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise RunError(f"{path} is damaged and cannot be read as {what} ({type(exc).__name__}).") from None
     if not isinstance(obj, dict):
         raise RunError(f"{path} does not hold {what}.")
@@ -84,6 +194,40 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise RunError(f"{path} is damaged or truncated and cannot be loaded ({str(exc)[:80]}).") from None
+
+
+# -- checking what was read ------------------------------------------------------------------
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+
+
+def _show(v) -> str:
+    text = json.dumps(v) if not isinstance(v, float) or math.isfinite(v) else str(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_numbers(values, where: str, name: str, whole: bool = False) -> None:
+    if not isinstance(values, list):
+        raise RunError(f"{where} is malformed: {name} is {_show(values)}, not a list of numbers.")
+    check = _is_int if whole else _is_number
+    for i, v in enumerate(values):
+        if not check(v):
+            kind = "a whole number" if whole else "a finite number"
+            raise RunError(f"{where} is malformed: {name}[{i}] is {_show(v)}, not {kind}.")
+
+
+def _check_series(d, where: str, name: str, length: int, length_of: str) -> None:
+    if not isinstance(d, dict):
+        raise RunError(f"{where} is malformed: {name} is {_show(d)}, not an object of named lists.")
+    for key, values in d.items():
+        _check_numbers(values, where, f"{name}[{key!r}]")
+        if len(values) != length:
+            raise RunError(f"{where} is malformed: {name}[{key!r}] holds {len(values)} values but {length_of} "
+                           f"holds {length}.")
 
 
 # -- what a run records ----------------------------------------------------------------------
@@ -126,14 +270,23 @@ class History:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "History":
-        try:
-            h = cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
-        except TypeError as exc:
-            raise RunError(f"The run history is malformed ({exc}).") from None
-        lengths = {len(v) for v in h.terms.values()} | {len(h.steps)}
-        if len(lengths) > 1:
-            raise RunError("The run history is malformed: its per-step lists differ in length.")
+    def from_dict(cls, d: dict, where: str | Path = "The run history") -> "History":
+        """A history from its JSON form; every list is checked (numbers, finite, lengths that
+        agree), so a bad value is one RunError naming ``where`` and the field."""
+        if not isinstance(d, dict):
+            raise RunError(f"{where} does not hold a training history.")
+        h = cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+        _check_numbers(h.steps, where, "steps", whole=True)
+        _check_series(h.terms, where, "terms", len(h.steps), "steps")
+        _check_numbers(h.epochs, where, "epochs", whole=True)
+        for name in ("epoch_steps", "seconds"):
+            values = getattr(h, name)
+            _check_numbers(values, where, name, whole=name == "epoch_steps")
+            if len(values) != len(h.epochs):
+                raise RunError(f"{where} is malformed: {name} holds {len(values)} values but epochs holds "
+                               f"{len(h.epochs)}.")
+        _check_series(h.train, where, "train", len(h.epochs), "epochs")
+        _check_series(h.val, where, "val", len(h.epochs), "epochs")
         return h
 
 
@@ -148,6 +301,78 @@ def package_versions() -> dict[str, str]:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "run"
+
+
+def _check_config(cfg: dict, where: Path) -> None:
+    """The plain fields of a config.json (the settings are checked by their own classes)."""
+    def bad(name: str, value, expected: str):
+        raise RunError(f"{where} is malformed: {name} is {_show(value)}, not {expected}.")
+
+    shape = cfg.get("image_shape")
+    if not (isinstance(shape, list) and len(shape) == 3 and all(_is_int(v) and 1 <= v <= 4096 for v in shape)):
+        bad("image_shape", shape, "three whole numbers from 1 to 4096 (channels, height, width)")
+    names = cfg.get("class_names")
+    if not (isinstance(names, list) and 1 <= len(names) <= 100_000 and all(isinstance(n, str) for n in names)):
+        bad("class_names", names, "a list of 1 to 100000 names")
+    for name in ("dataset", "reason", "created"):
+        if not isinstance(cfg.get(name, ""), str):
+            bad(name, cfg[name], "text")
+    if cfg.get("status", "stopped") not in STATUSES:
+        bad("status", cfg["status"], f"one of {', '.join(STATUSES)}")
+    for name in ("epochs_done", "step"):
+        value = cfg.get(name, 0)
+        if not (_is_int(value) and value >= 0):
+            bad(name, value, "a whole number from 0 up")
+    best = cfg.get("best_val")
+    if best is not None and not _is_number(best):
+        bad("best_val", best, "a finite number or null")
+    checkpoint = cfg.get("checkpoint")
+    if checkpoint is not None and not (isinstance(checkpoint, str) and _CHECKPOINT_NAME.fullmatch(checkpoint)):
+        bad("checkpoint", checkpoint, "the name of a checkpoint folder (checkpoint-NNNNNN)")
+
+
+#: run folders locked by this process: real path -> (lock file descriptor, the thread that trains)
+_HELD: dict[str, tuple[int, threading.Thread]] = {}
+_HELD_GUARD = threading.Lock()
+
+
+def _thread_alive(thread: threading.Thread) -> bool:
+    """Whether a thread still runs; for a thread Python did not start (a QThread), whose stand-in
+    says it is alive for ever, ask the system where it can tell."""
+    if isinstance(thread, threading._DummyThread) and thread.native_id is not None and os.path.isdir("/proc/self/task"):
+        return os.path.exists(f"/proc/self/task/{thread.native_id}")
+    return thread.is_alive()
+
+
+def _lock_free(path: Path) -> bool:
+    """True when no process (this one included) holds the run folder's lock."""
+    key = os.path.realpath(path)
+    with _HELD_GUARD:
+        held = _HELD.get(key)
+    if held is not None:
+        return not _thread_alive(held[1])
+    if fcntl is None:
+        return True
+    try:
+        fd = os.open(path / LOCK, os.O_RDONLY)
+    except OSError:
+        return True   # no lock file: nobody ever trained it with a lock, or it cannot be read
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _lock_holder(path: Path) -> str:
+    try:
+        pid = (path / LOCK).read_text().strip()
+    except OSError:
+        return "another process"
+    return f"process {pid}" if pid.isdigit() else "another process"
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -167,6 +392,15 @@ class Run:
     best_val: float | None = None
     created: str = ""
     history: History = field(default_factory=History)
+    #: the folder of the current checkpoint (None: the files lie at the top, format 1, or none yet)
+    checkpoint: str | None = None
+    #: config.json said "running" but no process holds the run's lock: it was killed or crashed
+    interrupted: bool = False
+
+    def __post_init__(self):
+        self._created_here = False   # made by Run.create in this process (removed when its first save fails)
+        self._lock_fd: int | None = None
+        self._last_saved: dict | None = None   # the config as last written by a checkpoint (or before training)
 
     @property
     def name(self) -> str:
@@ -176,16 +410,34 @@ class Run:
     def n_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def status_text(self) -> str:
+        """The status in words: "interrupted at step N" for a run whose process died while it trained."""
+        if self.interrupted:
+            return f"interrupted at step {self.step}"
+        if self.is_training_elsewhere():   # whatever config.json said when it was read
+            return f"running (in {_lock_holder(self.path)})"
+        return self.status
+
+    def is_training_elsewhere(self) -> bool:
+        """True when another process, or another training thread of this one, holds the run's lock."""
+        return self._lock_fd is None and not _lock_free(self.path)
+
+    def file(self, name: str) -> Path:
+        """Where one of the checkpoint's files (weights.safetensors, history.json, ...) lies."""
+        return self.path / self.checkpoint / name if self.checkpoint else self.path / name
+
     # -- create / open ----------------------------------------------------------------------
     @classmethod
     def create(cls, parent: str | Path, data: DataConfig, model: ModelConfig, train: TrainConfig, *,
                dataset: str, image_shape, class_names, name: str | None = None) -> "Run":
-        """Make a new, uniquely named run folder under ``parent`` and write its config."""
+        """Make a new, uniquely named run folder under ``parent`` and write its config; a failure
+        leaves no folder behind."""
         parent = Path(parent).expanduser()
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise RunError(f"Cannot create the runs folder {parent} ({exc.strerror}).") from None
+            raise disk_error(exc, parent, "a run folder", keeps="; no run folder was made") from None
         stamp = time.strftime("%Y%m%d-%H%M%S")
         base = _slug(name or f"{stamp}-{model.variant}-{dataset}-z{model.latent_dim}")
         path, i = parent / base, 1
@@ -196,38 +448,189 @@ class Run:
             except FileExistsError:
                 i += 1
                 path = parent / f"{base}-{i}"
+            except OSError as exc:
+                raise disk_error(exc, parent, "a run folder", keeps="; no run folder was made") from None
         run = cls(path, data, model, train, dataset, tuple(image_shape), list(class_names),
                   created=time.strftime("%Y-%m-%dT%H:%M:%S"))
-        run.save_config()
+        try:
+            os.chmod(path, dir_mode())
+            run.save_config(keeps="; no run folder was made")
+        except BaseException as exc:
+            shutil.rmtree(path, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise disk_error(exc, path, CONFIG, keeps="; no run folder was made") from None
+            raise
+        run._created_here = True
         return run
 
     @classmethod
     def open(cls, path: str | Path) -> "Run":
-        """Read a run folder's config and history; RunError with one sentence when anything is wrong."""
+        """Read a run folder's config and history; RunError with one sentence when anything is wrong.
+        Litter of a crash is removed when no process trains the run."""
         path = Path(path).expanduser()
         if not path.is_dir():
             raise RunError(f"{path} is not a folder.")
-        cfg = read_json(path / CONFIG, "a run configuration")
+        where = path / CONFIG
+        cfg = read_json(where, "a run configuration")
         if cfg.get("format") != RUN_FORMAT:
             raise RunError(f"{path} is not a Latent Explorer run folder (its config.json has no run format).")
-        if cfg.get("version", 0) > FORMAT_VERSION:
-            raise RunError(f"{path} was written by a newer Latent Explorer (run format {cfg['version']}).")
+        version = cfg.get("version", 0)
+        if not _is_int(version):
+            raise RunError(f"{where} is malformed: version is {_show(version)}, not a whole number.")
+        if version > FORMAT_VERSION:
+            raise RunError(f"{path} was written by a newer Latent Explorer (run format {version}).")
+        for name in ("data", "model", "train", "dataset", "image_shape", "class_names"):
+            if name not in cfg:
+                raise RunError(f"{where} is incomplete: it has no {name}.")
+        _check_config(cfg, where)
         try:
-            run = cls(path, DataConfig.from_dict(cfg["data"]), ModelConfig.from_dict(cfg["model"]),
-                      TrainConfig.from_dict(cfg["train"]), str(cfg["dataset"]),
-                      tuple(int(v) for v in cfg["image_shape"]), [str(c) for c in cfg["class_names"]],
-                      str(cfg.get("status", "stopped")), str(cfg.get("reason", "")), int(cfg.get("epochs_done", 0)),
-                      int(cfg.get("step", 0)), cfg.get("best_val"), str(cfg.get("created", "")))
-            run.model.validate()
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RunError(f"{path / CONFIG} is incomplete or malformed ({type(exc).__name__}: {exc}).") from None
+            data, model, train = (DataConfig.from_dict(cfg["data"]), ModelConfig.from_dict(cfg["model"]),
+                                  TrainConfig.from_dict(cfg["train"]))
+            for settings in (data, model, train):
+                settings.validate()
         except ConfigError as exc:
-            raise RunError(f"{path / CONFIG} holds invalid settings: {exc}") from None
-        if len(run.image_shape) != 3:
-            raise RunError(f"{path / CONFIG} records an image shape that is not C×H×W.")
-        if (path / HISTORY).exists():
-            run.history = History.from_dict(read_json(path / HISTORY, "a training history"))
+            raise RunError(f"{where} holds invalid settings: {exc}") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RunError(f"{where} holds malformed settings ({type(exc).__name__}: {exc}).") from None
+        run = cls(path, data, model, train, cfg["dataset"], tuple(cfg["image_shape"]), list(cfg["class_names"]),
+                  cfg.get("status", "stopped"), cfg.get("reason", ""), cfg.get("epochs_done", 0),
+                  cfg.get("step", 0), cfg.get("best_val"), cfg.get("created", ""), checkpoint=cfg.get("checkpoint"))
+        if run.checkpoint is not None and not (path / run.checkpoint).is_dir():
+            raise RunError(f"{where} names the checkpoint folder {run.checkpoint}, which is missing.")
+        free = _lock_free(path)
+        if run.status == "running" and free:
+            run.interrupted = True
+            run.status = "stopped"
+            run.reason = (f"Interrupted at step {run.step}: the process training it ended before it finished; "
+                          "the last checkpoint is kept.")
+        if free:
+            run._remove_litter()
+        history = run.file(HISTORY)
+        if history.exists():
+            run.history = History.from_dict(read_json(history, "a training history"), history)
+        run._last_saved = cfg
         return run
+
+    def _remove_litter(self) -> None:
+        """Remove what crashes leave: temporary files and folders, checkpoints not named in
+        config.json, and format-1 files once a checkpoint folder holds the run.  Only call it
+        while no process trains the run; errors (a read-only folder) are ignored."""
+        try:
+            entries = list(os.scandir(self.path))
+        except OSError:
+            return
+        for entry in entries:
+            stale = (_LITTER.fullmatch(entry.name)
+                     or (_CHECKPOINT_NAME.fullmatch(entry.name) and entry.name != self.checkpoint)
+                     or (self.checkpoint is not None and entry.name in CHECKPOINT_FILES))
+            if not stale:
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+            except OSError:
+                pass
+        if self.checkpoint is not None:
+            for inner in (self.path / self.checkpoint).glob(".*"):
+                if _LITTER.fullmatch(inner.name):
+                    try:
+                        os.unlink(inner)
+                    except OSError:
+                        pass
+
+    # -- training: one process at a time --------------------------------------------------------
+    def begin_training(self) -> None:
+        """Take the run's lock for the whole training (RunError while another process or training
+        thread holds it), clear a crash's litter and record the status "running"."""
+        key = os.path.realpath(self.path)
+        with _HELD_GUARD:
+            held = _HELD.get(key)
+            if held is not None and _thread_alive(held[1]) and held[1] is not threading.current_thread():
+                raise RunError(f"{self.path} is being trained already in this program; stop that training first.")
+            if held is not None:   # its trainer ended on an error without letting go: take the lock over
+                fd = held[0]
+            else:
+                fd = self._take_lock()
+            _HELD[key] = (fd, threading.current_thread())
+            self._lock_fd = fd
+        self._remove_litter()
+        before = (self._last_saved or self.config_dict(), self.status, self.reason)
+        self.status, self.reason, self.interrupted = "running", "", False
+        try:
+            self.save_config(keeps=", and the run stays as it was")
+        except BaseException:
+            self.status, self.reason = before[1], before[2]
+            self._release()
+            raise
+        self._last_saved = before[0]
+
+    def _take_lock(self) -> int | None:
+        if fcntl is None:
+            return None
+        try:
+            fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, file_mode())
+        except OSError as exc:
+            raise disk_error(exc, self.path, f"its lock file {LOCK}", keeps=", and the run stays as it was") from None
+        deadline = time.monotonic() + 0.5   # a reader checking the lock holds it for microseconds
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.01)
+                    continue
+            os.close(fd)
+            raise RunError(f"{self.path} is being trained by {_lock_holder(self.path)}; wait until it has "
+                           "finished (or stop it) before resuming it.") from None
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError:
+            pass   # the pid only makes the message above more precise
+        return fd
+
+    def end_training(self, model: AutoencoderModel, optimizers: dict[str, torch.optim.Optimizer] | None = None,
+                     probe: ProbeCodes | None = None) -> None:
+        """Save the last checkpoint (status and reason as set) and let the run's lock go."""
+        try:
+            self.save_checkpoint(model, optimizers, probe)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        key = os.path.realpath(self.path)
+        with _HELD_GUARD:
+            held = _HELD.pop(key, None)
+            fd = held[0] if held is not None else self._lock_fd
+            self._lock_fd = None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def _abandon_training(self, message: str) -> None:
+        """A checkpoint failed while training: put back the config last saved (the checkpoint it
+        names is intact), say why the training stopped, and let the lock go."""
+        last = dict(self._last_saved or {})
+        if self._created_here and self.checkpoint is None and last.get("status") in ("new", None):
+            self._release()
+            shutil.rmtree(self.path, ignore_errors=True)   # it never held anything worth keeping
+            return
+        if last:
+            if last.get("status") == "running":
+                last["status"], last["reason"] = "stopped", f"Stopped: {message}"
+            for name in ("status", "reason", "epochs_done", "step", "best_val"):
+                setattr(self, name, last.get(name, getattr(self, name)))
+            self.checkpoint = last.get("checkpoint", self.checkpoint)
+            try:
+                write_json(self.path / CONFIG, last)
+            except RunError:
+                pass   # the disk is full: config.json still names the last good checkpoint
+        self._release()
 
     # -- writing ---------------------------------------------------------------------------
     def config_dict(self) -> dict:
@@ -235,52 +638,130 @@ class Run:
                 "dataset": self.dataset, "image_shape": list(self.image_shape), "class_names": self.class_names,
                 "data": self.data.to_dict(), "model": self.model.to_dict(), "train": self.train.to_dict(),
                 "status": self.status, "reason": self.reason, "epochs_done": self.epochs_done, "step": self.step,
-                "best_val": self.best_val, "created": self.created, "versions": package_versions()}
+                "best_val": self.best_val, "created": self.created, "checkpoint": self.checkpoint,
+                "versions": package_versions()}
 
-    def save_config(self) -> None:
-        write_json(self.path / CONFIG, self.config_dict())
+    def save_config(self, keeps: str = "") -> None:
+        write_json(self.path / CONFIG, self.config_dict(), keeps)
 
     def save_checkpoint(self, model: AutoencoderModel, optimizers: dict[str, torch.optim.Optimizer] | None = None,
                         probe: ProbeCodes | None = None, best: bool = False) -> None:
-        """Weights (and best weights), optimizer state, probe codes, history, then the config
-        last, so the config never points at files that were not written."""
-        state = model.state_dict()
-        write_tensors(self.path / WEIGHTS, state, {"variant": self.model.variant})
+        """Write weights (and best weights), optimizer state, probe codes and history into a new
+        checkpoint folder, then name it in config.json (one atomic replace), then drop the old
+        one.  A failure (DiskError, one sentence) leaves the previous checkpoint as it was."""
+        has_checkpoint = self.checkpoint is not None or (self.path / WEIGHTS).is_file()
+        keeps = (", and the run keeps its last checkpoint" if has_checkpoint else
+                 ", so the new run folder was removed" if self._created_here else ", and the run has no checkpoint yet")
+        meta = {"variant": self.model.variant, "step": str(self.step), "epochs_done": str(self.epochs_done)}
+        state = _cpu(model.state_dict())
+        files: dict[str, tuple[dict[str, torch.Tensor], dict[str, str]]] = {WEIGHTS: (state, meta)}
         if best:
-            write_tensors(self.path / BEST, state, {"variant": self.model.variant})
+            files[BEST] = (state, meta)
         if optimizers:
-            tensors, meta = optimizers_to_tensors(optimizers)
-            write_tensors(self.path / OPTIMIZER, tensors, meta)
+            tensors, opt_meta = optimizers_to_tensors(optimizers)
+            files[OPTIMIZER] = (_cpu(tensors), opt_meta)
         if probe is not None:
-            write_tensors(self.path / PROBE, {"codes": torch.from_numpy(probe.codes), "labels": torch.from_numpy(probe.labels),
-                                              "indices": torch.from_numpy(probe.indices)}, {"step": str(probe.step)})
-        write_json(self.path / HISTORY, self.history.to_dict())
-        self.save_config()
+            files[PROBE] = ({"codes": torch.from_numpy(probe.codes), "labels": torch.from_numpy(probe.labels),
+                             "indices": torch.from_numpy(probe.indices)}, {"step": str(probe.step)})
+        history = _dump_json(self.history.to_dict())
+        needed = sum(tensor_bytes(t) for t, _ in files.values()) + len(history)
+        previous = self.checkpoint
+        tmp: Path | None = None
+        what = "a new checkpoint folder"
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=".checkpoint-", suffix=".tmp", dir=self.path))
+            os.chmod(tmp, dir_mode())
+            for name, (tensors, metadata) in files.items():
+                what = name
+                save_file(tensors, str(tmp / name), metadata=metadata)
+                os.chmod(tmp / name, file_mode())
+            for name in (BEST, OPTIMIZER, PROBE):   # what this checkpoint does not renew, it keeps
+                old = self.file(name)
+                if name not in files and old.is_file():
+                    what = name
+                    _link_or_copy(old, tmp / name)
+            what = HISTORY
+            (tmp / HISTORY).write_text(history)
+            os.chmod(tmp / HISTORY, file_mode())
+            what = "the checkpoint folder"
+            final = self._new_checkpoint_folder()
+            os.rename(tmp, final)
+            tmp = None
+        except BaseException as exc:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(exc, (OSError, SafetensorError)):
+                error = disk_error(exc, self.path, what, needed, keeps)
+                if self._lock_fd is not None:
+                    self._abandon_training(str(error))
+                raise error from None
+            raise
+        self.checkpoint = final.name
+        try:
+            self.save_config(keeps)
+        except BaseException as exc:
+            self.checkpoint = previous
+            shutil.rmtree(final, ignore_errors=True)
+            if isinstance(exc, RunError) and self._lock_fd is not None:
+                self._abandon_training(str(exc))
+            raise
+        self._last_saved = self.config_dict()
+        self._drop(previous)
+
+    def _new_checkpoint_folder(self) -> Path:
+        numbers = [int(m.group(0)[len("checkpoint-"):]) for p in self.path.iterdir()
+                   if (m := _CHECKPOINT_NAME.fullmatch(p.name))]
+        return self.path / f"checkpoint-{max(numbers, default=0) + 1:06d}"
+
+    def _drop(self, previous: str | None) -> None:
+        """Remove the checkpoint that was current before (a folder, or format 1's top-level files)."""
+        try:
+            if previous is not None:
+                shutil.rmtree(self.path / previous)
+            else:
+                for name in CHECKPOINT_FILES:
+                    (self.path / name).unlink(missing_ok=True)
+        except OSError:
+            pass   # removed on the next open
 
     # -- reading ---------------------------------------------------------------------------
     def build_model(self) -> AutoencoderModel:
         return build_model(self.model, self.image_shape, self.n_classes)
 
+    def _busy_or(self, error: RunError) -> RunError:
+        """A file vanished or changed under us because another process trains the run: say that."""
+        if self.is_training_elsewhere():
+            return RunError(f"{self.path} is being trained by {_lock_holder(self.path)}; wait until it has "
+                            "finished (or stop it) before resuming it.")
+        return error
+
     def load_model(self, which: str = "latest", device: str | torch.device = "cpu") -> AutoencoderModel:
         """A model with the run's latest (or best) weights, checked key by key and shape by shape."""
-        model = self.build_model()
-        path = self.path / (BEST if which == "best" and (self.path / BEST).exists() else WEIGHTS)
-        load_checked(model, read_tensors(path), path, variant(self.model.variant).title)
+        try:
+            model = self.build_model()
+        except (ValueError, RuntimeError) as exc:
+            raise RunError(f"{self.path / CONFIG} describes a model that cannot be built ({str(exc)[:100]}).") from None
+        path = self.file(BEST if which == "best" and self.file(BEST).exists() else WEIGHTS)
+        try:
+            tensors = read_tensors(path)
+        except RunError as exc:
+            raise self._busy_or(exc) from None
+        load_checked(model, tensors, path, variant(self.model.variant).title)
         return model.to(device).eval()
 
     def load_optimizers(self, optimizers: dict[str, torch.optim.Optimizer]) -> None:
         """Restore each named optimizer's state; RunError with one sentence when the file does not fit."""
-        path = self.path / OPTIMIZER
+        path = self.file(OPTIMIZER)
         try:
             from safetensors import safe_open
             with safe_open(str(path), "pt") as f:
                 meta = f.metadata() or {}
         except (SafetensorError, OSError) as exc:
-            raise RunError(f"{path} is damaged or missing ({str(exc)[:80]}).") from None
+            raise self._busy_or(RunError(f"{path} is damaged or missing ({str(exc)[:80]}).")) from None
         tensors_to_optimizers(optimizers, read_tensors(path), meta, path)
 
     def load_probe(self) -> ProbeCodes | None:
-        path = self.path / PROBE
+        path = self.file(PROBE)
         if not path.exists():
             return None
         t = read_tensors(path)
@@ -288,9 +769,19 @@ class Run:
             codes, labels, indices = t["codes"].numpy(), t["labels"].numpy(), t["indices"].numpy()
         except KeyError as exc:
             raise RunError(f"{path} lacks the {exc} array.") from None
+        except TypeError as exc:
+            raise RunError(f"{path} holds arrays of a type NumPy cannot take ({exc}).") from None
         if codes.ndim != 2 or codes.shape[1] != self.model.latent_dim or not (len(codes) == len(labels) == len(indices)):
             raise RunError(f"{path} does not match the run's latent size {self.model.latent_dim}.")
-        return ProbeCodes(codes.astype(np.float32), labels.astype(np.int64), indices.astype(np.int64))
+        if labels.ndim != 1 or indices.ndim != 1:
+            raise RunError(f"{path} holds labels or indices that are not lists.")
+        codes = codes.astype(np.float32)
+        if not np.isfinite(codes).all():
+            raise RunError(f"{path} holds NaN or infinite codes.")
+        labels = labels.astype(np.int64)
+        if len(labels) and (labels.min() < 0 or labels.max() >= max(1, self.n_classes)):
+            raise RunError(f"{path} holds labels outside the run's {self.n_classes} classes.")
+        return ProbeCodes(codes, labels, indices.astype(np.int64))
 
     # -- metrics (computed by engine.metrics) ----------------------------------------------
     def save_metrics(self, metrics: dict) -> None:
@@ -305,6 +796,14 @@ class Run:
         if not path.exists():
             return None
         return check_metrics(read_json(path, "run metrics"), path)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+        os.chmod(target, file_mode())
 
 
 def load_checked(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path: Path, title: str) -> None:
@@ -343,6 +842,9 @@ def tensors_to_optimizers(optimizers: dict[str, torch.optim.Optimizer], tensors:
     try:
         for name, optimizer in optimizers.items():
             groups = json.loads(meta[f"param_groups/{name}"])
+            if not (isinstance(groups, list) and all(isinstance(g, dict) and isinstance(g.get("params"), list)
+                                                     for g in groups)):
+                raise ValueError(f"the {name!r} optimizer's parameter groups are malformed")
             state: dict[int, dict] = {}
             prefix = f"{name}/"
             for key, value in tensors.items():
@@ -352,16 +854,28 @@ def tensors_to_optimizers(optimizers: dict[str, torch.optim.Optimizer], tensors:
             expected = optimizer.state_dict()["param_groups"]
             if [len(g["params"]) for g in groups] != [len(g["params"]) for g in expected]:
                 raise ValueError(f"the {name!r} optimizer's parameter groups differ")
+            for group, ours in zip(groups, expected):
+                for key, value in group.items():
+                    mine = ours.get(key)
+                    if key == "params" or value is None or mine is None:
+                        continue
+                    same = (isinstance(value, bool) == isinstance(mine, bool)
+                            and (isinstance(value, (int, float)) == isinstance(mine, (int, float)))
+                            and isinstance(value, list) == isinstance(mine, (list, tuple)))
+                    if not same or (isinstance(value, float) and not math.isfinite(value)):
+                        raise ValueError(f"the {name!r} optimizer's {key} is {_show(value)}")
             params = [p for g in optimizer.param_groups for p in g["params"]]
             for pid, st in state.items():
+                if not 0 <= pid < len(params):
+                    raise ValueError(f"it holds state for parameter {pid} of a model with {len(params)}")
                 for field_name, value in st.items():
-                    if value.dim() > 0 and pid < len(params) and tuple(value.shape) != tuple(params[pid].shape):
+                    if value.dim() > 0 and tuple(value.shape) != tuple(params[pid].shape):
                         raise ValueError(f"{name}/{pid}.{field_name} is {tuple(value.shape)}, "
                                          f"the parameter is {tuple(params[pid].shape)}")
             optimizer.load_state_dict({"state": state, "param_groups": groups})
     except KeyError as exc:
         raise RunError(f"{path} does not fit this model's optimizers (no state for {exc}).") from None
-    except (ValueError, RuntimeError, IndexError) as exc:
+    except (ValueError, RuntimeError, IndexError, TypeError) as exc:
         raise RunError(f"{path} does not fit this model's optimizer ({str(exc)[:80]}).") from None
 
 
@@ -370,5 +884,8 @@ def list_runs(parent: str | Path) -> list[Path]:
     parent = Path(parent)
     if not parent.is_dir():
         return []
-    runs = [p for p in parent.iterdir() if (p / CONFIG).is_file()]
-    return sorted(runs, key=lambda p: p.stat().st_mtime, reverse=True)
+    try:
+        runs = [p for p in parent.iterdir() if (p / CONFIG).is_file()]
+        return sorted(runs, key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return []

@@ -205,13 +205,12 @@ class Trainer:
         def finish(status: str, reason: str, latest_probe) -> TrainingUpdate:
             if run is not None:
                 run.status, run.reason, run.step, run.best_val = status, reason, step, best_val
-                run.save_checkpoint(model, optimizers, latest_probe)
+                run.end_training(model, optimizers, latest_probe)
             return TrainingUpdate("finished", epoch, step, total_steps, np.zeros(0, np.int64), {},
                                   probe=latest_probe, decoder_state=snapshot(), status=status, reason=reason)
 
         if run is not None:
-            run.status = "running"
-            run.save_config()
+            run.begin_training()
         pending_steps: list[int] = []
         pending_terms: list[torch.Tensor] = []
         names: list[str] = []

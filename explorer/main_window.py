@@ -23,6 +23,7 @@ from explorer.latent_view import LatentView
 from explorer.loss_plot import LossPlot
 from explorer.runs_panel import RunsPanel
 from explorer.session import RunState, Session, rebind
+from explorer.shutdown import end_library_threads
 from explorer.training_panel import TrainingPanel, format_eta
 
 CLOSE_TIMEOUT_MS = 1800
@@ -355,4 +356,5 @@ class MainWindow(QMainWindow):
         if self._download is not None:
             self._download.wait(CLOSE_TIMEOUT_MS)
         self.save_settings()
+        end_library_threads()   # nothing of ours outlives the window
         super().closeEvent(event)

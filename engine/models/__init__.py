@@ -20,7 +20,6 @@ from engine.models.base import AutoencoderModel, LossOutput, NoParams
 from engine.models.nets import BODIES, resolve_body
 from engine.models.vae import CVAE, VAE, BetaVAE, BetaVAEParams, CVAEParams, VAEParams
 
-
 PRIORS = ("standard_normal", "chosen", "fitted")
 
 

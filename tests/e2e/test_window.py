@@ -77,7 +77,7 @@ def test_train_watch_drag_pause_stop(window, qtbot):
     window.training_panel.stop.click()
     qtbot.waitUntil(lambda: state.status == "stopped", timeout=30_000)
     qtbot.waitUntil(lambda: not state.is_training, timeout=10_000)
-    assert (state.run.path / "weights.safetensors").exists()
+    assert state.run.file("weights.safetensors").exists()
 
 
 def test_closing_during_training_stops_and_saves_quickly(qtbot, tmp_path):
@@ -93,7 +93,7 @@ def test_closing_during_training_stops_and_saves_quickly(qtbot, tmp_path):
     elapsed = time.perf_counter() - t0
     assert not state.is_training and state.status == "stopped"
     assert elapsed < 2.0, elapsed
-    assert (state.run.path / "weights.safetensors").exists()
+    assert state.run.file("weights.safetensors").exists()
 
 
 def test_a_saved_run_opens_and_is_explorable(window, qtbot, tmp_path):

@@ -32,8 +32,11 @@ def run_dir(tmp_path_factory):
 
 
 def test_train_writes_a_complete_run(run_dir):
-    names = {p.name for p in run_dir.iterdir()}
-    assert {"config.json", "history.json", "weights.safetensors", "best.safetensors", "optimizer.safetensors",
+    from engine.runs import Run
+    run = Run.open(run_dir)
+    assert (run_dir / "config.json").is_file() and run.checkpoint is not None
+    names = {p.name for p in (run_dir / run.checkpoint).iterdir()}
+    assert {"history.json", "weights.safetensors", "best.safetensors", "optimizer.safetensors",
             "probe.safetensors"} <= names
 
 

@@ -270,7 +270,6 @@ def test_folder_with_one_image_is_refused(tmp_path):
 
 
 def test_garbage_png_is_named(tmp_path):
-    save_png(tmp_path / "good.png", (4, 4))
     (tmp_path / "bad.png").write_text("this is text, not a PNG")
     with pytest.raises(DataError, match="bad.png is not an image PIL can read"):
         load_dataset(DataConfig(source="folder", path=str(tmp_path)))

@@ -86,7 +86,7 @@ def test_corrupt_config(trained):
 
 
 def test_truncated_weights(trained):
-    path = trained.run.path / "weights.safetensors"
+    path = trained.run.file("weights.safetensors")
     path.write_bytes(path.read_bytes()[:100])
     run = Run.open(trained.run.path)
     with pytest.raises(RunError, match="damaged or truncated"):
@@ -112,7 +112,7 @@ def test_unknown_variant(trained):
 
 
 def test_pickles_are_never_loaded(trained):
-    evil = trained.run.path / "weights.safetensors"
+    evil = trained.run.file("weights.safetensors")
     torch.save({"x": torch.zeros(1)}, evil)  # a pickle where safetensors belong
     with pytest.raises(RunError):
         Run.open(trained.run.path).load_model()
@@ -120,7 +120,7 @@ def test_pickles_are_never_loaded(trained):
 
 def test_a_failed_write_leaves_the_old_file(trained, monkeypatch):
     import engine.runs as runs
-    path = trained.run.path / "weights.safetensors"
+    path = trained.run.file("weights.safetensors")
     before = path.read_bytes()
 
     def boom(tensors, filename, metadata=None):
@@ -128,7 +128,7 @@ def test_a_failed_write_leaves_the_old_file(trained, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(runs, "save_file", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(RunError, match="disk full"):
         trained.run.save_checkpoint(trained.model)
     assert path.read_bytes() == before
-    assert not list(trained.run.path.glob("*.tmp"))
+    assert not list(trained.run.path.glob(".*.tmp")) and not list(trained.run.path.glob("*.tmp"))

@@ -161,7 +161,7 @@ def test_a_sweep_on_a_local_ray_instance(tmp_path, capsys):
     assert code == 0, printed
     runs = [Run.open(p) for p in folders(out)]
     assert sorted(r.model.params.beta for r in runs) == [1.0, 4.0]
-    assert all(r.status == "completed" and (r.path / "weights.safetensors").is_file() for r in runs)
+    assert all(r.status == "completed" and r.file("weights.safetensors").is_file() for r in runs)
     assert "on the Ray cluster local" in printed and "2 runs, 0 failed" in printed
     assert all(r.name in printed for r in runs)
     import ray
