@@ -431,10 +431,6 @@ def export_tensorboard(run, logdir: str | Path, *, model: AutoencoderModel | Non
         raise UserError(f"{logdir} is a file, not a folder for TensorBoard logs.")
     if target.exists():
         raise UserError(f"{target} already exists; choose another --out folder or remove it first.")
-    try:
-        logdir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"Cannot create the folder {logdir} ({exc.strerror}).") from None
     if model is None:
         model = run.load_model(which)
     if images is None:
@@ -445,7 +441,11 @@ def export_tensorboard(run, logdir: str | Path, *, model: AutoencoderModel | Non
     codes, labels = embeddings(model, subset)
     names = run.class_names or images.class_names
     metadata = [[str(int(y)), names[y] if 0 <= y < len(names) else str(int(y)), str(i)] for i, y in enumerate(labels)]
-    tmp = Path(tempfile.mkdtemp(prefix=f".{run.name}.", suffix=".tmp", dir=logdir))
+    try:
+        logdir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{run.name}.", suffix=".tmp", dir=logdir))
+    except OSError as exc:
+        raise UserError(f"Cannot write into the folder {logdir} ({exc.strerror}).") from None
     writer = None
     try:
         writer = SummaryWriter(log_dir=str(tmp))
