@@ -1,6 +1,9 @@
 """Figures and data a person keeps: sample grids, reconstructions, traversals,
-interpolations and embeddings.  Image grids come from torchvision's ``make_grid``; every file
-is written to a temporary name first, so a failed export never spoils an existing file."""
+interpolations and embeddings; the map's coordinates as CSV; animations (the training movie,
+traversals and interpolations as GIF or MP4, frames drawn by ``engine.render``); and TensorBoard
+logs (scalars and the projector's files).  Image grids come from torchvision's ``make_grid``;
+every file is written to a temporary name first (a TensorBoard log to a temporary folder), so a
+failed export never spoils an existing file."""
 
 from __future__ import annotations
 
