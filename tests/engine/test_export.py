@@ -163,3 +163,34 @@ def test_a_failed_grid_export_keeps_the_old_file(tmp_path):
     assert target.read_bytes() == b"old"
     save_grid(grid, target)
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- the map's coordinates as CSV ----------------------------------------------------------------------
+def test_map_csv_has_index_label_class_coordinates_and_the_coloured_value(tmp_path):
+    from engine.export import save_map_csv
+    xy = np.array([[0.5, -1.25], [2.0, 3.0], [np.nan, 1.0]])
+    path = save_map_csv(tmp_path / "map.csv", xy, np.array([2, 0, 1]), np.array([10, 4, 7]),
+                        value=np.array([1.5, 0.25, 3.0]), value_name="reconstruction_bce",
+                        class_names=["zero", "one", "two"])
+    rows = list(csv.DictReader(path.open()))
+    assert list(rows[0]) == ["index", "label", "class", "x", "y", "reconstruction_bce"]
+    assert [(r["index"], r["label"], r["class"]) for r in rows] == [("10", "2", "two"), ("4", "0", "zero"),
+                                                                   ("7", "1", "one")]
+    np.testing.assert_allclose([[float(r["x"]), float(r["y"])] for r in rows], xy)
+    np.testing.assert_allclose([float(r["reconstruction_bce"]) for r in rows], [1.5, 0.25, 3.0])
+    plain = save_map_csv(tmp_path / "plain.csv", xy[:2], [0, 1], [0, 1])
+    assert plain.read_text().splitlines()[:2] == ["index,label,class,x,y", "0,0,0,0.5,-1.25"]
+
+
+def test_map_csv_refuses_mismatched_columns_and_bad_targets(tmp_path):
+    from engine.export import save_map_csv
+    xy = np.zeros((3, 2))
+    with pytest.raises(UserError, match="3 points but 2 indices"):
+        save_map_csv(tmp_path / "m.csv", xy, [0, 1, 2], [0, 1])
+    with pytest.raises(UserError, match="3 points but 1 values"):
+        save_map_csv(tmp_path / "m.csv", xy, [0, 1, 2], [0, 1, 2], value=[1.0])
+    with pytest.raises(UserError, match="cannot be called 'x'"):
+        save_map_csv(tmp_path / "m.csv", xy, [0, 1, 2], [0, 1, 2], value=[1.0, 2.0, 3.0], value_name="x")
+    with pytest.raises(UserError, match="use .csv"):
+        save_map_csv(tmp_path / "m.txt", xy, [0, 1, 2], [0, 1, 2])
+    assert list(tmp_path.iterdir()) == []
