@@ -95,8 +95,8 @@ class ReconstructionView(QWidget):
         self.throttle = FrameThrottle(self, self.refresh)
         self.source_combo.currentIndexChanged.connect(self.throttle.request)
         self.error_combo.currentIndexChanged.connect(self.throttle.request)
-        self.order_combo.currentIndexChanged.connect(self._show_sorted)
-        self.count_spin.valueChanged.connect(self._show_sorted)
+        self.order_combo.currentIndexChanged.connect(lambda _: self._show_sorted())
+        self.count_spin.valueChanged.connect(lambda _: self._show_sorted())
         self.bind(state)
 
     # -- public -------------------------------------------------------------------------------------
