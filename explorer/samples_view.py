@@ -5,7 +5,8 @@ The codes come from ``model.prior_sample`` (N(0, I), the model's chosen prior, o
 fitted to the training codes: the registry's ``prior`` says which) under a fixed seed, in a
 forked random state so nothing else's randomness moves.  The temperature scales the codes
 about the prior's centre (0, or the fitted mean).  Conditional models get a row per class; the
-columns share their noise, so a column holds one "style" in every class.
+columns share their noise, so a column holds one "style" in every class.  A prior that depends
+on the label (a label-informed mixture) gets a row per class too, each from its own component.
 """
 
 from __future__ import annotations
@@ -65,6 +66,21 @@ def sample_codes(model: AutoencoderModel, n: int, seed: int, temperature: float,
     return z.cpu().numpy()
 
 
+@torch.no_grad()
+def prior_uses_labels(model: AutoencoderModel) -> bool:
+    """Whether the model's prior depends on the label (a label-informed mixture): the same noise
+    under two labels gives different codes.  Asked of the model's behaviour, not its variant."""
+    if model.n_classes < 2 or "labels" not in inspect.signature(model.prior_sample).parameters:
+        return False
+    device = model_device(model)
+    codes = []
+    for label in (0, 1):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            codes.append(model.prior_sample(4, device, labels=torch.full((4,), label, device=device)))
+    return not torch.allclose(codes[0], codes[1])
+
+
 class SamplesView(QWidget):
     """A grid of samples of one run, from the same noise at every snapshot."""
 
@@ -77,6 +93,8 @@ class SamplesView(QWidget):
         self.state: RunState | None = None
         self._figure: GridFigure | None = None
         self.noise_codes = np.zeros((0, 0), np.float32)   # the codes of the last grid
+        self.per_class = False          # a row per class: a conditional model, or a prior that depends on the label
+        self._prior_labelled = False
 
         self.count_label = QLabel("Samples", self)
         self.count_spin = QSpinBox(self, minimum=1, maximum=256, value=DEFAULT_COUNT)
@@ -116,10 +134,12 @@ class SamplesView(QWidget):
 
     def bind(self, state: RunState | None) -> None:
         self.state = rebind(self.state, state, {"decoder_changed": self.throttle.request})
-        conditional = self._model is not None and self._model.is_conditional
-        self.count_label.setText("Per class" if conditional else "Samples")
+        model = self._model
+        self._prior_labelled = model is not None and prior_uses_labels(model)
+        self.per_class = model is not None and (model.is_conditional or self._prior_labelled)
+        self.count_label.setText("Per class" if self.per_class else "Samples")
         self.count_spin.blockSignals(True)
-        self.count_spin.setValue(DEFAULT_PER_CLASS if conditional else DEFAULT_COUNT)
+        self.count_spin.setValue(DEFAULT_PER_CLASS if self.per_class else DEFAULT_COUNT)
         self.count_spin.blockSignals(False)
         self.throttle.request()
 
@@ -131,19 +151,18 @@ class SamplesView(QWidget):
             return
         prior, seed, temperature = prior_kind(self.state), self.seed_spin.value(), self.temperature_spin.value()
         n = self.count_spin.value()
-        if model.is_conditional:
+        if self.per_class:
             classes = np.arange(model.n_classes)
             labels = np.repeat(classes, n)
-            takes_labels = prior == "chosen" and "labels" in inspect.signature(model.prior_sample).parameters
-            if takes_labels:
+            if self._prior_labelled:
                 codes = sample_codes(model, len(labels), seed, temperature, prior, labels)
             else:   # the same noise in every row
                 codes = np.tile(sample_codes(model, n, seed, temperature, prior), (len(classes), 1))
-            images = decode_codes(model, codes, labels)
+            images = decode_codes(model, codes, labels if model.is_conditional else None)
             cells = [list(images[r * n:(r + 1) * n]) for r in range(len(classes))]
             names = self.state.class_names
             rows = [names[c] if c < len(names) else str(c) for c in classes]
-            what = f"{n} per class, a row per class{'' if takes_labels else ', the same noise in each row'}"
+            what = f"{n} per class, a row per class{'' if self._prior_labelled else ', the same noise in each row'}"
         else:
             codes = sample_codes(model, n, seed, temperature, prior)
             images = decode_codes(model, codes)

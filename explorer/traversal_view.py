@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.export import marginal_std
 from explorer.insight_common import ExportBar, FrameThrottle, decode_codes, prior_kind, safe_file_stem
 from explorer.insight_figure import FigureCanvas, GridFigure
 from explorer.session import LatentCursor, RunState, rebind
@@ -133,7 +132,8 @@ class TraversalView(QWidget):
         if probe is not None and len(probe.codes) > 1 and probe.codes.shape[1] == d and np.isfinite(probe.codes).all():
             codes = probe.codes.astype(np.float64)
             return codes.mean(axis=0), np.maximum(codes.std(axis=0), 1e-6), f"marginal sd of the {len(codes)} probe codes"
-        return (model.code_mean.detach().cpu().double().numpy(), marginal_std(model).double().numpy(),
+        chol = model.code_chol.detach().cpu().double().numpy()   # Σ = L Lᵀ: the marginal sd are L's row norms
+        return (model.code_mean.detach().cpu().double().numpy(), np.sqrt((chol ** 2).sum(axis=1)),
                 "marginal sd of the fitted code Gaussian")
 
     def dimensions(self) -> list[int]:

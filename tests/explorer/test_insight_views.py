@@ -233,6 +233,23 @@ def test_conditional_models_sample_a_row_per_class_from_the_same_noise(qtbot, cv
     assert np.abs(figure.cells[0][0] - figure.cells[7][0]).max() > 0.05   # same code, another class
 
 
+def test_a_prior_that_depends_on_the_label_gets_a_row_per_class(qtbot, digits):
+    state = RunState(DIGITS, small_model("ae", latent_dim=2), quick_train(), dataset=digits)
+    plain = state.model.prior_sample
+
+    def label_informed(n, device, labels=None):   # like a label-informed mixture: one component per class
+        z = plain(n, device)
+        return z if labels is None else z + 3.0 * labels.float()[:, None]
+
+    state.model.prior_sample = label_informed
+    view = show(qtbot, SamplesView(state))
+    figure = view.figure()
+    assert view.per_class and figure.n_rows == 10 and "a row per class" in figure.title
+    per_class = view.count_spin.value()
+    np.testing.assert_allclose(view.noise_codes[per_class:2 * per_class].mean(0) - view.noise_codes[:per_class].mean(0),
+                               [3.0, 3.0], atol=1.5)
+
+
 # -- reconstructions ------------------------------------------------------------------------------
 def wait_for_errors(qtbot, view):
     qtbot.waitUntil(lambda: not view.loading and not view.computing and view._figure is not None, timeout=20_000)
