@@ -4,6 +4,7 @@ frame (and none while a view is hidden), and the export row (size, PNG, SVG, las
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from engine.models import AutoencoderModel, variant
 from explorer.insight_figure import GridFigure, export_figure
 
 FRAME_INTERVAL_MS = 16            # cursor moves are coalesced to one redraw a frame
+DECODE_BUDGET_S = 0.004           # GUI-thread time per decoding turn; a larger batch is split over turns
 EXPORT_FOLDER_KEY = "export/last_folder"
 EXPORT_SIZES = (32, 64, 96, 128, 192, 256)   # each image's longer side in an export, pixels
 DEFAULT_EXPORT_SIZE = 96
@@ -60,6 +62,74 @@ def encode_images(model: AutoencoderModel, images_u8: torch.Tensor, labels: torc
     x = images_u8.to(device).float().div_(255.0)
     y = labels.to(device) if model.is_conditional and labels is not None else None
     return model.encode(x, y).float().cpu().numpy()
+
+
+class ChunkedDecoder(QObject):
+    """Decodes a batch of codes on the GUI thread within ``DECODE_BUDGET_S`` per event-loop turn.
+
+    A batch that the measured cost per image says fits the budget is decoded at once (an MLP's
+    traversal grid: well under a millisecond); a larger one (a conv body's: 20–40 ms on 2 cores)
+    is split over turns, so a drag on the map never waits for it.  ``done(images)`` gets the
+    whole batch.  A new batch asked for while one is under way replaces any waiting one and
+    starts when the current one ends (the picture lags one pass rather than stalling)."""
+
+    def __init__(self, parent: QObject):
+        super().__init__(parent)
+        self.per_image_s = 0.0      # measured; 0 until the first decode
+        self._job = None            # (model, codes, labels, done, position, parts)
+        self._next = None
+        self.timer = QTimer(self, interval=0)
+        self.timer.timeout.connect(self._turn)
+
+    @property
+    def busy(self) -> bool:
+        return self._job is not None
+
+    def start(self, model: AutoencoderModel, codes: np.ndarray, labels, done: Callable[[np.ndarray], None]) -> None:
+        codes = np.asarray(codes, np.float32).reshape(-1, model.latent_dim)
+        labels = None if labels is None else np.broadcast_to(np.asarray(labels), (len(codes),)).copy()
+        if len(codes) == 0:
+            done(np.zeros((0, *model.image_shape), np.float32))
+            return
+        if self._job is not None:
+            self._next = (model, codes, labels, done)
+            return
+        self._job = [model, codes, labels, done, 0, []]
+        if self.per_image_s * len(codes) <= DECODE_BUDGET_S:
+            self.finish_now()
+        else:
+            self.timer.start()
+
+    def finish_now(self) -> None:
+        """Decode what is left (and any waiting batch) now: an export, a test."""
+        while self._job is not None:
+            self._turn(whole=True)
+
+    def cancel(self) -> None:
+        self.timer.stop()
+        self._job = self._next = None
+
+    def _turn(self, whole: bool = False) -> None:
+        model, codes, labels, done, position, parts = self._job
+        n = len(codes) - position if whole or not self.per_image_s else \
+            max(1, int(DECODE_BUDGET_S / self.per_image_s))
+        part = slice(position, min(position + max(n, 1), len(codes)))
+        start = time.perf_counter()
+        parts.append(decode_codes(model, codes[part], None if labels is None else labels[part]))
+        count = part.stop - part.start
+        if count:
+            measured = (time.perf_counter() - start) / count
+            self.per_image_s = measured if not self.per_image_s else 0.5 * (self.per_image_s + measured)
+        self._job[4] = part.stop
+        if part.stop < len(codes):
+            return
+        self.timer.stop()
+        self._job = None
+        images = np.concatenate(parts) if parts else np.zeros((0,), np.float32)
+        done(images)
+        if self._next is not None and self._job is None:
+            waiting, self._next = self._next, None
+            self.start(*waiting)
 
 
 # -- redraws ---------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.insight_common import ExportBar, FrameThrottle, decode_codes, encode_images, prior_kind, safe_file_stem
+from explorer.insight_common import ChunkedDecoder, ExportBar, FrameThrottle, encode_images, prior_kind, safe_file_stem
 from explorer.insight_figure import FigureCanvas, GridFigure
 from explorer.session import LatentCursor, RunState, rebind
 
@@ -157,6 +157,7 @@ class InterpolationView(QWidget):
         layout.addWidget(self.export_bar)
 
         self.throttle = FrameThrottle(self, self.refresh)
+        self.decoder = ChunkedDecoder(self)
         self.pick_a.clicked.connect(lambda: self._pick_cursor("a"))
         self.pick_b.clicked.connect(lambda: self._pick_cursor("b"))
         self.swap_button.clicked.connect(self.endpoints.swap)
@@ -170,6 +171,7 @@ class InterpolationView(QWidget):
     # -- public -------------------------------------------------------------------------------------
     def figure(self) -> GridFigure | None:
         self.throttle.flush()
+        self.decoder.finish_now()
         return self._figure
 
     def bind(self, state: RunState | None) -> None:
@@ -211,24 +213,20 @@ class InterpolationView(QWidget):
     def refresh(self) -> None:
         self.throttle.pending = False
         model, ends = self._model, self.endpoints
-        if model is None:
-            self._show(None, "No model")
-            return
-        if not ends.complete or not (self._fits(ends.a.code) and self._fits(ends.b.code)):
-            self._show(None)
+        if model is None or not ends.complete or not (self._fits(ends.a.code) and self._fits(ends.b.code)):
+            self.decoder.cancel()
+            self._show(None, "No model" if model is None else None)
             return
         steps, spherical = self.steps_spin.value(), self.spherical_box.isChecked()
         self.path_codes = interpolate(ends.a.code, ends.b.code, steps, spherical)
         label = self.cursor.label if model.is_conditional else None
-        images = decode_codes(model, self.path_codes, label)
         t = np.linspace(0, 1, steps)
         captions = ["A"] + [f"t={v:.2f}" for v in t[1:-1]] + ["B"]
         how = "spherical" if spherical else "linear"
         what = f", decoded as class {self._class_name(label)}" if label is not None else ""
-        figure = GridFigure([list(images)], title=f"{self.state.name}: A = {self._words(ends.a)} → "
-                                                  f"B = {self._words(ends.b)} ({how}{what})",
-                            row_labels=[how], captions=[captions], marks={(0, 0), (0, steps - 1)})
-        self._show(figure)
+        title = f"{self.state.name}: A = {self._words(ends.a)} → B = {self._words(ends.b)} ({how}{what})"
+        self.decoder.start(model, self.path_codes, label, lambda images: self._show(GridFigure(
+            [list(images)], title=title, row_labels=[how], captions=[captions], marks={(0, 0), (0, steps - 1)})))
 
     # -- internals ------------------------------------------------------------------------------------
     @property

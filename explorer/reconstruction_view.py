@@ -27,6 +27,7 @@ from explorer.session import RunState, rebind
 EVALUATED = 1000          # validation images whose errors are measured (the map's images: all of them)
 CHUNK_BUDGET_S = 0.004    # GUI-thread time per chunk
 PER_ROW = 8
+KEEP_PIXELS = 2 ** 25     # a pass keeps its reconstructions (uint8) when they hold at most this many values
 ERRORS = {"squared_error": "squared error per image, summed over pixels (values in [0, 1])",
           "bce": "binary cross-entropy per image, summed over pixels"}
 ERROR_TITLES = {"squared_error": "squared error", "bce": "binary cross-entropy"}
@@ -58,10 +59,14 @@ class ReconstructionView(QWidget):
         self.setAccessibleName("reconstructionView")
         self.state: RunState | None = None
         self._figure: GridFigure | None = None
-        self.rows = np.zeros(0, np.int64)        # validation-set indices being evaluated
+        self.rows = np.zeros(0, np.int64)        # validation-set indices of the last finished pass
+        self._rows = self.rows                   # those of the pass under way
         self.errors = np.zeros(0)                # their errors, in the order of ``rows``
+        self.recons: np.ndarray | None = None    # their reconstructions (uint8), when small enough to keep
+        self._recons: np.ndarray | None = None
         self._position = 0
-        self._chunk = 32
+        self._chunk = 8   # grows with the measured cost per image
+        self._noted = 0.0
         self._stale = False
         self.task: BackgroundTask | None = None
         self.load_failure = ""
@@ -116,7 +121,8 @@ class ReconstructionView(QWidget):
     def bind(self, state: RunState | None) -> None:
         self.state = rebind(self.state, state, {"decoder_changed": self._on_weights, "probe_changed": self._on_probe})
         self.chunk_timer.stop()
-        self.rows, self.errors, self.load_failure = np.zeros(0, np.int64), np.zeros(0), ""
+        self.rows, self.errors, self.recons, self.load_failure = np.zeros(0, np.int64), np.zeros(0), None, ""
+        self._rows = self.rows
         self._stale = False
         self.throttle.request()
 
@@ -143,10 +149,12 @@ class ReconstructionView(QWidget):
             rows = np.asarray(self.state.probe.indices, np.int64)
         else:
             rows = np.arange(min(EVALUATED, len(split.val)), dtype=np.int64)
-        self.rows = rows[rows < len(split.val)]
-        self._errors = np.zeros(len(self.rows))
-        self._position, self._stale = 0, False
-        if len(self.rows) == 0:
+        self._rows = rows[rows < len(split.val)]
+        self._errors = np.zeros(len(self._rows))
+        keep = len(self._rows) * int(np.prod(split.val.shape)) <= KEEP_PIXELS
+        self._recons = np.zeros((len(self._rows), *split.val.shape), np.uint8) if keep else None
+        self._position, self._stale, self._noted = 0, False, time.perf_counter()
+        if len(self._rows) == 0:
             self._show(None, "No images to reconstruct.")
             return
         self.chunk_timer.start()
@@ -163,21 +171,25 @@ class ReconstructionView(QWidget):
             self.chunk_timer.stop()
             return
         start = time.perf_counter()
-        idx = torch.as_tensor(self.rows[self._position:self._position + self._chunk])
+        idx = torch.as_tensor(self._rows[self._position:self._position + self._chunk])
         x = split.val.images[idx].to(model_device(model)).float().div_(255.0)
         y = split.val.labels[idx].to(x.device)
-        errors, _ = image_errors(model, x, y, self.error_combo.currentData())
+        errors, recon = image_errors(model, x, y, self.error_combo.currentData())
         self._errors[self._position:self._position + len(idx)] = errors
+        if self._recons is not None:
+            self._recons[self._position:self._position + len(idx)] = \
+                recon.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
         self._position += len(idx)
         elapsed = time.perf_counter() - start
-        if elapsed < CHUNK_BUDGET_S / 2:
-            self._chunk = min(self._chunk * 2, 4096)
-        elif elapsed > CHUNK_BUDGET_S and self._chunk > 1:
-            self._chunk //= 2
-        self.note.setText(f"Measuring errors: {self._position:,} of {len(self.rows):,} images…")
-        if self._position >= len(self.rows):
+        # the next chunk: as many images as the budget holds at this chunk's cost, at most twice as many
+        fits = int(CHUNK_BUDGET_S * len(idx) / elapsed) if elapsed > 0 else 2 * self._chunk
+        self._chunk = max(1, min(fits, 2 * self._chunk, 4096))
+        if time.perf_counter() - self._noted > 0.25:   # a progress line a few times a second, not a repaint a chunk
+            self._noted = time.perf_counter()
+            self.note.setText(f"Measuring errors: {self._position:,} of {len(self._rows):,} images…")
+        if self._position >= len(self._rows):
             self.chunk_timer.stop()
-            self.errors = self._errors
+            self.rows, self.errors, self.recons = self._rows, self._errors, self._recons
             self._show_sorted()
             if self._stale:
                 self.throttle.request()
@@ -190,10 +202,14 @@ class ReconstructionView(QWidget):
         kind = self.error_combo.currentData()
         shown = self.order()[:self.count_spin.value()]
         idx = torch.as_tensor(self.rows[shown])
-        x = split.val.images[idx].to(model_device(model)).float().div_(255.0)
-        errors, recon = image_errors(model, x, split.val.labels[idx].to(x.device), kind)
-        self.errors[shown] = errors   # the shown images with the very latest weights
-        inputs, outputs = x.cpu().numpy(), recon.cpu().numpy()
+        x = split.val.images[idx].float().div_(255.0)
+        if self.recons is not None and len(self.recons) == len(self.rows):   # the pass's own
+            errors, outputs = self.errors[shown], self.recons[shown].astype(np.float32) / 255.0
+        else:   # too many to keep: the shown ones again
+            errors, recon = image_errors(model, x.to(model_device(model)), split.val.labels[idx].to(model_device(model)), kind)
+            self.errors[shown] = errors
+            outputs = recon.cpu().numpy()
+        inputs = x.numpy()
         cells, captions, labels = [], [], []
         names = self.state.class_names
         for s in range(0, len(shown), PER_ROW):

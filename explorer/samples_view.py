@@ -31,9 +31,9 @@ from PySide6.QtWidgets import (
 from engine.models import AutoencoderModel
 from explorer.insight_common import (
     PRIOR_WORDS,
+    ChunkedDecoder,
     ExportBar,
     FrameThrottle,
-    decode_codes,
     model_device,
     prior_kind,
     safe_file_stem,
@@ -122,6 +122,7 @@ class SamplesView(QWidget):
         layout.addWidget(self.export_bar)
 
         self.throttle = FrameThrottle(self, self.refresh)
+        self.decoder = ChunkedDecoder(self)
         for signal in (self.count_spin.valueChanged, self.temperature_spin.valueChanged, self.seed_spin.valueChanged):
             signal.connect(self.throttle.request)
         self.new_noise.clicked.connect(lambda: self.seed_spin.setValue(self.seed_spin.value() + 1))
@@ -130,6 +131,7 @@ class SamplesView(QWidget):
     # -- public -------------------------------------------------------------------------------------
     def figure(self) -> GridFigure | None:
         self.throttle.flush()
+        self.decoder.finish_now()
         return self._figure
 
     def bind(self, state: RunState | None) -> None:
@@ -147,6 +149,7 @@ class SamplesView(QWidget):
         self.throttle.pending = False
         model = self._model
         if model is None:
+            self.decoder.cancel()
             self._show(None, "No model")
             return
         prior, seed, temperature = prior_kind(self.state), self.seed_spin.value(), self.temperature_spin.value()
@@ -158,21 +161,23 @@ class SamplesView(QWidget):
                 codes = sample_codes(model, len(labels), seed, temperature, prior, labels)
             else:   # the same noise in every row
                 codes = np.tile(sample_codes(model, n, seed, temperature, prior), (len(classes), 1))
-            images = decode_codes(model, codes, labels if model.is_conditional else None)
-            cells = [list(images[r * n:(r + 1) * n]) for r in range(len(classes))]
+            decode_labels = labels if model.is_conditional else None
             names = self.state.class_names
             rows = [names[c] if c < len(names) else str(c) for c in classes]
             what = f"{n} per class, a row per class{'' if self._prior_labelled else ', the same noise in each row'}"
         else:
             codes = sample_codes(model, n, seed, temperature, prior)
-            images = decode_codes(model, codes)
-            cols = math.ceil(math.sqrt(n))
-            cells = [list(images[s:s + cols]) for s in range(0, n, cols)]
-            rows, what = [], f"{n} samples"
+            rows, what, decode_labels = [], f"{n} samples", None
         self.noise_codes = codes
         title = (f"{self.state.name}: {what} from {PRIOR_WORDS.get(prior, prior)}, temperature {temperature:g}, "
                  f"noise seed {seed}")
-        self._show(GridFigure(cells, title=title, row_labels=rows))
+        width = n if self.per_class else math.ceil(math.sqrt(n))
+
+        def show(images: np.ndarray) -> None:
+            cells = [list(images[s:s + width]) for s in range(0, len(images), width)]
+            self._show(GridFigure(cells, title=title, row_labels=rows))
+
+        self.decoder.start(model, codes, decode_labels, show)
 
     # -- internals ------------------------------------------------------------------------------------
     @property

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.insight_common import ExportBar, FrameThrottle, decode_codes, prior_kind, safe_file_stem
+from explorer.insight_common import ChunkedDecoder, ExportBar, FrameThrottle, prior_kind, safe_file_stem
 from explorer.insight_figure import FigureCanvas, GridFigure
 from explorer.session import LatentCursor, RunState, rebind
 
@@ -99,6 +99,7 @@ class TraversalView(QWidget):
         layout.addWidget(self.export_bar)
 
         self.throttle = FrameThrottle(self, self.refresh)
+        self.decoder = ChunkedDecoder(self)
         for signal in (self.rows_spin.valueChanged, self.order_combo.currentIndexChanged, self.steps_spin.valueChanged,
                        self.span_spin.valueChanged, self.only_edit.editingFinished):
             signal.connect(self.throttle.request)
@@ -110,6 +111,7 @@ class TraversalView(QWidget):
     def figure(self) -> GridFigure | None:
         """What the view shows now (rendered first if a redraw is waiting)."""
         self.throttle.flush()
+        self.decoder.finish_now()
         return self._figure
 
     def bind(self, state: RunState | None) -> None:
@@ -163,6 +165,7 @@ class TraversalView(QWidget):
         self.throttle.pending = False
         model = self._model
         if model is None:
+            self.decoder.cancel()
             self._show(None, "No model")
             return
         centre, sd, words = self.ranges()
@@ -183,20 +186,22 @@ class TraversalView(QWidget):
             if abs(values[nearest] - code[k]) <= span * sd[k] / max(steps - 1, 1):
                 marks.add((r, nearest))
         label = self.cursor.label if model.is_conditional else None
-        images = decode_codes(model, codes, label) if len(codes) else np.zeros((0, 1, 1, 1))
-        cells = [list(images[r * steps:(r + 1) * steps]) for r in range(len(dims))]
         what = f" decoded as class {self._class_name(label)}" if label is not None else ""
-        figure = GridFigure(
-            cells, title=f"{self.state.name}: each row sweeps one dimension over ±{span:g} {words}, "
-                         f"the others at the cursor's code{what}",
-            row_labels=[f"z{k}" for k in dims], col_labels=[f"{v:+.3g} sd" if v else "0 sd" for v in t], captions=captions,
-            marks=marks)
+        title = (f"{self.state.name}: each row sweeps one dimension over ±{span:g} {words}, "
+                 f"the others at the cursor's code{what}")
+        col_labels = [f"{v:+.3g} sd" if v else "0 sd" for v in t]
+
+        def show(images: np.ndarray) -> None:
+            cells = [list(images[r * steps:(r + 1) * steps]) for r in range(len(dims))]
+            self._show(GridFigure(cells, title=title, row_labels=[f"z{k}" for k in dims], col_labels=col_labels,
+                                  captions=captions, marks=marks))
+
         ordered = self.order_combo.currentData() == "active" and self.activity_words
         note = f"{len(dims)} of {model.latent_dim} dimensions" if len(dims) < model.latent_dim else ""
         if ordered and not self.only_edit.text().strip():
             note = f"{note}, ordered by {self.activity_words}." if note else f"Ordered by {self.activity_words}."
         self.note.setText(self.dims_error or note)
-        self._show(figure)
+        self.decoder.start(model, codes, label, show)
 
     # -- internals ------------------------------------------------------------------------------------
     @property

@@ -153,6 +153,27 @@ def test_traversals_redecode_when_the_weights_change(qtbot, run_paths):
     assert pixels(view) != before
 
 
+def test_a_slow_decode_is_split_over_event_loop_turns_and_ends_on_the_latest_code(qtbot, run_paths, monkeypatch):
+    state, cursor = RunState.open(run_paths[0]), LatentCursor()
+    view = show(qtbot, TraversalView(state, cursor))
+    view.figure()
+    monkeypatch.setattr(insight_common, "DECODE_BUDGET_S", 0.0)   # every image "too slow": one a turn
+    turns = []
+    view.decoder.timer.timeout.connect(lambda: turns.append(1))
+    cursor.set_code(np.array([1.0, 1.0]), "test")
+    view.throttle.flush()   # the frame's redraw
+    assert view.decoder.busy
+    cursor.set_code(np.array([-1.5, 0.5]), "test")   # while the first grid is being decoded
+    view.throttle.flush()
+    qtbot.waitUntil(lambda: not view.decoder.busy and not view.throttle.pending, timeout=5000)
+    assert len(turns) >= 18
+    figure = view.figure()
+    k = int(figure.row_labels[0][1:])
+    code = np.array([-1.5, 0.5], np.float32)
+    code[k] = -3.0
+    np.testing.assert_allclose(figure.cells[0][0], state.decode(code[None])[0], atol=1e-6)
+
+
 # -- interpolation -------------------------------------------------------------------------------
 def test_the_interpolation_row_changes_when_an_endpoint_moves(qtbot, run_paths):
     state, cursor = RunState.open(run_paths[0]), LatentCursor()
