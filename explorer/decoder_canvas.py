@@ -234,6 +234,10 @@ class DecoderCanvas(QWidget):
         """Euclidean distance from ``code`` to the nearest probe code (NaN without probe codes)."""
         return math.nan if self._nearest is None else self._nearest.distance(code)
 
+    def focus_chain(self) -> list[QWidget]:
+        """The widgets Tab reaches here, in order; the sliders follow the last of them."""
+        return [self.label_combo]
+
     @property
     def sliders(self) -> list[QSlider]:
         return [row.slider for row in self._rows]
@@ -264,8 +268,11 @@ class DecoderCanvas(QWidget):
         self._rows = []
         dim = self.state.model.latent_dim if self.state is not None and self.state.model is not None else 0
         shown = min(dim, MAX_SLIDERS)
+        previous = self.label_combo
         for i in range(shown):
             self._rows.append(_SliderRow(self._grid, i, self._on_slider_moved))
+            QWidget.setTabOrder(previous, self._rows[-1].slider)   # Tab: the label, then the sliders in order
+            previous = self._rows[-1].slider
         self.cap_note.setText(f"Sliders for the first {shown} of {dim} dimensions." if dim > shown else "")
         self.cap_note.setVisible(dim > shown)
 

@@ -141,11 +141,32 @@ def test_invalid_values_are_refused_inline(window):
 def test_variant_parameters_show_only_when_they_apply(window):
     p = window.training_panel
     p.model.setCurrentIndex(p.model.findData("beta_vae"))
-    assert "beta" in p.params.editors and not p.params.isHidden()
+    assert "beta" in p.params.editors and p.params.editors["beta"].isVisibleTo(p)
+    assert p.params.editors["warmup_epochs"].text() == "0"   # not 0.0000
     p.model.setCurrentIndex(p.model.findData("ae"))
-    assert not p.params.editors and p.params.isHidden()
+    assert not p.params.editors and p.params.visible_names() == []
     p.model.setCurrentIndex(p.model.findData("denoising_ae"))
     assert set(p.params.editors) == {"noise", "level"}
+    noise = p.params.editors["noise"]
+    assert noise.currentText() == "Gaussian" and noise.currentData() == "gaussian"   # words shown, key stored
+    noise.setCurrentIndex(noise.findData("salt_pepper"))
+    assert noise.currentText() == "Salt and pepper" and p.configs()[1].params.noise == "salt_pepper"
+    p.model.setCurrentIndex(p.model.findData("sparse_ae"))
+    penalty = p.params.editors["penalty"]
+    assert penalty.currentData() == "l1" and "target" not in p.params.visible_names()   # ρ only for KL
+    assert not p.params.editors["target"].isVisibleTo(p)
+    penalty.setCurrentIndex(penalty.findData("kl"))
+    assert "target" in p.params.visible_names() and p.params.editors["target"].isVisibleTo(p)
+
+
+def test_variant_fields_line_up_with_the_rest(window):
+    """The variant's own fields are rows of the model form: their editors start where the others do."""
+    p = window.training_panel
+    p.model.setCurrentIndex(p.model.findData("beta_vae"))
+    window.resize(1280, 770)
+    QApplication.processEvents()
+    x_of = lambda w: w.mapTo(p, w.rect().topLeft()).x()  # noqa: E731
+    assert x_of(p.params.editors["beta"]) == x_of(p.latent) == x_of(p.hidden)
 
 
 def test_layout_and_choices_are_restored(qtbot, tmp_path):
