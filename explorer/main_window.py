@@ -248,6 +248,7 @@ class MainWindow(QMainWindow):
         self.restore_settings()
         self.state_label.setText("Ready: choose a preset, or a dataset and a model, then press Start (F5).")
         self._set_tab_order()
+        self.training_panel.preset.setFocus(Qt.FocusReason.OtherFocusReason)   # where a newcomer starts
 
     def _set_tab_order(self) -> None:
         """Tab goes panel → map → decoder → loss controls → runs list → Open/Resume; arrows move within."""

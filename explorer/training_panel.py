@@ -14,6 +14,7 @@ import html
 import math
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -102,6 +103,7 @@ class TrainingPanel(QWidget):
         self._valid = False
         self._applying = False
         self._dataset_notes: list[str] = []
+        self._note_name: str | None = None
         self.presets = list(presets or [])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -231,6 +233,12 @@ class TrainingPanel(QWidget):
         for combo in (self.dataset, self.model, self.body, self.likelihood, self.device):
             _shrinkable(combo)
 
+        _readable_when_disabled(form_host)
+        self.read_only_note = QLabel()
+        self.read_only_note.setObjectName("readOnlyNote")
+        self.read_only_note.setWordWrap(True)
+        self.read_only_note.setVisible(False)
+        layout.addWidget(self.read_only_note)
         self.scroll = _name(QScrollArea(), "trainingForm", "Training settings")
         self.scroll.setWidget(form_host)
         self.scroll.setWidgetResizable(True)
@@ -460,6 +468,7 @@ class TrainingPanel(QWidget):
         self.pause.setEnabled(live)
         self.stop.setEnabled(live)
         self.new_run.setEnabled(not editable)
+        self._show_read_only_note()
         self.pause.setText("Resume" if status == "paused" else "Pause")
         if focused is not None and not focused.isEnabled():
             # a button that disabled itself (Start once training runs) hands focus to its neighbour
@@ -471,8 +480,19 @@ class TrainingPanel(QWidget):
         if not live and self._state is not None and status not in ("new",):
             self.progress.setFormat(f"{status} — {self._state.reason or ''}".strip(" —"))
 
+    def _show_read_only_note(self) -> None:
+        editable = self.is_editable()
+        self.read_only_note.setVisible(not editable)
+        self._note_name = self._state.name if self._state is not None else None
+        if not editable:
+            from explorer.runs_panel import short_name
+            self.read_only_note.setText(f"<b>{html.escape(short_name(self._state.name))}</b>: its settings, read-only. "
+                                        "<b>New</b> (Ctrl+N) edits them for a new run.")
+
     def _show_progress(self, *_) -> None:
         s = self._state
+        if s is not None and s.name != self._note_name:
+            self._show_read_only_note()   # the run folder (and its name) came with the first update
         if s is None or s.total_steps == 0:
             self.progress.setValue(0)
             self.progress.setFormat("idle" if s is None else s.status)
@@ -481,6 +501,17 @@ class TrainingPanel(QWidget):
         if s.status in ("running", "paused"):
             rate = f" · {s.samples_per_sec:,.0f}/s · ETA {format_eta(s.eta_s)}" if s.status == "running" and s.samples_per_sec else ""
             self.progress.setFormat(f"epoch {min(s.epoch + 1, s.train_cfg.epochs)}/{s.train_cfg.epochs} · step {s.step}{rate}")
+
+
+def _readable_when_disabled(widget: QWidget) -> None:
+    """Read-only settings stay legible: disabled editors' text is a little lighter than normal, not faint."""
+    palette = widget.palette()
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText, QPalette.ColorRole.WindowText):
+        normal = palette.color(QPalette.ColorGroup.Active, role)
+        base = palette.color(QPalette.ColorGroup.Active, QPalette.ColorRole.Base)
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor.fromRgbF(
+            *(n + (b - n) * 0.3 for n, b in zip(normal.getRgbF()[:3], base.getRgbF()[:3]))))
+    widget.setPalette(palette)
 
 
 def _shrinkable(combo: QComboBox) -> None:
