@@ -269,6 +269,10 @@ class DecoderCanvas(QWidget):
     def _rebuild_sliders(self) -> None:
         for row in self._rows:
             for widget in (row.name, row.slider, row.readout):
+                # out of the grid and the window's focus chain now, not at the next event loop pass
+                self._grid.removeWidget(widget)
+                widget.hide()
+                widget.setParent(None)
                 widget.deleteLater()
         self._rows = []
         dim = self.state.model.latent_dim if self.state is not None and self.state.model is not None else 0

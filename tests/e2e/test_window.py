@@ -182,3 +182,145 @@ def test_layout_and_choices_are_restored(qtbot, tmp_path):
     assert again.training_panel.latent.value() == 5
     assert again.docks["runs"].isHidden()
     again.close()
+
+
+def focus_chain_from(window, qtbot, start, presses: int = 60) -> list:
+    start.setFocus()
+    qtbot.waitUntil(start.hasFocus)
+    seen = []
+    for _ in range(presses):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        seen.append(QApplication.focusWidget())
+    return seen
+
+
+def test_tab_moves_between_the_widgets_and_leaves_the_runs_table(window, qtbot, run_paths):
+    """Tab entered the runs table and never left it, moving cell by cell and switching the shown
+    run at each row; now it goes panel → map → decoder → loss controls → runs → Open/Resume."""
+    for path in run_paths:
+        window.open_run(path)
+    qtbot.wait(50)   # new sliders show at the next pass of the event loop
+    active = window.session.active
+    seen = focus_chain_from(window, qtbot, window.training_panel.start)
+    names = [w.objectName() for w in seen]
+    for name in ("latentPlot", "latentSlider0", "lossSmoothing", "runsList", "openRunButton"):
+        assert name in names, (name, names)
+    i = names.index("runsList")
+    assert names[i + 1] != "runsList"   # one Tab into the table, the next one out of it
+    assert names.index("projectionCombo") < names.index("latentSlider0") < names.index("lossSmoothing") < i
+    assert window.session.active is active   # tabbing through switched no run
+
+
+def test_focus_stays_where_the_person_was_after_resume(window, qtbot, run_paths):
+    state = window.open_run(run_paths[0])
+    window.training_panel.epochs.setValue(state.epoch + 1)
+    resume = window.runs_panel.resume_button
+    resume.setFocus()
+    qtbot.waitUntil(resume.hasFocus)
+    resume.click()
+    assert state.is_training
+    assert QApplication.focusWidget() is not window.loss_plot.smoothing
+    assert window.runs_panel.isAncestorOf(QApplication.focusWidget())
+    qtbot.waitUntil(lambda: not state.is_training, timeout=60_000)
+
+
+def test_a_long_message_is_a_dialog_and_a_short_status(window):
+    message = ("MNIST is not in /home/someone/.local/share/latent-explorer/data/MNIST/raw: place "
+               "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
+               "t10k-labels-idx1-ubyte there (plain or .gz), or press Download.")
+    width = window.width()
+    window.show_error(message, "The dataset could not be loaded")
+    assert window.message_box.text() == message
+    shown = window.state_label.text()
+    assert len(shown) < len(message) and window.state_label.toolTip() == message
+    assert window.state_label.fontMetrics().horizontalAdvance(shown) <= window.state_label.width()
+    assert window.width() == width
+
+
+def test_title_names_the_active_run_and_the_window_has_an_icon(window, run_paths):
+    assert window.windowTitle() == "Latent Explorer" and not window.windowIcon().isNull()
+    state = window.open_run(run_paths[0])
+    assert state.name in window.windowTitle()
+
+
+def test_help_lists_the_shortcuts_and_about_shows_the_version(window):
+    from explorer.main_window import app_version
+    rows = dict((what, keys) for keys, what in window.shortcut_rows())
+    for what in ("Raw 2-D", "PCA", "UMAP", "Zoom map to fit", "Resume run", "Start", "Keyboard shortcuts"):
+        assert what in rows, (what, rows)
+    assert rows["PCA"] == "Ctrl+2" and rows["Resume run"] == "Ctrl+R"
+    window.show_shortcuts()
+    assert "Ctrl+2" in window.message_box.text()
+    window._about()
+    assert app_version() in window.message_box.text() and app_version()[0].isdigit()
+
+
+def test_the_projection_shortcut_switches_the_map(window, run_paths):
+    window.open_run(run_paths[0])
+    action = next(a for a in window.latent_view.projection_actions() if a.objectName() == "projection_pca")
+    action.trigger()
+    assert window.latent_view.projection == "pca" and window.latent_view.projection_combo.currentData() == "pca"
+    window.latent_view.set_projection("raw")
+    assert not action.isChecked()
+
+
+def test_projection_and_loss_dock_size_are_restored_on_relaunch(qtbot, tmp_path):
+    path = str(tmp_path / "settings.ini")
+    w = MainWindow(settings=QSettings(path, QSettings.IniFormat), runs_dir=tmp_path)
+    qtbot.addWidget(w)
+    w.resize(1280, 760)
+    w.show()
+    qtbot.waitExposed(w)
+    w.latent_view.set_projection("pca")
+    w.resizeDocks([w.docks["loss"]], [320], Qt.Vertical)
+    QApplication.processEvents()
+    height = w.docks["loss"].height()
+    w.close()
+    again = MainWindow(settings=QSettings(path, QSettings.IniFormat), runs_dir=tmp_path)
+    qtbot.addWidget(again)
+    again.show()
+    qtbot.waitExposed(again)
+    QApplication.processEvents()
+    assert again.latent_view.projection == "pca"
+    assert abs(again.docks["loss"].height() - height) <= 2, (again.docks["loss"].height(), height)
+    again.close()
+
+
+def test_the_idle_status_bar_keeps_no_stale_rate(window, qtbot):
+    configure(window, epochs=200)
+    window.training_panel.start.click()
+    state = window.session.active
+    qtbot.waitUntil(lambda: bool(window.speed_label.text()), timeout=60_000)
+    assert "samples/s" in window.speed_label.text() and window.eta_label.text().startswith("ETA")
+    window.training_panel.stop.click()
+    qtbot.waitUntil(lambda: not state.is_training, timeout=30_000)
+    assert window.speed_label.text() == "" and window.eta_label.text() == ""
+
+
+def test_the_window_shows_before_torch_is_imported(tmp_path):
+    """The frame, its menus and placeholders come up before torch is imported (torch alone takes
+    about 2 s); the views are built behind it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    code = """
+import sys
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from explorer.main_window import MainWindow
+w = MainWindow(deferred=True)
+w.show(); app.processEvents()
+assert 'torch' not in sys.modules, 'torch imported before the window was shown'
+assert w.isVisible() and w.menuBar().actions()
+done = []
+w.build_views_in_background(then=lambda: (done.append(w.training_panel.isVisible()), app.quit()))
+app.exec()
+assert done == [True] and 'torch' in sys.modules
+print('ok')
+"""
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path),
+                              "XDG_DATA_HOME": str(tmp_path)})
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
