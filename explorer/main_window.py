@@ -231,6 +231,9 @@ class MainWindow(QMainWindow):
             self.docks[key].setWidget(widget)
         self._built = True
         self._default_dock_sizes()
+        if self.isVisible() and not self._has_saved_layout():
+            # the docks' new widgets settle their sizes in the next pass of the event loop: size them again then
+            QTimer.singleShot(0, self._default_dock_sizes)
         self._fill_menus()
         self.device_label.setText(device_description())
         tp = self.training_panel
@@ -474,13 +477,19 @@ class MainWindow(QMainWindow):
         from explorer.session import rebind
         self._state = rebind(self._state, state, {"refreshed": self._show_progress, "status_changed": self._show_status,
                                                   "failed": self._on_failed})
-        self.setWindowTitle(f"{state.name} — {APP_TITLE}" if state is not None else APP_TITLE)
+        self._update_title()
         if state is not None:
             self._show_status(state.status)
         else:
             self.speed_label.setText("")
             self.eta_label.setText("")
             self.state_label.setText("New run: choose the settings, then press Start (F5).")
+
+    def _update_title(self) -> None:
+        """The window's title names the active run (its folder's name once training has made it)."""
+        title = f"{self._state.name} — {APP_TITLE}" if self._state is not None else APP_TITLE
+        if title != self.windowTitle():
+            self.setWindowTitle(title)
 
     def _on_failed(self, message: str) -> None:
         self.show_error(message, "Training stopped")
@@ -489,6 +498,7 @@ class MainWindow(QMainWindow):
         s = self._state
         if s is None:
             return
+        self._update_title()
         words = {"running": "Training", "paused": "Paused", "completed": "Finished", "stopped": "Stopped",
                  "failed": "Failed", "new": "Ready"}.get(status, status)
         self.state_label.setText(f"{words}: {s.variant_title} on {s.dataset_name}" + (f" — {s.reason}" if s.reason else ""))
@@ -501,6 +511,7 @@ class MainWindow(QMainWindow):
         s = self._state
         if s is None or s.status != "running":
             return
+        self._update_title()
         self.speed_label.setText(f"{s.samples_per_sec:,.0f} samples/s" if s.samples_per_sec else "")
         self.eta_label.setText(f"ETA {format_eta(s.eta_s)}" if math.isfinite(s.eta_s) else "")
 
@@ -586,6 +597,9 @@ class MainWindow(QMainWindow):
             data, model, train = configs
             self.settings.setValue("last_configs", json.dumps({"data": data.to_dict(), "model": model.to_dict(),
                                                                "train": train.to_dict()}))
+
+    def _has_saved_layout(self) -> bool:
+        return self.settings is not None and isinstance(self.settings.value("window_state"), QByteArray)
 
     def _restore_layout(self) -> None:
         """The window's geometry and its docks' places and sizes, as the person left them."""

@@ -462,7 +462,9 @@ class TrainingPanel(QWidget):
         focused = QApplication.focusWidget()
         focused = focused if focused is not None and self.isAncestorOf(focused) else None
         self._set_editable(editable, status in ("stopped", "completed"))
-        self.start.setEnabled(self._valid and not any(r.is_training for r in self.session.runs))
+        # (a run whose thread is only starting is not is_training yet, but it is running)
+        busy = any(r.is_training or r.status in ("running", "paused") for r in self.session.runs)
+        self.start.setEnabled(self._valid and not busy)
         self.start.setToolTip("Start training a new run with these settings (F5)." if editable else
                               "Start a new run with the settings shown (F5).")
         self.pause.setEnabled(live)
