@@ -324,3 +324,26 @@ print('ok')
                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path),
                               "XDG_DATA_HOME": str(tmp_path)})
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("bad", [None, "a string"])
+def test_a_run_with_a_bad_validation_value_does_not_crash_the_window(tmp_path, run_paths, bad):
+    """It segfaulted in the runs table's paint (exit 139) when the history held a null or a string
+    among its validation losses: in a child process, so a crash fails this test and not the run."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+    run = tmp_path / run_paths[0].name
+    shutil.copytree(run_paths[0], run)
+    history = json.loads((run / "history.json").read_text())
+    history["val"]["total"][0] = bad
+    (run / "history.json").write_text(json.dumps(history))
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, str(root / "main.py"), str(run)], cwd=root, capture_output=True, text=True,
+                         timeout=180, env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path),
+                                           "XDG_DATA_HOME": str(tmp_path), "LATENT_EXPLORER_LAUNCH_PROBE": "1"})
+    assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
+    assert "built" in out.stdout
