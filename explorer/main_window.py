@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import threading
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QFontMetrics, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -25,12 +24,12 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
-    QSizePolicy,
     QWidget,
 )
 
 from engine.errors import UserError
 from explorer.resources import icon_path
+from explorer.status_bar import ElidedLabel, app_version, device_description, short_form
 
 CLOSE_TIMEOUT_MS = 1800
 APP_TITLE = "Latent Explorer"
@@ -44,58 +43,6 @@ LOSS_SHARE, LOSS_MIN_PX = 0.3, 230
 def default_runs_dir() -> Path:
     import platformdirs
     return platformdirs.user_data_path("latent-explorer") / "runs"
-
-
-def device_description() -> str:
-    import torch
-
-    from engine.training import TRAIN_THREADS, resolve_device
-    device = resolve_device("auto")
-    if device.type == "cuda":
-        return f"GPU: {torch.cuda.get_device_name(device)}"
-    threads = TRAIN_THREADS   # the GUI thread itself keeps one (explorer/app.py)
-    return f"CPU ({threads} training thread{'s' if threads != 1 else ''})"
-
-
-def app_version() -> str:
-    try:
-        from importlib.metadata import version
-        return version("latent-explorer")
-    except Exception:  # noqa: BLE001 — not installed (run from a clone): the package's own number
-        from engine import __version__
-        return __version__
-
-
-def short_form(message: str, limit: int = 90) -> str:
-    """The first clause of a message, for the status bar (the whole message is in a dialog)."""
-    first = re.split(r"(?<=[.;:])\s", message.strip(), maxsplit=1)[0].rstrip(":;")
-    return first if len(first) <= limit else first[:limit - 1].rsplit(" ", 1)[0] + "…"
-
-
-class ElidedLabel(QLabel):
-    """A one-line label that never widens the window: too long a text is elided, the whole in its tooltip."""
-
-    def __init__(self, text: str = "", parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self._full = ""
-        self.setText(text)
-
-    def setText(self, text: str) -> None:  # noqa: N802 — Qt's name
-        self._full = text
-        self.setToolTip(text if text else "")
-        self._elide()
-
-    def full_text(self) -> str:
-        return self._full
-
-    def resizeEvent(self, event) -> None:  # noqa: N802
-        super().resizeEvent(event)
-        self._elide()
-
-    def _elide(self) -> None:
-        width = max(self.width() - 4, 20)
-        super().setText(QFontMetrics(self.font()).elidedText(self._full, Qt.TextElideMode.ElideRight, width))
 
 
 class MainWindow(QMainWindow):
