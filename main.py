@@ -1,14 +1,20 @@
-"""Latent Explorer.  ``python main.py`` opens the app; ``python main.py train|resume|info|export|download ...``
+"""Latent Explorer.  ``python main.py`` opens the app; ``python main.py train|resume|info|evaluate|export|sweep|compare|download ...``
 runs headless (``python main.py --help``)."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 
+def _opens_the_app(argv: list[str]) -> bool:
+    """No arguments, or run folders to open: the app.  A command (or --help): the CLI.  Decided
+    without importing the engine, so that the window shows before torch is imported."""
+    return not argv or os.path.exists(argv[0]) or os.sep in argv[0] or "/" in argv[0]
+
+
 def _main(argv: list[str]) -> int:
-    from engine.cli import COMMANDS
-    if argv and (argv[0] in COMMANDS or argv[0] in ("-h", "--help")):
+    if not _opens_the_app(argv):
         from engine.cli import main as cli_main
         return cli_main(argv)
     from explorer.app import main as app_main

@@ -162,7 +162,11 @@ class _SliderRow:
         return self.lo + (self.hi - self.lo) * position / SLIDER_STEPS
 
     def show_value(self, value: float) -> None:
-        """Move the slider to ``value`` (clamped) without emitting, and print the exact value."""
+        """Move the slider to ``value`` without emitting, and print the exact value.  A value beyond
+        the range widens it (with a margin), so the handle always shows the value it reads."""
+        if math.isfinite(value) and not self.lo <= value <= self.hi:
+            margin = 0.1 * (self.hi - self.lo) or 1.0
+            self.lo, self.hi = min(self.lo, value - margin), max(self.hi, value + margin)
         position = round((value - self.lo) / (self.hi - self.lo) * SLIDER_STEPS) if self.hi > self.lo else 0
         self.slider.blockSignals(True)
         self.slider.setValue(min(max(position, 0), SLIDER_STEPS))
@@ -185,6 +189,7 @@ class DecoderCanvas(QWidget):
         self._nearest: NearestCodes | None = None
         self._typical_spacing = math.nan
         self._rows: list[_SliderRow] = []
+        self._cursor_origin = "reset"   # who moved the cursor last ("reset": no person yet)
 
         self.image_widget = ImageCanvas(self)
         self.image_widget.painted.connect(self.painted)
@@ -234,6 +239,10 @@ class DecoderCanvas(QWidget):
         """Euclidean distance from ``code`` to the nearest probe code (NaN without probe codes)."""
         return math.nan if self._nearest is None else self._nearest.distance(code)
 
+    def focus_chain(self) -> list[QWidget]:
+        """The widgets Tab reaches here, in order; the sliders follow the last of them."""
+        return [self.label_combo]
+
     @property
     def sliders(self) -> list[QSlider]:
         return [row.slider for row in self._rows]
@@ -260,12 +269,19 @@ class DecoderCanvas(QWidget):
     def _rebuild_sliders(self) -> None:
         for row in self._rows:
             for widget in (row.name, row.slider, row.readout):
+                # out of the grid and the window's focus chain now, not at the next event loop pass
+                self._grid.removeWidget(widget)
+                widget.hide()
+                widget.setParent(None)
                 widget.deleteLater()
         self._rows = []
         dim = self.state.model.latent_dim if self.state is not None and self.state.model is not None else 0
         shown = min(dim, MAX_SLIDERS)
+        previous = self.label_combo
         for i in range(shown):
             self._rows.append(_SliderRow(self._grid, i, self._on_slider_moved))
+            QWidget.setTabOrder(previous, self._rows[-1].slider)   # Tab: the label, then the sliders in order
+            previous = self._rows[-1].slider
         self.cap_note.setText(f"Sliders for the first {shown} of {dim} dimensions." if dim > shown else "")
         self.cap_note.setVisible(dim > shown)
 
@@ -289,6 +305,12 @@ class DecoderCanvas(QWidget):
             self._nearest = NearestCodes(codes)
             self._typical_spacing = self._nearest.typical_spacing()
         probabilistic = self.state is not None and self.state.model is not None and self.state.model.probabilistic
+        cursor = self.session.cursor
+        if self._nearest is not None and self._cursor_origin == "reset" and cursor.code is not None \
+                and self._fits(cursor.code):
+            # nobody has moved the cursor yet: start it among the codes (before the first codes
+            # came it sat at zero, which may lie outside every code's range)
+            cursor.set_code(codes.mean(axis=0), "reset")
         for row in self._rows:
             if self._nearest is not None:
                 lo, hi = float(codes[:, row.dim].min()), float(codes[:, row.dim].max())
@@ -299,8 +321,8 @@ class DecoderCanvas(QWidget):
             else:
                 lo, hi = -PRIOR_RANGE, PRIOR_RANGE
             row.lo, row.hi = lo, hi
-        if self.session.cursor.code is not None:
-            self._sync(self.session.cursor.code)
+        if cursor.code is not None:
+            self._sync(cursor.code)
 
     # -- decoding -----------------------------------------------------------------------------
     def redecode(self) -> None:
@@ -323,6 +345,7 @@ class DecoderCanvas(QWidget):
         self.image_widget.set_image(to_qimage(self._image))
 
     def _on_cursor_moved(self, code: np.ndarray, origin: str) -> None:
+        self._cursor_origin = origin
         self._decode(code)
         self._sync(code)
 

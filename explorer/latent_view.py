@@ -16,7 +16,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, QTimer
-from PySide6.QtGui import QMouseEvent, QPainter, QPalette, QPen
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QMouseEvent, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -27,14 +27,13 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QSpinBox,
     QToolButton,
-    QToolTip,
     QVBoxLayout,
     QWidget,
 )
 
 from engine.projection import IdentityProjection, PCAProjection, Projection
 from engine.runs import ProbeCodes
-from explorer.map_pictures import compose_tiles, probe_tooltip
+from explorer.map_pictures import HoverCard, compose_tiles, probe_tooltip
 from explorer.point_layer import PointLayer, palette_for
 from explorer.projection_worker import ProjectionWorker
 from explorer.session import RunState, Session, rebind
@@ -128,7 +127,7 @@ class LatentView(QWidget):
         #: keep the points in view as they move, until the person pans or zooms
         self._follow_points = True
         self._dragged = False
-        self._hover_index: int | None = None
+        self.hover_card = HoverCard(self)
         self._owns_worker = worker is None
         self.worker = ProjectionWorker(self) if worker is None else worker
         self.worker.computed.connect(self._on_umap)
@@ -240,7 +239,38 @@ class LatentView(QWidget):
         self.projection_combo.blockSignals(True)
         self.projection_combo.setCurrentIndex(list(PROJECTIONS).index(name))
         self.projection_combo.blockSignals(False)
+        self._check_projection_action()
         self._reproject(reset_view=True)
+
+    def projection_names(self) -> list[str]:
+        return list(PROJECTIONS)
+
+    def projection_actions(self) -> list[QAction]:
+        """One checkable action per projection, with Ctrl+1, Ctrl+2, … in the order of PROJECTIONS."""
+        if not hasattr(self, "_projection_actions"):
+            group = QActionGroup(self)
+            self._projection_actions = []
+            for i, (key, title) in enumerate(PROJECTIONS.items(), start=1):
+                action = QAction(title, self, checkable=True)
+                action.setObjectName(f"projection_{key}")
+                if i <= 9:
+                    action.setShortcut(QKeySequence(f"Ctrl+{i}"))
+                action.setChecked(key == self._name)
+                action.triggered.connect(lambda _=False, k=key: self.set_projection(k))
+                group.addAction(action)
+                self._projection_actions.append(action)
+            self.projection_combo.currentIndexChanged.connect(self._check_projection_action)
+        return self._projection_actions
+
+    def _check_projection_action(self, *_) -> None:
+        for action in getattr(self, "_projection_actions", []):
+            action.setChecked(action.objectName() == f"projection_{self._name}")
+
+    def zoom_to_fit(self) -> None:
+        """Show every point again, and follow them as they move (until the next pan or zoom)."""
+        self._follow_points = True
+        if len(self._xy):
+            self.view.autoRange(items=[self.points], padding=0.06)
 
     def handle_position(self) -> tuple[float, float] | None:
         """The handle's position in map coordinates (None while it is hidden)."""
@@ -264,6 +294,7 @@ class LatentView(QWidget):
 
     def shutdown(self) -> bool:
         """End the view's own projection thread (the main window calls this on close); True when it ended."""
+        self._hide_tooltip()
         if self._owns_worker:
             return self.worker.shutdown()
         self.worker.cancel()
@@ -271,6 +302,7 @@ class LatentView(QWidget):
 
     # -- the active run ---------------------------------------------------------------------------
     def _bind(self, state: RunState | None) -> None:
+        self._hide_tooltip()
         self.state = rebind(self.state, state, {"probe_changed": self._on_probe,
                                                 "decoder_changed": self._on_decoder_changed,
                                                 "status_changed": self._on_status})
@@ -437,7 +469,7 @@ class LatentView(QWidget):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         kind = event.type()
         if not isinstance(event, QMouseEvent):
-            if kind == QEvent.Type.Leave:
+            if kind in (QEvent.Type.Leave, QEvent.Type.Hide, QEvent.Type.WindowDeactivate):
                 self._hide_tooltip()
             return False
         left = event.button() == Qt.MouseButton.LeftButton
@@ -478,16 +510,14 @@ class LatentView(QWidget):
         if index is None:
             self._hide_tooltip()
             return
-        if index != self._hover_index:
-            self._hover_index = index
+        if index != self.hover_card.index or not self.hover_card.isVisible():
             viewport = self.plot.viewport()
-            QToolTip.showText(event.globalPosition().toPoint(),
-                              probe_tooltip(self.state, index, ratio=viewport.devicePixelRatioF()), viewport)
+            self.hover_card.show_at(event.globalPosition().toPoint(),
+                                    probe_tooltip(self.state, index, ratio=viewport.devicePixelRatioF()), index)
 
     def _hide_tooltip(self) -> None:
-        if self._hover_index is not None:
-            self._hover_index = None
-            QToolTip.hideText()
+        if self.hover_card.isVisible() or self.hover_card.index is not None:
+            self.hover_card.dismiss()
 
     # -- manifold overlay -----------------------------------------------------------------------------
     def _schedule_manifold(self, *_) -> None:

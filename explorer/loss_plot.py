@@ -11,19 +11,21 @@ the new tail of the run's history, and pyqtgraph downsamples (peak) and clips to
 
 from __future__ import annotations
 
+import math
 import zlib
 from html import escape
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QAction, QColor, QImage, QPaintDevice, QPainter, QPalette, QPen
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
     QFileDialog,
+    QGraphicsWidget,
     QHBoxLayout,
     QLabel,
     QMenu,
@@ -36,6 +38,7 @@ from PySide6.QtWidgets import (
 from engine.errors import UserError
 from engine.runs import History
 from explorer.plot_grid import GridLines, SteadyViewBox
+from explorer.runs_panel import short_name
 from explorer.session import RunState, Session, rebind
 
 TOTAL = "total"   # also the term drawn for overlaid runs
@@ -44,14 +47,68 @@ TOTAL = "total"   # also the term drawn for overlaid runs
 TERM_COLOURS = {TOTAL: "#e03131", "reconstruction": "#1c7ed6", "kl": "#2f9e44", "neg_elbo": "#f08c00",
                 "sparsity": "#ae3ec9", "contraction": "#1098ad", "adversarial": "#e8590c", "mmd": "#7048e8"}
 SPARE_COLOURS = ("#d6336c", "#74b816", "#4263eb", "#f59f00", "#0ca678", "#9c36b5")
-OVERLAY_COLOURS = ("#868e96", "#15aabf", "#94d82d", "#cc5de8", "#fd7e14", "#5c7cfa")
+# Overlaid runs: strong colours none of the terms use, drawn 2 px wide and dashed
+OVERLAY_COLOURS = ("#0b7285", "#c2255c", "#5c940d", "#364fc7", "#d9480f", "#495057")
+OVERLAY_DASHES = (Qt.PenStyle.DashLine, Qt.PenStyle.DashDotLine, Qt.PenStyle.DotLine)
 PNG_SCALE = 2   # PNG exports are drawn as on a screen with twice the pixel density
+EXPORT_SIZE = QSize(1200, 600)   # logical size of an exported plot (2:1), whatever the dock's shape
+LEGEND_ROW_PX = 20                # the height of a legend entry
 INLIER_FRACTION = 0.98   # "Ignore outliers": the y axis spans the middle 98% of each curve's values
 
 
 def term_colour(name: str) -> QColor:
     """The fixed colour of a loss term."""
     return QColor(TERM_COLOURS.get(name) or SPARE_COLOURS[zlib.crc32(name.encode()) % len(SPARE_COLOURS)])
+
+
+class PlainLogAxis(pg.AxisItem):
+    """An axis whose log-mode ticks read as plain numbers (40, 0.5) where they fit, not 4·10¹."""
+
+    def logTickStrings(self, values, scale, spacing):  # noqa: N802 — pyqtgraph's name
+        out = []
+        for value in 10 ** np.asarray(values, dtype=float) * scale:
+            if value == 0 or 1e-4 <= abs(value) < 1e6:
+                out.append(f"{value:.4g}")
+            else:
+                out.extend(super().logTickStrings([math.log10(abs(value))], 1.0, spacing))
+        return out
+
+
+class ValidationSample(pg.ItemSample):
+    """The legend's key for validation markers: a dashed line with a marker in the colour of each
+    shown term, as the markers on the plot are (one grey key matched none of them)."""
+
+    def __init__(self, item, colours):
+        super().__init__(item)
+        self.colours = colours   # () -> list[QColor] of the terms whose markers show
+
+    def paint(self, p, *args):
+        if not self.item.isVisible():
+            super().paint(p, *args)   # pyqtgraph's "hidden" eye
+            return
+        colours = self.colours()[:3] or [QColor("#868e96")]
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setPen(pg.mkPen(colours[0], width=1, style=Qt.PenStyle.DashLine))
+        p.drawLine(QPointF(0, 11), QPointF(20, 11))
+        step = 20 / (len(colours) + 1)
+        for i, colour in enumerate(colours, start=1):
+            p.setPen(pg.mkPen(colour))
+            p.setBrush(pg.mkBrush(colour))
+            p.drawEllipse(QPointF(i * step, 11), 3, 3)
+
+
+class SideLegend(pg.LegendItem):
+    """A legend that tells its owner when its size changes (the plot keeps room for it beside the data)."""
+
+    def __init__(self, on_resize, **kwargs):
+        self._on_resize = None
+        super().__init__(**kwargs)
+        self._on_resize = on_resize
+
+    def updateSize(self):  # noqa: N802
+        super().updateSize()
+        if self._on_resize is not None:
+            self._on_resize()
 
 
 class LossSeries:
@@ -150,7 +207,7 @@ def _step_curve(pen: QPen) -> pg.PlotDataItem:
 
 
 def _overlay_label(state: RunState) -> str:
-    return f"{state.name} ({TOTAL})"
+    return f"{short_name(state.name)} ({TOTAL})"
 
 
 def _name(widget: QWidget, name: str) -> QWidget:
@@ -192,17 +249,26 @@ class LossPlot(QWidget):
         self.terms_button.setMenu(self.terms_menu)
         self.terms_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
 
-        self.plot = _name(pg.PlotWidget(viewBox=SteadyViewBox()), "lossPlotView")
+        self.plot = _name(pg.PlotWidget(viewBox=SteadyViewBox(), axisItems={"left": PlainLogAxis("left")}),
+                          "lossPlotView")
+        self.plot.setMinimumHeight(150)
         self.plot_item: pg.PlotItem = self.plot.getPlotItem()
         self.plot_item.setLabel("bottom", "step")
         self.plot_item.setLabel("left", "loss")
         self.grid = GridLines(self.plot_item)
         self.plot_item.setDownsampling(auto=True, mode="peak")   # applies to every curve added later
         self.plot_item.setClipToView(True)
-        self.legend = self.plot_item.addLegend(offset=(-10, 10), colCount=3)   # short: the live end of the curves runs under it
+        # The legend sits beside the data, in a column the plot keeps free for it: inside the view it
+        # covered the newest part of the curves.
+        self._legend_room = QGraphicsWidget()
+        self.plot_item.layout.addItem(self._legend_room, 2, 3)
+        self.legend = SideLegend(self._fit_legend, offset=None, colCount=1, verSpacing=-4)
+        self.legend.setParentItem(self.plot_item)
+        self.legend.anchor(itemPos=(1, 0), parentPos=(1, 0), offset=(-2, 2))
         self._val_key = pg.PlotDataItem(pen=pg.mkPen("#868e96", width=1, style=Qt.PenStyle.DashLine), symbol="o",
                                         symbolSize=6, symbolBrush="#868e96", symbolPen="#868e96")
-        self.legend.addItem(self._val_key, "validation")   # a key only: clicking it hides every validation curve
+        # a key only: clicking it hides every validation curve
+        self.legend.addItem(ValidationSample(self._val_key, self._validation_colours), "validation")
         self.crosshair = pg.InfiniteLine(angle=90, movable=False)
         self.crosshair.setVisible(False)
         self.plot_item.addItem(self.crosshair, ignoreBounds=True)
@@ -233,6 +299,7 @@ class LossPlot(QWidget):
         self.legend.sigSampleClicked.connect(self._on_legend_clicked)
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.plot.installEventFilter(self)
+        self.plot_item.vb.sigResized.connect(self._fit_legend)
         session.active_changed.connect(self._show_run)
 
         self._apply_palette()
@@ -248,8 +315,9 @@ class LossPlot(QWidget):
         self._overlay_states = list(states)
         self.overlays = []
         for state in dict.fromkeys(s for s in states if s is not self.state):
-            colour = QColor(OVERLAY_COLOURS[len(self.overlays) % len(OVERLAY_COLOURS)])
-            curve = _step_curve(pg.mkPen(colour, width=1, style=Qt.PenStyle.DashDotLine))
+            i = len(self.overlays)
+            colour = QColor(OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)])
+            curve = _step_curve(pg.mkPen(colour, width=2, style=OVERLAY_DASHES[i % len(OVERLAY_DASHES)]))
             curve.setZValue(-1)
             self.plot_item.addItem(curve)
             self.legend.addItem(curve, _overlay_label(state))
@@ -263,26 +331,28 @@ class LossPlot(QWidget):
             (self._hidden.discard if visible else self._hidden.add)(name)
             self._on_visibility_changed()
 
-    def export(self, path: str | Path) -> None:
-        """Write the plot, as it is on screen, to PNG (at twice the pixel density) or SVG, by the
-        file's suffix.  Raises UserError, in one sentence, for another suffix or an unwritable file.
+    def export(self, path: str | Path, size: QSize = EXPORT_SIZE) -> None:
+        """Write the plot, as it shows now but laid out at ``size`` (2:1, whatever the dock's
+        shape: a wide, short dock made 3000×248 px pictures), to PNG (at twice the pixel density)
+        or SVG, by the file's suffix.  Raises UserError, in one sentence, for another suffix or an
+        unwritable file.
 
         pyqtgraph's exporters are not used: its SVGExporter fails on the closed paths Qt 6.11
         writes, and its ImageExporter scales the axes' text but not the legend's."""
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix == ".png":
-            image = QImage(self.plot.viewport().size() * PNG_SCALE, QImage.Format.Format_ARGB32)
+            image = QImage(size * PNG_SCALE, QImage.Format.Format_ARGB32)
             image.setDevicePixelRatio(PNG_SCALE)
-            written = self._paint_onto(image) and image.save(str(path))
+            written = self._paint_onto(image, size) and image.save(str(path))
         elif suffix == ".svg":
             svg = QSvgGenerator()
             svg.setFileName(str(path))
-            svg.setSize(self.plot.viewport().size())
-            svg.setViewBox(QRectF(self.plot.viewport().rect()))
+            svg.setSize(size)
+            svg.setViewBox(QRectF(0, 0, size.width(), size.height()))
             svg.setResolution(int(self.plot.logicalDpiX()))
             svg.setTitle(f"Loss — {self.state.name}" if self.state is not None else "Loss")
-            written = self._paint_onto(svg)
+            written = self._paint_onto(svg, size)
         else:
             raise UserError(f"The loss plot can be exported as .png or .svg, not as “{path.name}”.")
         if not written:
@@ -311,8 +381,30 @@ class LossPlot(QWidget):
     def _move_keys_after_terms(self) -> None:
         """Keep the legend in the order: terms, the validation key, overlaid runs."""
         for item, label in [(self._val_key, "validation")] + [(c, _overlay_label(s)) for s, _, c in self.overlays]:
-            self.legend.removeItem(item)
-            self.legend.addItem(item, label)
+            self.legend.removeItem(item)   # (closes its sample: a new one is made)
+            self.legend.addItem(ValidationSample(item, self._validation_colours) if item is self._val_key else item,
+                                label)
+
+    def _validation_colours(self) -> list[QColor]:
+        return [term_colour(name) for name, c in self.curves.items() if c.val.isVisible()] or \
+            [term_colour(name) for name in self.curves]
+
+    def _fit_legend(self) -> None:
+        """Keep a column beside the data as wide as the legend; spread the legend over more columns
+        when it is taller than the plot."""
+        legend = getattr(self, "legend", None)
+        if legend is None or getattr(self, "_fitting", False):
+            return
+        self._fitting = True
+        try:
+            rows_room = max(1, int(self.plot_item.height() // LEGEND_ROW_PX))
+            columns = max(1, math.ceil(len(legend.items) / rows_room))
+            if columns != legend.columnCount:
+                legend.setColumnCount(columns)
+            self._legend_room.setMinimumWidth(legend.width() + 4)
+            self._legend_room.setMaximumWidth(legend.width() + 4)
+        finally:
+            self._fitting = False
 
     def _redraw(self) -> None:
         """Append what the histories gained to the curves (new terms get curves and a legend entry)."""
@@ -436,25 +528,34 @@ class LossPlot(QWidget):
         self.crosshair.setPen(pg.mkPen(text, width=1, style=Qt.PenStyle.DotLine))
 
     # -- export -------------------------------------------------------------------------------
-    def _paint_onto(self, device: QPaintDevice) -> bool:
-        """Paint the visible plot onto an image or SVG generator, without the crosshair, with every
-        item in pyqtgraph's export mode (markers drawn as shapes, not cached pixmaps)."""
+    def _paint_onto(self, device: QPaintDevice, size: QSize) -> bool:
+        """Paint the plot, laid out at ``size``, onto an image or SVG generator, without the
+        crosshair, with every item in pyqtgraph's export mode (markers drawn as shapes, not cached
+        pixmaps); then lay it out on screen again."""
         painter = QPainter()
         if not painter.begin(device):
             return False
-        target = QRectF(self.plot.viewport().rect())
+        target = QRectF(0, 0, size.width(), size.height())
+        central = self.plot.centralWidget
+        on_screen = central.geometry()
         items = [item for item in self.plot.scene().items() if hasattr(item, "setExportMode")]
         crosshair_shown = self.crosshair.isVisible()
         self.crosshair.setVisible(False)
         try:
+            central.setGeometry(target)
+            central.layout.activate()
+            self._fit_legend()
             for item in items:
                 item.setExportMode(True, {"painter": painter, "antialias": True})
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             painter.fillRect(target, self.plot.backgroundBrush())
-            self.plot.scene().render(painter, target, self.plot.mapToScene(self.plot.viewport().rect()).boundingRect())
+            self.plot.scene().render(painter, target, central.mapRectToScene(target))
         finally:
             for item in items:
                 item.setExportMode(False)
+            central.setGeometry(on_screen)
+            central.layout.activate()
+            self._fit_legend()
             self.crosshair.setVisible(crosshair_shown)
             painter.end()
         return True

@@ -1,100 +1,218 @@
 """The main window: the latent map in the centre, training panel left, decoder canvas and runs
-right, the loss plot below; menus, shortcuts, status bar, and the layout remembered."""
+right, the loss plot below; menus, shortcuts, status bar, and the layout remembered.
+
+The window comes up before torch is imported (torch alone takes about 2 s): ``MainWindow(...,
+deferred=True)`` builds the frame, the menus and the docks with placeholders, and
+``build_views_in_background()`` imports the engine on a plain thread while the shown window
+paints, then builds the views in the GUI thread.  By default (tests, tools) it builds at once.
+This module imports nothing heavy at its top for that reason.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import threading
 from pathlib import Path
 
-import platformdirs
-import torch
-from PySide6.QtCore import QByteArray, QSettings, Qt
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QWidget,
+)
 
-from engine.config import DataConfig, ModelConfig, TrainConfig
-from engine.data import download_dataset, load_dataset
 from engine.errors import UserError
-from engine.training import TRAIN_THREADS, resolve_device
-from explorer.background import BackgroundTask
-from explorer.decoder_canvas import DecoderCanvas
-from explorer.latent_view import LatentView
-from explorer.loss_plot import LossPlot
-from explorer.runs_panel import RunsPanel
-from explorer.session import RunState, Session, rebind
 from explorer.shutdown import end_library_threads
-from explorer.training_panel import TrainingPanel, format_eta
+from explorer.resources import icon_path
+from explorer.status_bar import ElidedLabel, app_version, device_description, short_form
 
 CLOSE_TIMEOUT_MS = 1800
+APP_TITLE = "Latent Explorer"
+#: what the background thread imports before the views are built (all of it without Qt widgets)
+ENGINE_MODULES = ("torch", "engine.config", "engine.data", "engine.models", "engine.runs", "engine.training",
+                  "engine.worker", "engine.projection")
+#: the loss dock's default share of the window's height, and its least height in pixels
+LOSS_SHARE, LOSS_MIN_PX = 0.3, 230
 
 
 def default_runs_dir() -> Path:
+    import platformdirs
     return platformdirs.user_data_path("latent-explorer") / "runs"
 
 
-def device_description() -> str:
-    device = resolve_device("auto")
-    if device.type == "cuda":
-        return f"GPU: {torch.cuda.get_device_name(device)}"
-    threads = TRAIN_THREADS   # the GUI thread itself keeps one (explorer/app.py)
-    return f"CPU ({threads} training thread{'s' if threads != 1 else ''})"
-
-
 class MainWindow(QMainWindow):
-    def __init__(self, session: Session | None = None, settings: QSettings | None = None,
-                 runs_dir: str | Path | None = None):
+    def __init__(self, session=None, settings: QSettings | None = None, runs_dir: str | Path | None = None,
+                 deferred: bool = False):
         super().__init__()
-        self.setWindowTitle("Latent Explorer")
+        self.setWindowTitle(APP_TITLE)
         self.setObjectName("mainWindow")
-        self.session = session or Session(self)
+        if icon_path().is_file():
+            self.setWindowIcon(QIcon(str(icon_path())))
         self.settings = settings
         self.runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
         self.message_box: QMessageBox | None = None
-        self._download: BackgroundTask | None = None
+        self._download = None
+        self._state = None
+        self._built = False
+        self._session_given = session
+        self.session = None
+        self.presets = []
+        self.view_actions: list[QAction] = []   # enabled once the views are built
+        self.setCorner(Qt.Corner.TopLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.setCentralWidget(self._placeholder("Loading the engine…"))
+        self.docks = {
+            "training": self._dock("Training", Qt.DockWidgetArea.LeftDockWidgetArea),
+            "decoder": self._dock("Decoder", Qt.DockWidgetArea.RightDockWidgetArea),
+            "runs": self._dock("Runs", Qt.DockWidgetArea.RightDockWidgetArea),
+            "loss": self._dock("Loss", Qt.DockWidgetArea.BottomDockWidgetArea),
+        }
+        self._build_menus()
+        self._build_status_bar()
+        self._fit_to_screen()
+        self._restore_layout()
+        if not deferred:
+            self.build_views()
 
+    # -- the frame ------------------------------------------------------------------------------
+    @staticmethod
+    def _placeholder(text: str) -> QLabel:
+        label = QLabel(text)
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setEnabled(False)
+        return label
+
+    def _dock(self, title: str, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"{title.lower()}Dock")
+        dock.setWidget(self._placeholder("Loading…"))
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _fit_to_screen(self) -> None:
+        """A size that fits the screen: 1500×920 where there is room, less on a laptop's screen."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            self.resize(1500, 920)
+            return
+        room = screen.availableGeometry()
+        # leave room for the window manager's frame and title bar
+        self.resize(min(1500, room.width() - 8), min(920, room.height() - 40))
+
+    def _default_dock_sizes(self) -> None:
+        height = self.height()
+        self.resizeDocks([self.docks["training"], self.docks["decoder"]], [330, 340], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["loss"]], [max(LOSS_MIN_PX, round(LOSS_SHARE * height))], Qt.Orientation.Vertical)
+        rest = max(300, height - max(LOSS_MIN_PX, round(LOSS_SHARE * height)) - 60)
+        self.resizeDocks([self.docks["decoder"], self.docks["runs"]], [round(rest * 0.62), round(rest * 0.38)],
+                         Qt.Orientation.Vertical)
+
+    # -- the views (torch and everything that needs it) -------------------------------------------
+    def build_views_in_background(self, before=None, then=None) -> None:
+        """Import the engine on a plain thread while the shown window paints, then, in the GUI
+        thread, call ``before()``, build the views and call ``then()``."""
+        failure: list[BaseException] = []
+
+        def load() -> None:
+            import importlib
+            try:
+                for name in ENGINE_MODULES:
+                    importlib.import_module(name)
+            except BaseException as exc:  # noqa: BLE001 — reported in the GUI thread
+                failure.append(exc)
+
+        loader = threading.Thread(target=load, name="engine-import", daemon=True)
+        loader.start()
+        self.state_label.setText("Loading the engine (torch)…")
+        # meanwhile this thread imports the plotting library (Qt's, so not on the other thread)
+        QTimer.singleShot(0, lambda: __import__("pyqtgraph"))
+        poll = QTimer(self)
+        poll.setInterval(15)
+
+        def check() -> None:
+            if loader.is_alive():
+                return
+            poll.stop()
+            poll.deleteLater()
+            if failure:
+                raise failure[0]
+            if before is not None:
+                before()
+            self.build_views()
+            if then is not None:
+                then()
+
+        poll.timeout.connect(check)
+        poll.start()
+
+    def build_views(self) -> None:
+        if self._built:
+            return
+        from explorer.app import tune_for_gui
+        tune_for_gui()   # before the GUI thread runs any torch op
+        from explorer.decoder_canvas import DecoderCanvas
+        from explorer.latent_view import LatentView
+        from explorer.loss_plot import LossPlot
+        from explorer.presets import load_presets
+        from explorer.runs_panel import RunsPanel
+        from explorer.session import Session
+        from explorer.training_panel import TrainingPanel
+
+        self.session = self._session_given or Session(self)
+        self.presets = load_presets()
         self.latent_view = LatentView(self.session)
-        self.setCentralWidget(self.latent_view)
-        self.training_panel = TrainingPanel(self.session)
+        self.training_panel = TrainingPanel(self.session, self.presets)
         self.decoder_canvas = DecoderCanvas(self.session)
         self.loss_plot = LossPlot(self.session)
         self.runs_panel = RunsPanel(self.session)
-        self.docks = {
-            "training": self._dock("Training", self.training_panel, Qt.LeftDockWidgetArea),
-            "decoder": self._dock("Decoder", self.decoder_canvas, Qt.RightDockWidgetArea),
-            "runs": self._dock("Runs", self.runs_panel, Qt.RightDockWidgetArea),
-            "loss": self._dock("Loss", self.loss_plot, Qt.BottomDockWidgetArea),
-        }
-        self.resizeDocks([self.docks["training"], self.docks["decoder"]], [330, 340], Qt.Horizontal)
-        self.resizeDocks([self.docks["loss"]], [230], Qt.Vertical)
-        self.resizeDocks([self.docks["decoder"], self.docks["runs"]], [520, 200], Qt.Vertical)
-
-        self._build_menus()
-        self._build_status_bar()
+        self.setCentralWidget(self.latent_view)
+        for key, widget in (("training", self.training_panel), ("decoder", self.decoder_canvas),
+                            ("runs", self.runs_panel), ("loss", self.loss_plot)):
+            self.docks[key].setWidget(widget)
+        self._built = True
+        self._default_dock_sizes()
+        if self.isVisible() and not self._has_saved_layout():
+            # the docks' new widgets settle their sizes in the next pass of the event loop: size them again then
+            QTimer.singleShot(0, self._default_dock_sizes)
+        self._fill_menus()
+        self.device_label.setText(device_description())
         tp = self.training_panel
         tp.start_requested.connect(self.start_training)
         tp.pause_requested.connect(self.pause_training)
         tp.resume_requested.connect(self.resume_training)
         tp.stop_requested.connect(self.stop_training)
         tp.download_requested.connect(self.download)
+        tp.new_run_requested.connect(self.new_run)
+        tp.preset_applied.connect(self._apply_preset_view)
         self.runs_panel.open_requested.connect(self.open_run_dialog)
         self.runs_panel.resume_requested.connect(self.resume_run)
         self.runs_panel.overlays_changed.connect(self.loss_plot.set_overlays)
         self.session.active_changed.connect(self._follow)
-        self._state: RunState | None = None
-        self.resize(1500, 920)
         self.restore_settings()
+        self.state_label.setText("Ready: choose a preset, or a dataset and a model, then press Start (F5).")
+        self._set_tab_order()
+        self.training_panel.preset.setFocus(Qt.FocusReason.OtherFocusReason)   # where a newcomer starts
 
-    def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(f"{title.lower()}Dock")
-        dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable | QDockWidget.DockWidgetClosable)
-        self.addDockWidget(area, dock)
-        return dock
+    def _set_tab_order(self) -> None:
+        """Tab goes panel → map → decoder → loss controls → runs list → Open/Resume; arrows move within."""
+        chain = [self.training_panel.start, self.training_panel.pause, self.training_panel.stop,
+                 self.training_panel.new_run, self.latent_view.projection_combo, self.latent_view.plot,
+                 *self.decoder_canvas.focus_chain(), self.loss_plot.smoothing, self.loss_plot.raw,
+                 self.loss_plot.log_y, self.loss_plot.ignore_outliers, self.loss_plot.terms_button,
+                 self.runs_panel.table, self.runs_panel.open_button, self.runs_panel.resume_button]
+        for first, second in zip(chain, chain[1:]):
+            QWidget.setTabOrder(first, second)
 
     # -- menus, shortcuts, status bar ----------------------------------------------------------
-    def _action(self, menu, text: str, slot, shortcut=None, name: str | None = None) -> QAction:
+    def _action(self, menu, text: str, slot, shortcut=None, name: str | None = None, needs_views: bool = True) -> QAction:
         action = QAction(text, self)
         if shortcut:
             action.setShortcut(QKeySequence(shortcut))
@@ -102,58 +220,119 @@ class MainWindow(QMainWindow):
             action.setObjectName(name)
         action.triggered.connect(slot)
         menu.addAction(action)
+        if needs_views:
+            action.setEnabled(self._built)
+            self.view_actions.append(action)
         return action
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file = bar.addMenu("&File")
-        self._action(file, "&Open run…", self.open_run_dialog, QKeySequence.Open, "openRunAction")
+        self._action(file, "&New run", lambda: self.new_run(), "Ctrl+N", "newRunAction")
+        self._action(file, "&Open run…", self.open_run_dialog, QKeySequence.StandardKey.Open, "openRunAction")
         export = file.addMenu("&Export")
         self._action(export, "&Samples grid…", lambda: self.export_figure("samples"), "Ctrl+E", "exportSamplesAction")
         self._action(export, "&Reconstructions…", lambda: self.export_figure("recon"))
         self._action(export, "&Traversals…", lambda: self.export_figure("traversal"))
         self._action(export, "&Interpolations…", lambda: self.export_figure("interpolation"))
-        self._action(export, "&Embeddings (CSV/NPZ)…", self.export_embeddings)
+        self._action(export, "&Embeddings (CSV/NPZ)…", lambda: self.export_embeddings())
         self._action(export, "&Loss plot (PNG/SVG)…", self.export_loss_plot)
         file.addSeparator()
-        self._action(file, "&Quit", self.close, QKeySequence.Quit)
+        self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit, needs_views=False)
+        self.presets_menu = bar.addMenu("&Presets")
         train = bar.addMenu("&Training")
-        self.start_action = self._action(train, "&Start", self.training_panel.start.click, "F5", "startAction")
-        self.pause_action = self._action(train, "&Pause / Resume", self.training_panel.pause.click, "F6", "pauseAction")
-        self.stop_action = self._action(train, "S&top", self.training_panel.stop.click, "Shift+F5", "stopAction")
-        view = bar.addMenu("&View")
+        self.start_action = self._action(train, "&Start", lambda: self.training_panel.start.click(), "F5", "startAction")
+        self.pause_action = self._action(train, "&Pause / Resume", lambda: self.training_panel.pause.click(), "F6",
+                                         "pauseAction")
+        self.stop_action = self._action(train, "S&top", lambda: self.training_panel.stop.click(), "Shift+F5", "stopAction")
+        self.resume_run_action = self._action(train, "&Resume run", lambda: self.runs_panel.resume_button.click(),
+                                              "Ctrl+R", "resumeRunAction")
+        self.view_menu = bar.addMenu("&View")
         for dock in self.docks.values():
-            view.addAction(dock.toggleViewAction())
+            self.view_menu.addAction(dock.toggleViewAction())
         help_menu = bar.addMenu("&Help")
-        self._action(help_menu, "&About Latent Explorer", self._about)
+        self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, "F1", "shortcutsAction", needs_views=False)
+        self._action(help_menu, "&About Latent Explorer", self._about, needs_views=False)
+
+    def _fill_menus(self) -> None:
+        """The menu entries that come from the views: the map's projections, the presets."""
+        self.view_menu.addSeparator()
+        projections = self.view_menu.addMenu("Map &projection")
+        for action in self.latent_view.projection_actions():
+            projections.addAction(action)
+        self.addActions(self.latent_view.projection_actions())
+        self._action(self.view_menu, "&Zoom map to fit", self.latent_view.zoom_to_fit, "Ctrl+0", "zoomToFitAction")
+        for preset in self.presets:
+            action = self._action(self.presets_menu, preset.title, lambda _=False, p=preset: self.training_panel.apply_preset(p))
+            action.setToolTip(preset.tooltip)
+        self.presets_menu.setToolTipsVisible(True)
+        if not self.presets:
+            self.presets_menu.addAction("No presets found").setEnabled(False)
+        for action in self.view_actions:
+            action.setEnabled(True)
 
     def _build_status_bar(self) -> None:
         status = self.statusBar()
-        self.device_label = QLabel(device_description())
-        self.state_label = QLabel("Ready: choose a dataset and a model, then press Start (F5).")
+        self.device_label = QLabel("")
+        self.state_label = ElidedLabel("Starting…")
+        self.state_label.setObjectName("statusMessage")
         self.speed_label = QLabel("")
+        self.speed_label.setObjectName("speedLabel")
         self.eta_label = QLabel("")
+        self.eta_label.setObjectName("etaLabel")
         status.addWidget(self.state_label, 1)
         for w in (self.speed_label, self.eta_label, self.device_label):
             status.addPermanentWidget(w)
 
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        """(keys, what they do) for every menu action with a shortcut, then the mouse on the map."""
+        rows = []
+        for action in self.findChildren(QAction):
+            keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            if keys:
+                rows.append((keys, action.text().replace("&", "").rstrip("…")))
+        rows = sorted(set(rows), key=lambda r: r[1])
+        rows += [("Left drag on the map", "Decode the point under the handle"),
+                 ("Right / middle drag, wheel", "Pan and zoom the map"),
+                 ("Tab / Shift+Tab", "Move between the panel, map, decoder, loss plot and runs"),
+                 ("Arrow keys in the runs list", "Show another run")]
+        return rows
+
+    def show_shortcuts(self) -> None:
+        rows = "".join(f"<tr><td><b>{keys}</b>&nbsp;&nbsp;</td><td>{what}</td></tr>" for keys, what in self.shortcut_rows())
+        self.message_box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", f"<table>{rows}</table>",
+                                       QMessageBox.StandardButton.Close, self)
+        self.message_box.setObjectName("shortcutsDialog")
+        self.message_box.open()
+
     def _about(self) -> None:
-        QMessageBox.about(self, "About Latent Explorer",
-                          "<b>Latent Explorer</b><br>Train autoencoders and explore their latent spaces.<br>"
-                          "Drag on the latent map to decode the point under the cursor.")
+        self.message_box = QMessageBox(QMessageBox.Icon.NoIcon, "About Latent Explorer",
+                                       f"<b>Latent Explorer</b> {app_version()}<br>"
+                                       "Train autoencoders and explore their latent spaces.<br>"
+                                       "Drag on the latent map to decode the point under the cursor.<br>"
+                                       "Help → Keyboard shortcuts (F1) lists the keys.",
+                                       QMessageBox.StandardButton.Ok, self)
+        self.message_box.setObjectName("aboutDialog")
+        if not self.windowIcon().isNull():
+            self.message_box.setIconPixmap(self.windowIcon().pixmap(64, 64))
+        self.message_box.open()
 
     # -- errors ------------------------------------------------------------------------------
     def show_error(self, message: str, title: str = "Latent Explorer") -> None:
-        """One clear sentence in a window-modal dialog; the window stays usable."""
-        self.message_box = QMessageBox(QMessageBox.Warning, title, message, QMessageBox.Ok, self)
+        """One clear sentence in a window-modal dialog; the window stays usable, the status bar
+        shows a short form (the whole message in its tooltip)."""
+        self.message_box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
         self.message_box.setObjectName("errorMessage")
         self.message_box.open()
-        self.state_label.setText(message)
+        self.state_label.setText(short_form(message))
+        self.state_label.setToolTip(message)
 
     # -- training ----------------------------------------------------------------------------
-    def start_training(self, configs: tuple[DataConfig, ModelConfig, TrainConfig]) -> None:
+    def start_training(self, configs) -> None:
+        from engine.data import load_dataset
+        from explorer.session import RunState
         data, model, train = configs
-        QApplication.setOverrideCursor(Qt.WaitCursor)
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             dataset = load_dataset(data)
         except UserError as exc:
@@ -161,6 +340,7 @@ class MainWindow(QMainWindow):
             return
         finally:
             QApplication.restoreOverrideCursor()
+        self.training_panel.set_dataset_notes(self._dataset_notes(dataset, train.batch_size))
         state = RunState(data, model, train, dataset=dataset)
         self.session.add(state)
         try:
@@ -168,6 +348,18 @@ class MainWindow(QMainWindow):
         except UserError as exc:
             self.show_error(str(exc), "Training could not start")
         self._save_last_configs(configs)
+
+    @staticmethod
+    def _dataset_notes(dataset, batch_size: int) -> list[str]:
+        """What the panel says about a dataset as loaded: files it skipped, a batch it clamps."""
+        notes = list(getattr(dataset, "notes", None) or [])
+        for split in (dataset.train, dataset.val):
+            notes += [n for n in getattr(split, "notes", None) or [] if n not in notes]
+        n_train = len(dataset.train)
+        if batch_size > n_train:
+            notes.append(f"The batch size {batch_size:,} is larger than the {n_train:,} training images: "
+                         f"each epoch is one batch of {n_train:,}.")
+        return notes
 
     def pause_training(self) -> None:
         if self.session.active is not None:
@@ -181,15 +373,25 @@ class MainWindow(QMainWindow):
         if self.session.active is not None:
             self.session.active.stop()
 
-    def resume_run(self, state: RunState) -> None:
+    def new_run(self) -> None:
+        """Leave the shown run: the panel's settings become editable, as the template of a new run."""
+        if self._built:
+            self.session.set_active(None)
+            self.training_panel.set_dataset_notes([])
+
+    def resume_run(self, state) -> None:
         """Continue a finished or stopped run for the number of epochs in the panel."""
+        if state is None:
+            return
         try:
             epochs = max(self.training_panel.epochs.value(), state.epoch + 1)
             state.start(self.runs_dir, epochs=epochs)
         except UserError as exc:
             self.show_error(str(exc), "The run could not be resumed")
 
-    def download(self, data: DataConfig) -> None:
+    def download(self, data) -> None:
+        from engine.data import download_dataset
+        from explorer.background import BackgroundTask
         if self._download is not None and self._download.is_running():
             return
         self._download = BackgroundTask(lambda progress: download_dataset(data, progress), self)
@@ -207,7 +409,8 @@ class MainWindow(QMainWindow):
         if path:
             self.open_run(path)
 
-    def open_run(self, path: str | Path) -> RunState | None:
+    def open_run(self, path: str | Path):
+        from explorer.session import RunState
         try:
             state = RunState.open(path)
         except UserError as exc:
@@ -218,11 +421,23 @@ class MainWindow(QMainWindow):
         self.state_label.setText(f"Opened {state.name}.")
         return state
 
-    def _follow(self, state: RunState | None) -> None:
+    def _follow(self, state) -> None:
+        from explorer.session import rebind
         self._state = rebind(self._state, state, {"refreshed": self._show_progress, "status_changed": self._show_status,
                                                   "failed": self._on_failed})
+        self._update_title()
         if state is not None:
             self._show_status(state.status)
+        else:
+            self.speed_label.setText("")
+            self.eta_label.setText("")
+            self.state_label.setText("New run: choose the settings, then press Start (F5).")
+
+    def _update_title(self) -> None:
+        """The window's title names the active run (its folder's name once training has made it)."""
+        title = f"{self._state.name} — {APP_TITLE}" if self._state is not None else APP_TITLE
+        if title != self.windowTitle():
+            self.setWindowTitle(title)
 
     def _on_failed(self, message: str) -> None:
         self.show_error(message, "Training stopped")
@@ -231,18 +446,31 @@ class MainWindow(QMainWindow):
         s = self._state
         if s is None:
             return
+        self._update_title()
         words = {"running": "Training", "paused": "Paused", "completed": "Finished", "stopped": "Stopped",
                  "failed": "Failed", "new": "Ready"}.get(status, status)
         self.state_label.setText(f"{words}: {s.variant_title} on {s.dataset_name}" + (f" — {s.reason}" if s.reason else ""))
-        if status not in ("running", "paused"):
+        if status != "running":   # an idle status bar keeps no stale rate
+            self.speed_label.setText("")
             self.eta_label.setText("")
 
     def _show_progress(self) -> None:
+        from explorer.training_panel import format_eta
         s = self._state
-        if s.samples_per_sec:
-            self.speed_label.setText(f"{s.samples_per_sec:,.0f} samples/s")
-        if s.status == "running":
-            self.eta_label.setText(f"ETA {format_eta(s.eta_s)}" if math.isfinite(s.eta_s) else "")
+        if s is None or s.status != "running":
+            return
+        self._update_title()
+        self.speed_label.setText(f"{s.samples_per_sec:,.0f} samples/s" if s.samples_per_sec else "")
+        self.eta_label.setText(f"ETA {format_eta(s.eta_s)}" if math.isfinite(s.eta_s) else "")
+
+    # -- presets --------------------------------------------------------------------------------
+    def _apply_preset_view(self, preset) -> None:
+        view = preset.view
+        if view.get("projection") in self.latent_view.projection_names():
+            self.latent_view.set_projection(view["projection"])
+        if "manifold" in view:
+            self.latent_view.manifold_toggle.setChecked(bool(view["manifold"]))
+        self.state_label.setText(f"Preset: {preset.title}. Press Start (F5) to train.")
 
     # -- export -----------------------------------------------------------------------------------
     def _active_run_model(self):
@@ -256,6 +484,8 @@ class MainWindow(QMainWindow):
         return path
 
     def export_figure(self, what: str, path: str | None = None) -> Path | None:
+        import torch
+
         from engine import export
         try:
             state, model = self._active_run_model()
@@ -316,7 +546,11 @@ class MainWindow(QMainWindow):
             self.settings.setValue("last_configs", json.dumps({"data": data.to_dict(), "model": model.to_dict(),
                                                                "train": train.to_dict()}))
 
-    def restore_settings(self) -> None:
+    def _has_saved_layout(self) -> bool:
+        return self.settings is not None and isinstance(self.settings.value("window_state"), QByteArray)
+
+    def _restore_layout(self) -> None:
+        """The window's geometry and its docks' places and sizes, as the person left them."""
         if self.settings is None:
             return
         geometry = self.settings.value("geometry")
@@ -325,6 +559,15 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window_state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
+
+    def restore_settings(self) -> None:
+        if self.settings is None:
+            return
+        from engine.config import DataConfig, ModelConfig, TrainConfig
+        self._restore_layout()   # again, now that the docks hold their views
+        projection = self.settings.value("projection")
+        if isinstance(projection, str) and projection in self.latent_view.projection_names():
+            self.latent_view.set_projection(projection)
         raw = self.settings.value("last_configs")
         if raw:
             try:
@@ -338,14 +581,20 @@ class MainWindow(QMainWindow):
         if self.settings is not None:
             self.settings.setValue("geometry", self.saveGeometry())
             self.settings.setValue("window_state", self.saveState())
-            try:
-                self._save_last_configs(self.training_panel.configs())
-            except UserError:
-                pass
+            if self._built:
+                self.settings.setValue("projection", self.latent_view.projection)
+                try:
+                    self._save_last_configs(self.training_panel.configs())
+                except UserError:
+                    pass
             self.settings.sync()
 
     def closeEvent(self, event) -> None:
         """Stop every run (each saves as it stops), wait for the threads, remember the layout."""
+        if not self._built:   # closed while the engine was still loading: nothing runs yet
+            self.save_settings()
+            super().closeEvent(event)
+            return
         if not self.session.stop_all(CLOSE_TIMEOUT_MS):
             # a long step (a big convolutional batch, a checkpoint) is still finishing: a thread must
             # never be destroyed while it runs, so keep waiting rather than lose the run

@@ -1,4 +1,4 @@
-"""The pictures the latent map shows: a hover tooltip (a probe point's input beside its
+"""The pictures the latent map shows: a hover card (a probe point's input beside its
 reconstruction) and the tiles of the manifold overlay."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import html
 import math
 
 import numpy as np
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPoint, Qt
+from PySide6.QtWidgets import QApplication, QFrame, QLabel, QToolTip, QWidget
 
 from explorer.decoder_canvas import to_qimage
 from explorer.session import RunState
@@ -58,3 +59,45 @@ def compose_tiles(images: np.ndarray, nx: int, ny: int) -> np.ndarray:
     tiles[:, 1:-1, 1:-1, :3] = rgb.transpose(0, 2, 3, 1)
     tiles[:, 1:-1, 1:-1, 3] = 255
     return tiles.reshape(ny, nx, h + 2, w + 2, 4).transpose(0, 2, 1, 3, 4).reshape(ny * (h + 2), nx * (w + 2), 4)
+
+
+class HoverCard(QLabel):
+    """A tooltip-like card that stays while the pointer is on its point.
+
+    Qt's own tooltip hides itself after a while and on many application events (any focus change,
+    a key press), and the map only showed it again once the pointer had left the point; the card is
+    shown and hidden by the map alone: shown on a point, hidden when the pointer leaves it."""
+
+    OFFSET = QPoint(16, 18)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent, Qt.WindowType.ToolTip | Qt.WindowType.FramelessWindowHint)
+        self.setObjectName("mapHoverCard")
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.setPalette(QToolTip.palette())
+        self.setAutoFillBackground(True)
+        self.setFrameShape(QFrame.Shape.Box)
+        self.setMargin(4)
+        self.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating)
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.index: int | None = None
+
+    def show_at(self, global_pos: QPoint, html_text: str, index: int) -> None:
+        self.index = index
+        self.setText(html_text)
+        self.adjustSize()
+        pos = global_pos + self.OFFSET
+        screen = QApplication.screenAt(global_pos) or QApplication.primaryScreen()
+        if screen is not None:   # keep it on the screen: to the left of / above the pointer if need be
+            room = screen.availableGeometry()
+            if pos.x() + self.width() > room.right():
+                pos.setX(global_pos.x() - self.OFFSET.x() - self.width())
+            if pos.y() + self.height() > room.bottom():
+                pos.setY(global_pos.y() - self.OFFSET.y() - self.height())
+        self.move(pos)
+        self.show()
+        self.raise_()
+
+    def dismiss(self) -> None:
+        self.index = None
+        self.hide()

@@ -7,6 +7,10 @@ Open… and Resume are requests the main window carries out.
 
 from __future__ import annotations
 
+import logging
+import re
+import time
+
 from PySide6.QtCore import (
     QAbstractTableModel,
     QItemSelection,
@@ -18,20 +22,46 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QHeaderView, QPushButton, QTableView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from explorer.session import RunState, Session
 
 COLUMNS = ("Name", "Variant", "Dataset", "Latent", "Status", "Best val")
 NUMERIC_COLUMNS = {COLUMNS.index("Latent"), COLUMNS.index("Best val")}
 RESUMABLE = ("stopped", "completed")
+#: shown only when the table is at least this wide (the row's tooltip always names them)
+DETAIL_COLUMNS = (COLUMNS.index("Variant"), COLUMNS.index("Dataset"), COLUMNS.index("Latent"))
+DETAILS_MIN_WIDTH = 560
+log = logging.getLogger(__name__)
+_STAMP = re.compile(r"^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})-(.+)$")
+
+
+def short_name(name: str, today: str | None = None) -> str:
+    """A run folder's name as the table shows it: "20260112-093712-vae-digits-z2" becomes
+    "09:37 vae-digits-z2" today and "01-12 09:37 vae-digits-z2" on another day."""
+    match = _STAMP.match(name)
+    if match is None:
+        return name
+    year, month, day, hour, minute, _, rest = match.groups()
+    when = f"{hour}:{minute}"
+    if f"{year}{month}{day}" != (today or time.strftime("%Y%m%d")):
+        when = f"{month}-{day} {when}"
+    return f"{when} {rest}"
 
 
 def status_text(state: RunState) -> str:
     """The status, with epoch progress while a run trains ("running 3/20")."""
     if state.status in ("running", "paused"):
         return f"{state.status} {state.epoch}/{state.train_cfg.epochs}"
-    return state.status
+    return str(state.status)
 
 
 def best_val_text(state: RunState) -> str:
@@ -44,7 +74,9 @@ def row_tooltip(state: RunState) -> str:
         where = "Not saved yet: the run folder is made when training starts."
     else:
         where = str(state.run.path)
-    return f"{where}\n{state.reason}" if state.reason else where
+    what = f"{state.variant_title} on {state.dataset_name}, latent size {state.model_cfg.latent_dim}"
+    lines = [state.name, what, where] + ([state.reason] if state.reason else [])
+    return "\n".join(lines)
 
 
 class RunsModel(QAbstractTableModel):
@@ -73,11 +105,21 @@ class RunsModel(QAbstractTableModel):
         return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
+        """The cell's text, tooltip, alignment or font.  Never raises: Qt calls this while painting,
+        where an exception cannot be handled (a value it cannot show reads "?")."""
+        try:
+            return self._data(index, role)
+        except Exception:  # noqa: BLE001 — a bad value read from a run folder must not take the app down
+            log.exception("The runs table could not show row %d, column %d", index.row(), index.column())
+            return "?" if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole) else None
+
+    def _data(self, index: QModelIndex | QPersistentModelIndex, role: int):
+        if not index.isValid() or index.row() >= len(self._states):
             return None
         state = self._states[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return self._text(state, index.column())
+            text = self._text(state, index.column())
+            return short_name(text) if index.column() == 0 else text
         if role == Qt.ItemDataRole.ToolTipRole:
             return row_tooltip(state)
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in NUMERIC_COLUMNS:
@@ -154,11 +196,15 @@ class RunsPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
+        self.table.setTabKeyNavigation(False)   # Tab leaves the table; the arrow keys move within it
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setHighlightSections(False)
+        header.setStretchLastSection(False)
+        header.setMinimumSectionSize(36)
 
         self.open_button = _name(QPushButton("Open…"), "openRunButton")
         self.open_button.setToolTip("Open a saved run folder.")
@@ -179,6 +225,13 @@ class RunsPanel(QWidget):
         self.model.dataChanged.connect(self._update_buttons)
         session.active_changed.connect(self._select_active)
         self._select_active(session.active)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        """Narrow (a laptop's dock): name, status and best value only; wide: every column."""
+        super().resizeEvent(event)
+        wide = self.width() >= DETAILS_MIN_WIDTH
+        for column in DETAIL_COLUMNS:
+            self.table.setColumnHidden(column, not wide)
 
     def selected_states(self) -> list[RunState]:
         """The selected runs, in table order."""
@@ -219,4 +272,8 @@ class RunsPanel(QWidget):
     def _update_buttons(self) -> None:
         """Resume needs a saved run whose training has ended (stopped or completed)."""
         active = self.session.active
+        had_focus = self.resume_button.hasFocus()
         self.resume_button.setEnabled(active is not None and active.run is not None and active.status in RESUMABLE)
+        if had_focus and not self.resume_button.isEnabled():
+            # Resume disabled itself (the run trains again): focus stays with the runs, not Qt's next widget
+            self.table.setFocus(Qt.FocusReason.OtherFocusReason)

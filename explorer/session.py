@@ -28,6 +28,7 @@ from engine.models import VARIANTS, AutoencoderModel, build_model
 from engine.runs import History, ProbeCodes, Run
 from engine.training import Trainer, TrainingUpdate
 from engine.worker import TrainingThread
+from explorer.rate_meter import RateMeter
 
 FRAME_MS = 250   # the views' refresh period while a run trains
 
@@ -57,8 +58,9 @@ class RunState(QObject):
         self.step = run.step if run is not None else 0
         self.epoch = run.epochs_done if run is not None else 0
         self.total_steps = 0
-        self.samples_per_sec = 0.0
+        self.samples_per_sec = 0.0   # smoothed over time (explorer/rate_meter.py), not the trainer's last report
         self.eta_s = math.nan
+        self.rate_meter = RateMeter()
         self.job: TrainingThread | None = None
         self.model: AutoencoderModel | None = None
         self._decoder_stale = False   # new weights loaded, decoder_changed not yet emitted
@@ -92,6 +94,12 @@ class RunState(QObject):
         return self.run.class_names if self.run is not None else []
 
     @property
+    def effective_batch_size(self) -> int:
+        """The batch size as trained: never more than the training set (one batch an epoch then)."""
+        batch = self.train_cfg.batch_size
+        return min(batch, len(self.dataset.train)) if self.dataset is not None and len(self.dataset.train) else batch
+
+    @property
     def is_training(self) -> bool:
         return self.job is not None and self.job.is_running()
 
@@ -100,6 +108,11 @@ class RunState(QObject):
 
     def _set_status(self, status: str, reason: str = "") -> None:
         self.status, self.reason = status, reason
+        if status != "running":   # a paused or ended run has no rate; a resumed one measures afresh
+            self.rate_meter.reset()
+            if status != "paused":
+                self.rate_meter.clear()
+                self.samples_per_sec, self.eta_s = 0.0, math.nan
         self.status_changed.emit(status)
 
     # -- opening a saved run -----------------------------------------------------------------
@@ -179,8 +192,10 @@ class RunState(QObject):
         if self.run is None and self._trainer is not None and self._trainer.run is not None:
             self.run = self._trainer.run
         self.step, self.epoch, self.total_steps = update.step, update.epoch, update.total_steps
-        if update.samples_per_sec:
-            self.samples_per_sec, self.eta_s = update.samples_per_sec, update.eta_s
+        if update.kind != "finished" and self.status == "running":
+            batch = self.effective_batch_size
+            self.samples_per_sec = self.rate_meter.update(update.step * batch)
+            self.eta_s = self.rate_meter.eta((update.total_steps - update.step) * batch)
         if len(update.steps):
             self.history.add_steps(update.steps, update.terms)
         if update.kind == "epoch":

@@ -1,6 +1,10 @@
-"""Take the README screenshot: the real window, mid-training, the decoder canvas showing a digit.
+"""A quick screenshot of the window, mid-training, the decoder canvas showing a digit (the window's
+own pixels, without a window manager's frame).
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python tools/screenshot.py docs/screenshot.png [--dataset mnist --data-root DIR]
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python tools/screenshot.py out.png [--size 1280x770] [--dataset mnist --data-root DIR]
+
+The README's screenshots are of the real window in a real X server with a window manager, at
+1280×800 and 1600×1000, taken with ../shared/tools/real-window.sh while driving it with xdotool.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ def main() -> int:
     ap.add_argument("--data-root")
     ap.add_argument("--model", default="vae")
     ap.add_argument("--seconds", type=float, default=25)
+    ap.add_argument("--size", default="1600x1000", help="the window's size, WxH (default %(default)s)")
     a = ap.parse_args()
     import pyqtgraph as pg
 
@@ -59,7 +64,8 @@ def main() -> int:
     panel.dataset.setCurrentIndex(panel.dataset.findData(a.dataset))
     panel.model.setCurrentIndex(panel.model.findData(a.model))
     panel.epochs.setValue(200)
-    window.resize(1600, 1000)
+    width, height = (int(v) for v in a.size.lower().split("x"))
+    window.resize(width, height)
     window.show()
     pump(app, 1.0)
     panel.start.click()

@@ -141,11 +141,32 @@ def test_invalid_values_are_refused_inline(window):
 def test_variant_parameters_show_only_when_they_apply(window):
     p = window.training_panel
     p.model.setCurrentIndex(p.model.findData("beta_vae"))
-    assert "beta" in p.params.editors and not p.params.isHidden()
+    assert "beta" in p.params.editors and p.params.editors["beta"].isVisibleTo(p)
+    assert p.params.editors["warmup_epochs"].text() == "0"   # not 0.0000
     p.model.setCurrentIndex(p.model.findData("ae"))
-    assert not p.params.editors and p.params.isHidden()
+    assert not p.params.editors and p.params.visible_names() == []
     p.model.setCurrentIndex(p.model.findData("denoising_ae"))
     assert set(p.params.editors) == {"noise", "level"}
+    noise = p.params.editors["noise"]
+    assert noise.currentText() == "Gaussian" and noise.currentData() == "gaussian"   # words shown, key stored
+    noise.setCurrentIndex(noise.findData("salt_pepper"))
+    assert noise.currentText() == "Salt and pepper" and p.configs()[1].params.noise == "salt_pepper"
+    p.model.setCurrentIndex(p.model.findData("sparse_ae"))
+    penalty = p.params.editors["penalty"]
+    assert penalty.currentData() == "l1" and "target" not in p.params.visible_names()   # ρ only for KL
+    assert not p.params.editors["target"].isVisibleTo(p)
+    penalty.setCurrentIndex(penalty.findData("kl"))
+    assert "target" in p.params.visible_names() and p.params.editors["target"].isVisibleTo(p)
+
+
+def test_variant_fields_line_up_with_the_rest(window):
+    """The variant's own fields are rows of the model form: their editors start where the others do."""
+    p = window.training_panel
+    p.model.setCurrentIndex(p.model.findData("beta_vae"))
+    window.resize(1280, 770)
+    QApplication.processEvents()
+    x_of = lambda w: w.mapTo(p, w.rect().topLeft()).x()  # noqa: E731
+    assert x_of(p.params.editors["beta"]) == x_of(p.latent) == x_of(p.hidden)
 
 
 def test_layout_and_choices_are_restored(qtbot, tmp_path):
@@ -161,3 +182,170 @@ def test_layout_and_choices_are_restored(qtbot, tmp_path):
     assert again.training_panel.latent.value() == 5
     assert again.docks["runs"].isHidden()
     again.close()
+
+
+def focus_chain_from(window, qtbot, start, presses: int = 60) -> list:
+    start.setFocus()
+    qtbot.waitUntil(start.hasFocus)
+    seen = []
+    for _ in range(presses):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        seen.append(QApplication.focusWidget())
+    return seen
+
+
+def test_tab_moves_between_the_widgets_and_leaves_the_runs_table(window, qtbot, run_paths):
+    """Tab entered the runs table and never left it, moving cell by cell and switching the shown
+    run at each row; now it goes panel → map → decoder → loss controls → runs → Open/Resume."""
+    for path in run_paths:
+        window.open_run(path)
+    qtbot.wait(50)   # new sliders show at the next pass of the event loop
+    active = window.session.active
+    seen = focus_chain_from(window, qtbot, window.training_panel.start)
+    names = [w.objectName() for w in seen]
+    for name in ("latentPlot", "latentSlider0", "lossSmoothing", "runsList", "openRunButton"):
+        assert name in names, (name, names)
+    i = names.index("runsList")
+    assert names[i + 1] != "runsList"   # one Tab into the table, the next one out of it
+    assert names.index("projectionCombo") < names.index("latentSlider0") < names.index("lossSmoothing") < i
+    assert window.session.active is active   # tabbing through switched no run
+
+
+def test_focus_stays_where_the_person_was_after_resume(window, qtbot, run_paths):
+    state = window.open_run(run_paths[0])
+    window.training_panel.epochs.setValue(state.epoch + 1)
+    resume = window.runs_panel.resume_button
+    resume.setFocus()
+    qtbot.waitUntil(resume.hasFocus)
+    resume.click()
+    assert state.is_training
+    assert QApplication.focusWidget() is not window.loss_plot.smoothing
+    assert window.runs_panel.isAncestorOf(QApplication.focusWidget())
+    qtbot.waitUntil(lambda: not state.is_training, timeout=60_000)
+
+
+def test_a_long_message_is_a_dialog_and_a_short_status(window):
+    message = ("MNIST is not in /home/someone/.local/share/latent-explorer/data/MNIST/raw: place "
+               "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
+               "t10k-labels-idx1-ubyte there (plain or .gz), or press Download.")
+    width = window.width()
+    window.show_error(message, "The dataset could not be loaded")
+    assert window.message_box.text() == message
+    shown = window.state_label.text()
+    assert len(shown) < len(message) and window.state_label.toolTip() == message
+    assert window.state_label.fontMetrics().horizontalAdvance(shown) <= window.state_label.width()
+    assert window.width() == width
+
+
+def test_title_names_the_active_run_and_the_window_has_an_icon(window, run_paths):
+    assert window.windowTitle() == "Latent Explorer" and not window.windowIcon().isNull()
+    state = window.open_run(run_paths[0])
+    assert state.name in window.windowTitle()
+
+
+def test_help_lists_the_shortcuts_and_about_shows_the_version(window):
+    from explorer.main_window import app_version
+    rows = dict((what, keys) for keys, what in window.shortcut_rows())
+    for what in ("Raw 2-D", "PCA", "UMAP", "Zoom map to fit", "Resume run", "Start", "Keyboard shortcuts"):
+        assert what in rows, (what, rows)
+    assert rows["PCA"] == "Ctrl+2" and rows["Resume run"] == "Ctrl+R"
+    window.show_shortcuts()
+    assert "Ctrl+2" in window.message_box.text()
+    window._about()
+    assert app_version() in window.message_box.text() and app_version()[0].isdigit()
+
+
+def test_the_projection_shortcut_switches_the_map(window, run_paths):
+    window.open_run(run_paths[0])
+    action = next(a for a in window.latent_view.projection_actions() if a.objectName() == "projection_pca")
+    action.trigger()
+    assert window.latent_view.projection == "pca" and window.latent_view.projection_combo.currentData() == "pca"
+    window.latent_view.set_projection("raw")
+    assert not action.isChecked()
+
+
+def test_projection_and_loss_dock_size_are_restored_on_relaunch(qtbot, tmp_path):
+    path = str(tmp_path / "settings.ini")
+    w = MainWindow(settings=QSettings(path, QSettings.IniFormat), runs_dir=tmp_path)
+    qtbot.addWidget(w)
+    w.resize(1280, 760)
+    w.show()
+    qtbot.waitExposed(w)
+    w.latent_view.set_projection("pca")
+    w.resizeDocks([w.docks["loss"]], [320], Qt.Vertical)
+    QApplication.processEvents()
+    height = w.docks["loss"].height()
+    w.close()
+    again = MainWindow(settings=QSettings(path, QSettings.IniFormat), runs_dir=tmp_path)
+    qtbot.addWidget(again)
+    again.show()
+    qtbot.waitExposed(again)
+    QApplication.processEvents()
+    assert again.latent_view.projection == "pca"
+    assert abs(again.docks["loss"].height() - height) <= 2, (again.docks["loss"].height(), height)
+    again.close()
+
+
+def test_the_idle_status_bar_keeps_no_stale_rate(window, qtbot):
+    configure(window, epochs=200)
+    window.training_panel.start.click()
+    state = window.session.active
+    qtbot.waitUntil(lambda: bool(window.speed_label.text()), timeout=60_000)
+    assert "samples/s" in window.speed_label.text() and window.eta_label.text().startswith("ETA")
+    window.training_panel.stop.click()
+    qtbot.waitUntil(lambda: not state.is_training, timeout=30_000)
+    assert window.speed_label.text() == "" and window.eta_label.text() == ""
+
+
+def test_the_window_shows_before_torch_is_imported(tmp_path):
+    """The frame, its menus and placeholders come up before torch is imported (torch alone takes
+    about 2 s); the views are built behind it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    code = """
+import sys
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from explorer.main_window import MainWindow
+w = MainWindow(deferred=True)
+w.show(); app.processEvents()
+assert 'torch' not in sys.modules, 'torch imported before the window was shown'
+assert w.isVisible() and w.menuBar().actions()
+done = []
+w.build_views_in_background(then=lambda: (done.append(w.training_panel.isVisible()), app.quit()))
+app.exec()
+assert done == [True] and 'torch' in sys.modules
+print('ok')
+"""
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path),
+                              "XDG_DATA_HOME": str(tmp_path)})
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("bad", [None, "a string"])
+def test_a_run_with_a_bad_validation_value_does_not_crash_the_window(tmp_path, run_paths, bad):
+    """It segfaulted in the runs table's paint (exit 139) when the history held a null or a string
+    among its validation losses: in a child process, so a crash fails this test and not the run."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+    run = tmp_path / run_paths[0].name
+    shutil.copytree(run_paths[0], run)
+    from engine.runs import Run
+    history_path = Run.open(run).file("history.json")
+    history = json.loads(history_path.read_text())
+    history["val"]["total"][0] = bad
+    history_path.write_text(json.dumps(history))
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, str(root / "main.py"), str(run)], cwd=root, capture_output=True, text=True,
+                         timeout=180, env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path),
+                                           "XDG_DATA_HOME": str(tmp_path), "LATENT_EXPLORER_LAUNCH_PROBE": "1"})
+    assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
+    assert "built" in out.stdout

@@ -156,3 +156,28 @@ def test_colour_images_keep_their_channels():
     qimage = to_qimage(image)
     assert (qimage.width(), qimage.height()) == (5, 4)
     assert qimage.pixelColor(2, 1).getRgb()[:3] == (255, 0, 0)
+
+
+def test_slider_handles_show_the_values_they_read(qtbot, run_paths):
+    """A new run's cursor sat at zero while its first codes lay elsewhere (an AE's codes at 4-7):
+    the handles stuck at the ends of their tracks while the readouts said 0.00.  The cursor now
+    starts among the first codes, and a value beyond a slider's range widens it."""
+    from engine.runs import ProbeCodes
+    session = Session()
+    canvas = DecoderCanvas(session)
+    qtbot.addWidget(canvas)
+    state = session.add(RunState(DIGITS, small_model("ae"), quick_train(), dataset=load_dataset(DIGITS)))
+    canvas.show()
+    codes = np.column_stack([np.linspace(4, 7, 50), np.linspace(-2.5, -0.5, 50)]).astype(np.float32)
+    state.probe = ProbeCodes(codes=codes, labels=np.zeros(50, np.int64), indices=np.arange(50))
+    state.probe_changed.emit(state.probe)   # the first codes of a new run
+    np.testing.assert_allclose(session.cursor.code, codes.mean(axis=0), rtol=1e-5)
+
+    def fraction(slider):
+        return (slider.value() - slider.minimum()) / (slider.maximum() - slider.minimum())
+
+    for row, slider in zip(canvas._rows, canvas.sliders):
+        assert 0.2 < fraction(slider) < 0.8
+        assert float(canvas._rows[row.dim].readout.text()) == pytest.approx(session.cursor.code[row.dim], abs=0.01)
+    session.cursor.set_code(np.array([20.0, -0.5]), "map")   # dragged far off the codes
+    assert 0.5 < fraction(canvas.sliders[0]) < 1.0 and canvas._rows[0].readout.text() == "20.00"

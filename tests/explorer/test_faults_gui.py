@@ -45,6 +45,13 @@ CHILD = textwrap.dedent("""
     app = QApplication([sys.argv[0]])
 
     def report():
+        windows = [w for w in app.topLevelWidgets() if w.objectName() == "mainWindow"]
+        if not windows or not getattr(windows[0], "_built", False):   # the views come behind the window
+            QTimer.singleShot(250, report)
+            return
+        QTimer.singleShot(1000, finish)
+
+    def finish():
         for widget in app.topLevelWidgets():
             if widget.objectName() == "errorMessage" and widget.isVisible():
                 print("DIALOG:", widget.text().replace("\\n", " "), flush=True)

@@ -160,7 +160,7 @@ def test_sliders_move_the_handle(explorer):
 def test_hover_tooltip_shows_the_input_and_its_reconstruction(explorer):
     session, state, view, canvas = explorer
     mouse(view, QEvent.Type.MouseMove, pixel_of(view, *view._xy[5]))
-    assert view._hover_index == view.points.nearest(*view._xy[5])
+    assert view.hover_card.index == view.points.nearest(*view._xy[5])
     html = probe_tooltip(state, 5)
     label = state.class_names[int(state.probe.labels[5])]
     assert html.count('<img src="data:image/png;base64,') == 2
@@ -168,6 +168,26 @@ def test_hover_tooltip_shows_the_input_and_its_reconstruction(explorer):
     state.dataset = None  # an opened run whose data is unavailable
     html = probe_tooltip(state, 5)
     assert html.count("<img") == 1 and "reconstruction" in html
+
+
+def test_the_hover_card_stays_while_the_pointer_is_on_the_point(qtbot, explorer):
+    """Qt's tooltip went after 1-2 s (and on any focus change) and came back only once the pointer
+    had left the point; the card stays while the pointer is on the point and goes when it leaves."""
+    session, state, view, canvas = explorer
+    on_point = pixel_of(view, *view._xy[5])
+    mouse(view, QEvent.Type.MouseMove, on_point)
+    card = view.hover_card
+    assert card.isVisible() and "reconstruction" in card.text()
+    view.setFocus()          # application events that hid Qt's tooltip
+    qtbot.wait(2500)
+    assert card.isVisible()
+    card.hide()              # hidden by something else (the window manager): the next move brings it back
+    mouse(view, QEvent.Type.MouseMove, on_point + QPoint(1, 0))
+    assert card.isVisible()
+    far = next(QPoint(x, y) for x in range(2, 400, 7) for y in range(2, 300, 7)
+               if view._point_near(*view._map_point(QPointF(x, y))) is None)
+    mouse(view, QEvent.Type.MouseMove, far)
+    assert not card.isVisible() and card.index is None
 
 
 def test_manifold_overlay_tiles_the_visible_region(qtbot, explorer):

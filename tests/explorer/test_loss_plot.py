@@ -11,7 +11,8 @@ from PySide6.QtWidgets import QFileDialog
 from engine.data import load_dataset
 from engine.errors import UserError
 from engine.training import TrainingUpdate
-from explorer.loss_plot import LossPlot, LossSeries, term_colour
+from explorer.loss_plot import PNG_SCALE, LossPlot, LossSeries, PlainLogAxis, term_colour
+from explorer.runs_panel import short_name
 from explorer.session import RunState, Session
 from tests.engine.helpers import DIGITS, quick_train, small_model
 
@@ -126,9 +127,12 @@ def test_hiding_a_term_from_the_menu_and_the_legend(qtbot, plot):
 
 
 def test_export_png_and_svg(plot, tmp_path):
+    plot.resize(1500, 230)   # a wide, short dock made a 3000×248 px picture
+    on_screen = plot.plot_item.sceneBoundingRect()
     plot.export(tmp_path / "loss.png")
     image = QImage(str(tmp_path / "loss.png"))
-    assert image.width() >= 2 * plot.plot_item.sceneBoundingRect().width() - 1
+    assert image.width() == 1200 * PNG_SCALE and 1.5 <= image.width() / image.height() <= 2.5
+    assert plot.plot_item.sceneBoundingRect() == on_screen   # laid out on screen again
     plot.export(tmp_path / "loss.svg")
     assert QSvgRenderer(str(tmp_path / "loss.svg")).isValid()
     with pytest.raises(UserError, match="png or .svg"):
@@ -167,7 +171,7 @@ def test_overlays_add_the_other_runs_total(plot, session_with_runs):
     curve = plot.overlays[0][2]
     assert curve in plot.plot_item.listDataItems() and len(plot.plot_item.listDataItems()) == n_items + 1
     np.testing.assert_array_equal(curve.getOriginalDataset()[0], ae.history.steps)
-    assert [label.text for _, label in plot.legend.items][-2:] == ["validation", f"{ae.name} (total)"]
+    assert [label.text for _, label in plot.legend.items][-2:] == ["validation", f"{short_name(ae.name)} (total)"]
     session.set_active(ae)   # the overlay becomes the active run, the former active one an overlay
     assert [state for state, _, _ in plot.overlays] == [vae]
     plot.set_overlays([])
@@ -280,3 +284,32 @@ def test_ignoring_outliers_keeps_the_first_steps_from_flattening_the_curve(qtbot
     plot.ignore_outliers.setChecked(False)
     view.updateAutoRange()
     assert view.viewRange()[1][1] >= 1e4
+
+
+def test_the_legend_covers_no_data(qtbot, plot, session_with_runs):
+    """Inside the view the legend covered the newest part of the curves (40% of the plot with two runs)."""
+    session, (vae, ae) = session_with_runs
+    plot.set_overlays([vae, ae])
+    plot.resize(950, 200)
+    qtbot.wait(50)
+    legend, view = plot.legend.sceneBoundingRect(), plot.plot_item.vb.sceneBoundingRect()
+    assert legend.width() > 0 and not legend.intersects(view)
+    assert plot.plot_item.sceneBoundingRect().contains(legend)
+
+
+def test_overlaid_runs_stand_apart_and_the_validation_key_matches_its_markers(plot, session_with_runs):
+    session, (vae, ae) = session_with_runs
+    plot.set_overlays([vae, ae])
+    pen = plot.overlays[0][2].opts["pen"]
+    assert pen.widthF() >= 2 and pen.color().alpha() == 255
+    assert pen.color().name() not in {term_colour(n).name() for n in plot.curves} | {"#868e96"}   # not a faint grey
+    key = next(sample for sample, label in plot.legend.items if label.text == "validation")
+    shown = {c.val.opts["symbolBrush"].color().name() if hasattr(c.val.opts["symbolBrush"], "color")
+             else QColor(c.val.opts["symbolBrush"]).name() for c in plot.curves.values() if c.val.isVisible()}
+    assert {colour.name() for colour in key.colours()} <= shown and key.colours()
+
+
+def test_log_ticks_are_plain_numbers():
+    axis = PlainLogAxis("left")
+    assert axis.logTickStrings([np.log10(40), np.log10(0.5), 1.0], 1.0, 1.0) == ["40", "0.5", "10"]
+    assert "10" in axis.logTickStrings([9.0], 1.0, 1.0)[0]   # too long for plain digits: a power of ten

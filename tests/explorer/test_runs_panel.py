@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtCore import QItemSelectionModel, Qt
 
 from engine.training import TrainingUpdate
-from explorer.runs_panel import COLUMNS, RunsPanel
+from explorer.runs_panel import COLUMNS, DETAIL_COLUMNS, RunsPanel, short_name
 from explorer.session import RunState, Session
 from tests.engine.helpers import DIGITS, quick_train, small_model
 
@@ -49,7 +49,8 @@ def test_a_row_per_run_with_its_texts(panel, states, run_paths):
     assert table is panel.table and table.accessibleName() == "runsList"
     assert panel.model.rowCount() == 2
     vae, ae = states
-    assert [cell(panel, 0, "Name"), cell(panel, 1, "Name")] == [path.name for path in run_paths]
+    assert [cell(panel, 0, "Name"), cell(panel, 1, "Name")] == [short_name(path.name) for path in run_paths]
+    assert run_paths[0].name in cell(panel, 0, "Name", Qt.ItemDataRole.ToolTipRole)
     assert cell(panel, 0, "Variant") == vae.variant_title and cell(panel, 1, "Variant") == ae.variant_title
     assert cell(panel, 0, "Dataset") == vae.dataset_name
     assert cell(panel, 0, "Latent") == "2"
@@ -112,3 +113,57 @@ def test_open_and_resume_requests(qtbot, panel, session, states):
     assert not panel.resume_button.isEnabled()
     session.add(RunState(DIGITS, small_model("ae"), quick_train()))   # no run folder yet
     assert not panel.resume_button.isEnabled()
+
+
+def test_short_names_keep_what_tells_runs_apart():
+    assert short_name("20260112-093712-vae-digits-z2", today="20260112") == "09:37 vae-digits-z2"
+    assert short_name("20260111-093712-vae-digits-z2", today="20260112") == "01-11 09:37 vae-digits-z2"
+    assert short_name("my-run") == "my-run"
+
+
+def test_a_narrow_table_shows_name_status_and_best_value_without_scrolling(qtbot, panel, states):
+    """At 1280 px the runs dock is about 330 px wide: today's columns hid status and best value
+    behind a horizontal scroll bar."""
+    panel.resize(330, 200)
+    qtbot.wait(50)
+    assert all(panel.table.isColumnHidden(c) for c in DETAIL_COLUMNS)
+    for column in ("Name", "Status", "Best val"):
+        index = COLUMNS.index(column)
+        assert not panel.table.isColumnHidden(index)
+        assert panel.table.columnViewportPosition(index) + panel.table.columnWidth(index) <= panel.table.viewport().width()
+    assert not panel.table.horizontalScrollBar().isVisible()
+    panel.resize(700, 200)
+    qtbot.wait(50)
+    assert not any(panel.table.isColumnHidden(c) for c in DETAIL_COLUMNS)
+
+
+def test_tab_leaves_the_table_and_arrows_move_within_it(qtbot, panel, session, states):
+    vae, ae = states
+    panel.table.setFocus()
+    qtbot.waitUntil(panel.table.hasFocus)
+    qtbot.keyClick(panel.table, Qt.Key.Key_Up)
+    assert session.active is vae
+    qtbot.keyClick(panel.table, Qt.Key.Key_Tab)
+    assert not panel.table.hasFocus() and session.active is vae
+
+
+def test_the_table_never_raises_while_painting(qtbot, panel, session, states, caplog):
+    """A value the table cannot show (a string among a history's validation losses) reads "?";
+    an exception there would be raised inside Qt's paint, which cannot handle it."""
+    vae = states[0]
+    vae.history.val["total"] = [None, "a string"]
+    vae.train_cfg = None
+    panel.model.refresh(vae)
+    for column in COLUMNS:
+        assert cell(panel, 0, column) is not None
+    assert cell(panel, 0, "Best val") == "?"
+    panel.table.viewport().repaint()   # paints without raising
+
+
+def test_focus_stays_with_the_runs_after_resume(qtbot, panel, session, states):
+    """Resume disables itself once the run trains again; focus went to Qt's next widget."""
+    vae, ae = states
+    panel.resume_button.setFocus()
+    qtbot.waitUntil(panel.resume_button.hasFocus)
+    ae._set_status("running")
+    assert panel.table.hasFocus()

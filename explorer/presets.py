@@ -1,0 +1,72 @@
+"""Presets: one click sets up a classic experiment.  Each is a JSON file in ``resources/presets/``
+(or the person's own presets folder, ``explorer.resources.user_presets_dir()``)::
+
+    {"title": "...", "description": "...", "reference": "...",
+     "data": {DataConfig fields}, "model": {ModelConfig fields, "params": {...}},
+     "train": {TrainConfig fields}, "view": {"projection": "pca", "manifold": true}}
+
+Missing fields take their defaults.  A file that does not parse, names a variant this build does
+not have, or holds values that do not validate is skipped, with one logged sentence."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.config import DataConfig, ModelConfig, TrainConfig
+from engine.errors import UserError
+from explorer.resources import preset_dirs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Preset:
+    key: str          # the file's stem
+    title: str
+    description: str
+    reference: str
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig
+    view: dict = field(default_factory=dict)
+
+    @property
+    def tooltip(self) -> str:
+        return f"{self.description}\n{self.reference}".strip()
+
+
+def parse_preset(path: Path) -> Preset:
+    """One preset file; UserError (or ValueError) with the reason when it cannot be used."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"it is not readable JSON ({exc})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("title"), str):
+        raise ValueError("it is not a JSON object with a title")
+    data = DataConfig.from_dict(raw.get("data") or {})
+    model = ModelConfig.from_dict(raw.get("model") or {})
+    train = TrainConfig.from_dict(raw.get("train") or {})
+    for cfg in (data, model, train):
+        cfg.validate()
+    view = raw.get("view") or {}
+    if not isinstance(view, dict):
+        raise ValueError("its view settings are not a JSON object")
+    return Preset(path.stem, raw["title"], str(raw.get("description", "")), str(raw.get("reference", "")),
+                  data, model, train, view)
+
+
+def load_presets(dirs: list[Path] | None = None) -> list[Preset]:
+    """The presets of every folder, in file-name order; unusable files are skipped and logged."""
+    presets = []
+    for folder in dirs if dirs is not None else preset_dirs():
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.json")):
+            try:
+                presets.append(parse_preset(path))
+            except (UserError, ValueError, TypeError) as exc:
+                log.warning("Preset %s was skipped: %s", path, str(exc).rstrip("."))
+    return presets

@@ -1,0 +1,101 @@
+"""The real window laid out on a laptop's screen (offscreen, with the platform's default font):
+it fits 1280×800 and 1366×768 with every dock visible, the loss plot at least 150 px tall, the
+training panel scrolling rather than growing the window, and no formula label clipped."""
+
+import pytest
+from PySide6.QtGui import QTextDocument
+from PySide6.QtWidgets import QApplication, QWidget
+
+from engine.models import VARIANTS
+from explorer.main_window import MainWindow
+
+TITLE_BAR_PX = 40   # what a window manager's title bar and a desktop panel take from the screen's height
+
+
+def formula_fits(label) -> bool:
+    """The label's rich text, laid out at the label's width, is neither wider nor taller than it."""
+    doc = QTextDocument()
+    doc.setDefaultFont(label.font())
+    doc.setDocumentMargin(0)
+    doc.setHtml(label.text())
+    width = label.contentsRect().width()
+    doc.setTextWidth(width)
+    return doc.idealWidth() <= width + 0.5 and doc.size().height() <= label.contentsRect().height() + 0.5
+
+
+@pytest.fixture()
+def laptop(qtbot, tmp_path):
+    windows = []
+
+    def make(width: int, height: int) -> MainWindow:
+        w = MainWindow(runs_dir=tmp_path / "runs")
+        qtbot.addWidget(w)
+        w.resize(width, height - TITLE_BAR_PX)
+        w.show()
+        qtbot.waitExposed(w)
+        w._default_dock_sizes()   # as on a first launch at that size
+        QApplication.processEvents()
+        windows.append(w)
+        return w
+
+    yield make
+    for w in windows:
+        w.latent_view.shutdown()
+
+
+@pytest.mark.parametrize("screen", [(1280, 800), (1366, 768)])
+def test_the_window_fits_a_laptop_screen(laptop, screen):
+    width, height = screen
+    w = laptop(width, height)
+    for variant in ("vae", "sparse_ae", "beta_vae", "cvae", "denoising_ae"):   # sparse AE has the most fields
+        p = w.training_panel
+        p.model.setCurrentIndex(p.model.findData(variant))
+        if variant == "sparse_ae":
+            p.params.editors["penalty"].setCurrentIndex(p.params.editors["penalty"].findData("kl"))
+        QApplication.processEvents()
+        hint = w.minimumSizeHint()
+        assert hint.width() <= width and hint.height() <= height - TITLE_BAR_PX, (variant, hint)
+        assert (w.width(), w.height()) == (width, height - TITLE_BAR_PX), variant
+    inside = w.rect()
+    for name, dock in w.docks.items():
+        assert dock.isVisible() and inside.contains(dock.geometry()), name
+        assert dock.widget().height() > 60, name
+    status = w.statusBar()
+    assert status.isVisible() and inside.contains(status.geometry())
+    assert w.loss_plot.plot.height() >= 150
+    left_axis = w.loss_plot.plot_item.getAxis("left")
+    assert left_axis.height() >= 120   # tick labels have room (25-30 px crushed them on top of one another)
+    scroll = w.training_panel.scroll
+    assert scroll.verticalScrollBar().maximum() >= 0 and not scroll.horizontalScrollBar().isVisible()
+
+
+@pytest.mark.parametrize("screen", [(1280, 800), (1600, 1000)])
+def test_no_formula_label_is_clipped(laptop, screen):
+    w = laptop(*screen)
+    p = w.training_panel
+    for key in VARIANTS:
+        p.model.setCurrentIndex(p.model.findData(key))
+        QApplication.processEvents()
+        for label in (p.formula, p.summary):
+            assert formula_fits(label), (key, label.objectName(), label.text(), label.size())
+        if "I))" in p.formula.text():   # bound to what precedes it: never "I))" alone on a line
+            assert "&nbsp;I))" in p.formula.text()
+
+
+def test_the_loss_plot_gets_a_sensible_share_of_a_big_screen(laptop):
+    w = laptop(1600, 1000)
+    assert w.loss_plot.plot.height() >= 0.18 * w.height()   # about 75 px tall before
+
+
+def test_the_window_fits_the_screen_it_opens_on(qtbot, tmp_path):
+    w = MainWindow(runs_dir=tmp_path / "runs")
+    qtbot.addWidget(w)
+    room = w.screen().availableGeometry()
+    assert w.width() <= room.width() and w.height() <= room.height()
+    w.latent_view.shutdown()
+
+
+def test_every_dock_widget_is_reachable_by_name(laptop):
+    w = laptop(1280, 800)
+    for name in ("trainingPanel", "decoderCanvas", "runsList", "lossPlot", "latentView", "presetCombo"):
+        assert w.findChild(QWidget, name) is not None, name
