@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import UserError
-from explorer.shutdown import end_library_threads
 from explorer.resources import icon_path
+from explorer.shutdown import end_library_threads
 from explorer.status_bar import ElidedLabel, app_version, device_description, short_form
 
 CLOSE_TIMEOUT_MS = 1800
