@@ -48,8 +48,8 @@ class LiveLayout(QObject):
         self._next.timeout.connect(self._refresh)
         worker.computed.connect(self._on_computed)
         worker.failed.connect(self._on_failed)
-        worker.busy_changed.connect(lambda _: self.changed.emit())
-        worker.warmed.connect(lambda _: self.changed.emit())
+        worker.busy_changed.connect(self._on_worker_changed)   # methods, not lambdas: Qt disconnects
+        worker.warmed.connect(self._on_worker_changed)         # them when this object goes
 
     # -- what the map asks ------------------------------------------------------------------------
     def layout(self, name: str) -> tuple[object, np.ndarray] | None:
@@ -155,6 +155,9 @@ class LiveLayout(QObject):
             self._in_flight = None
             self.error = result[1]
             self.changed.emit()
+
+    def _on_worker_changed(self, _=None) -> None:
+        self.changed.emit()
 
     def _schedule(self) -> None:
         """The next live refit, after a rest as long as the last fit took."""
