@@ -31,7 +31,7 @@ import numpy as np
 
 __all__ = [
     "FittedLayout", "IdentityProjection", "LocalInverse", "PCAProjection", "Projection", "TSNEProjection",
-    "UMAPProjection", "align_layout", "make_projection", "nearest_neighbours", "similarity_to", "warm_up",
+    "UMAPProjection", "align_layout", "make_projection", "nearest_neighbours", "similarity_to", "warm_up", "WARM_UP_STAGES",
 ]
 
 #: umap-learn's epochs for a fit from scratch (its own default is 500 below 10,000 codes, 200 above)
@@ -397,15 +397,24 @@ class TSNEProjection(_Embedding):
         return placed if self._align is None else self._align(placed)
 
 
-def warm_up() -> float:
-    """Compile umap-learn's numba code (both a fit from scratch and a warm-started one) and import
-    openTSNE, on tiny fits, so that the first real map is quick; the seconds it took."""
+WARM_UP_STAGES = ("imports", "umap")
+
+
+def warm_up(stages=WARM_UP_STAGES) -> float:
+    """Get the slow projections ready, so that the first real map is quick; the seconds it took.
+    Stage "imports": import umap-learn, openTSNE and scikit-learn's neighbours (a couple of
+    seconds) and run a tiny t-SNE; stage "umap": compile umap-learn's numba code on tiny fits,
+    one from scratch and one warm-started (seconds; a minute without numba's on-disk cache)."""
     start = time.perf_counter()
     rng = np.random.default_rng(0)
     codes = rng.normal(size=(64, 4))
-    xy = UMAPProjection(n_neighbors=8, random_state=0, n_epochs=5).fit_transform(codes)
-    UMAPProjection(n_neighbors=8, random_state=0, n_epochs=5, init=xy).fit(codes)
-    TSNEProjection(perplexity=5, n_iter=5).fit(codes)
+    if "imports" in stages:
+        import openTSNE  # noqa: F401
+        import umap  # noqa: F401
+        TSNEProjection(perplexity=5, n_iter=5).fit(codes)
+    if "umap" in stages:
+        xy = UMAPProjection(n_neighbors=8, random_state=0, n_epochs=5).fit_transform(codes)
+        UMAPProjection(n_neighbors=8, random_state=0, n_epochs=5, init=xy).fit(codes)
     return time.perf_counter() - start
 
 

@@ -46,23 +46,42 @@ class ProjectionRequest:
 class _Fitter(QObject):
     """Lives on the worker thread; runs the newest pending request each time it is woken."""
 
-    done = Signal(object)     # (id, projection, xy, seconds)
+    done = Signal(object)     # (id, name, projection, xy, seconds)
     failed = Signal(object)   # (id, message)
     warmed = Signal(object)   # seconds the warm-up took (None when it could not run)
 
-    def __init__(self, take_pending, process):
+    def __init__(self, take_pending, has_pending, process):
         super().__init__()
         self._take_pending = take_pending
+        self._has_pending = has_pending
         self._process = process
+        self._compile_later = False
+        self._compiled = False
 
     @Slot()
     def warm_up(self) -> None:
+        """Imports first; then umap's compilation, unless a fit is waiting: that goes first (a
+        t-SNE map need not wait for umap's compilation, a UMAP fit compiles it anyway)."""
         from engine.projection_service import ProjectionClosed, ProjectionFailed
         try:
-            seconds = self._process.warm_up()
+            seconds = self._process.warm_up(("imports",))
+            if self._has_pending():
+                self._compile_later = True
+                return
+            seconds += self._process.warm_up(("umap",))
+            self._compiled = True
         except (ProjectionClosed, ProjectionFailed, OSError):
             seconds = None
         self.warmed.emit(seconds)
+
+    def _compile_if_idle(self, name: str) -> None:
+        self._compiled = self._compiled or name == "umap"
+        if self._compile_later and not self._has_pending():
+            self._compile_later = False
+            if not self._compiled:
+                self.warm_up()
+            else:
+                self.warmed.emit(0.0)
 
     @Slot()
     def run_pending(self) -> None:
@@ -86,7 +105,8 @@ class _Fitter(QObject):
         except Exception as exc:  # noqa: BLE001 — a failed fit must reach the GUI as one sentence
             self.failed.emit((request.id, f"The {_title(request.name)} map could not be computed: {exc}"))
         else:
-            self.done.emit((request.id, projection, projection.xy.copy(), time.perf_counter() - start))
+            self.done.emit((request.id, request.name, projection, projection.xy.copy(), time.perf_counter() - start))
+        self._compile_if_idle(request.name)
 
 
 def _title(name: str) -> str:
@@ -119,7 +139,7 @@ class ProjectionWorker(QObject):
         self.process = ProjectionProcess()
         self._thread = QThread()
         self._thread.setObjectName("ProjectionThread")
-        self._fitter = _Fitter(self._take_pending, self.process)
+        self._fitter = _Fitter(self._take_pending, self._has_pending, self.process)
         self._fitter.moveToThread(self._thread)
         self._wake.connect(self._fitter.run_pending)  # queued: the slot runs on the worker thread
         self._warm.connect(self._fitter.warm_up)
@@ -188,16 +208,20 @@ class ProjectionWorker(QObject):
         if not self._thread.isRunning():
             self._thread.start()
 
+    def _has_pending(self) -> bool:
+        with self._lock:
+            return self._pending is not None
+
     def _take_pending(self) -> ProjectionRequest | None:
         with self._lock:
             request, self._pending = self._pending, None
         return request
 
     def _on_done(self, result) -> None:
-        request_id, projection, xy, seconds = result
+        request_id, name, projection, xy, seconds = result
         self.last_fit_seconds = seconds
-        if self._warm_state != "warm":
-            self._warm_state = "warm"   # a fit compiles umap as well as the warm-up does
+        if name == "umap":
+            self._warm_state = "warm"   # a UMAP fit compiles umap as well as the warm-up does
         if request_id == self._latest:
             self._set_busy(False)
             self.computed.emit((request_id, projection, xy))
