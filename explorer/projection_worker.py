@@ -21,6 +21,7 @@ worker.shutdown()                              # before the application quits; n
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import time
@@ -109,6 +110,12 @@ class _Fitter(QObject):
         self._compile_if_idle(request.name)
 
 
+def _abandon(thread: QThread, process, *_) -> None:
+    process.close()
+    thread.quit()
+    thread.wait(SHUTDOWN_WAIT_MS)
+
+
 def _title(name: str) -> str:
     return {"umap": "UMAP", "tsne": "t-SNE"}.get(name, name.upper())
 
@@ -147,6 +154,9 @@ class ProjectionWorker(QObject):
         self._fitter.failed.connect(self._on_failed)
         self._fitter.warmed.connect(self._on_warmed)
         self._thread.finished.connect(self._fitter.deleteLater)
+        # a worker deleted without shutdown() (its view went away) still ends its thread and child:
+        # a QThread destroyed while it runs aborts the process
+        self.destroyed.connect(functools.partial(_abandon, self._thread, self.process))
 
     @property
     def latest_id(self) -> int:

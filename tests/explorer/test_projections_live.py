@@ -152,3 +152,18 @@ sys.exit(code)
     times = {line.split()[0]: float(line.split()[1]) for line in proc.stdout.splitlines()
              if line.split()[:1] in (["closing"], ["exited"])}
     assert times["exited"] - times["closing"] < 2.0, times
+
+
+def test_a_shown_map_warms_up_in_a_child_process_and_a_deleted_one_leaves_nothing(qtbot):
+    from shiboken6 import Shiboken
+
+    session = Session()
+    view = LatentView(session)
+    view.show()
+    worker = view.worker
+    qtbot.waitUntil(worker.process.is_alive, timeout=5000)  # the window is up: the warm-up began
+    assert worker.is_warming() and worker.process.pid != os.getpid()
+    thread, process = worker._thread, worker.process
+    assert thread.isRunning()
+    Shiboken.delete(view)  # gone without shutdown(), as a view whose window was dropped
+    assert not thread.isRunning() and not process.is_alive()
