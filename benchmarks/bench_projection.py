@@ -19,7 +19,8 @@ Run: ``python benchmarks/bench_projection.py [--points 70000] [--dim 16] [--umap
   warm-started from the last layout, as while training; the same for t-SNE with a fresh worker.  Baseline, in the same run: a fresh
   process that imports umap-learn and fits it with its defaults twice (pynndescent, 500
   epochs), and one that fits scikit-learn's TSNE twice.  Every side runs on one thread
-  (OMP/BLAS/numba 1; umap-learn with a random_state is single-threaded).  ``--cold-cache``
+  (OMP/BLAS/numba 1; umap-learn with a random_state is single-threaded) at the projection
+  process's priority (nice ``CHILD_NICE``).  ``--cold-cache``
   points numba at an empty cache folder, as on a machine where umap never ran.
 * With ``--tsne``: openTSNE (ours, engine.projection.TSNEProjection) against scikit-learn's
   TSNE on the same ``--map-points`` codes in this process, one thread each: time, KL
@@ -66,8 +67,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: a fresh process that fits the library's defaults twice and prints the seconds since it started
 BASELINE = """
-import time, sys
+import os, time, sys
 start = time.perf_counter()
+os.nice(int(sys.argv[3]))  # the priority our projection process runs at
 import numpy as np
 codes = np.load(sys.argv[1])
 if sys.argv[2] == "umap":
@@ -136,7 +138,9 @@ def maps_after_launch(name: str, codes: np.ndarray, updates: int, env: dict, del
 
 
 def baseline(name: str, path: Path, env: dict) -> tuple[float, float]:
-    proc = subprocess.run([sys.executable, "-c", BASELINE, str(path), name], capture_output=True, text=True,
+    from engine.projection_service import CHILD_NICE
+
+    proc = subprocess.run([sys.executable, "-c", BASELINE, str(path), name, str(CHILD_NICE)], capture_output=True, text=True,
                           env={**os.environ, **env}, cwd=ROOT)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")), None)
     if line is None:
