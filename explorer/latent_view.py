@@ -49,6 +49,8 @@ MANIFOLD_TILES = 15          # decoded tiles along the longer side of the view
 MANIFOLD_DEBOUNCE_MS = 150
 #: set to "0" to keep a shown map from starting the projection process (UMAP's compilation)
 WARM_UP_ENV = "LATENT_EXPLORER_WARM_UP"
+#: the warm-up starts this long after the map is first shown: the window paints and settles first
+WARM_UP_DELAY_MS = 500
 
 
 def keep_orientation(pca: PCAProjection, previous: PCAProjection) -> None:
@@ -282,7 +284,7 @@ class LatentView(QWidget):
         super().showEvent(event)
         if self._warm_up_on_show:   # as soon as the window is up: UMAP's first map then comes quickly
             self._warm_up_on_show = False
-            QTimer.singleShot(0, self.worker.warm_up)
+            QTimer.singleShot(WARM_UP_DELAY_MS, self.worker, self.worker.warm_up)  # dropped if the worker goes
 
     # -- the active run ---------------------------------------------------------------------------
     def _bind(self, state: RunState | None) -> None:
