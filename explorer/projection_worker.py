@@ -112,8 +112,11 @@ class _Fitter(QObject):
 
 def _abandon(thread: QThread, process, *_) -> None:
     process.close()
-    thread.quit()
-    thread.wait(SHUTDOWN_WAIT_MS)
+    try:
+        thread.quit()
+        thread.wait(SHUTDOWN_WAIT_MS)
+    except RuntimeError:  # at interpreter exit the thread's C++ object may already be gone
+        pass
 
 
 def _title(name: str) -> str:
