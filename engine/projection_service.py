@@ -36,7 +36,7 @@ __all__ = ["ProjectionClosed", "ProjectionFailed", "ProjectionProcess", "serve"]
 ROOT = Path(__file__).resolve().parents[1]   # the folder that holds the ``engine`` package
 _DTYPES = {"<f4", "<f8", "<i4", "<i8"}       # what may cross the pipe
 #: the child yields the CPU to training and the GUI when they want it (a map is a view of them)
-CHILD_NICE = 5
+CHILD_NICE = 2
 _CHILD_THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                   "NUMBA_NUM_THREADS": "1"}
 

@@ -149,6 +149,7 @@ sys.exit(code)
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path), "HOME": str(tmp_path)}
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
     times = {line.split()[0]: float(line.split()[1]) for line in proc.stdout.splitlines()
              if line.split()[:1] in (["closing"], ["exited"])}
     assert times["exited"] - times["closing"] < 2.0, times
