@@ -397,20 +397,18 @@ class TSNEProjection(_Embedding):
         return placed if self._align is None else self._align(placed)
 
 
-WARM_UP_STAGES = ("imports", "umap")
+WARM_UP_STAGES = ("tsne", "umap")
 
 
 def warm_up(stages=WARM_UP_STAGES) -> float:
     """Get the slow projections ready, so that the first real map is quick; the seconds it took.
-    Stage "imports": import umap-learn, openTSNE and scikit-learn's neighbours (a couple of
-    seconds) and run a tiny t-SNE; stage "umap": compile umap-learn's numba code on tiny fits,
-    one from scratch and one warm-started (seconds; a minute without numba's on-disk cache)."""
+    Stage "tsne": import openTSNE and scikit-learn's neighbours and run a tiny t-SNE (about a
+    second); stage "umap": import umap-learn and compile its numba code on tiny fits, one from
+    scratch and one warm-started (seconds; ten or more without numba's on-disk cache)."""
     start = time.perf_counter()
     rng = np.random.default_rng(0)
     codes = rng.normal(size=(64, 4))
-    if "imports" in stages:
-        import openTSNE  # noqa: F401
-        import umap  # noqa: F401
+    if "tsne" in stages:
         TSNEProjection(perplexity=5, n_iter=5).fit(codes)
     if "umap" in stages:
         xy = UMAPProjection(n_neighbors=8, random_state=0, n_epochs=5).fit_transform(codes)

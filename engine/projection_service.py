@@ -121,7 +121,7 @@ def serve() -> None:
         result: dict[str, np.ndarray] = {}
         try:
             if header["kind"] == "warm_up":
-                warm_up(tuple(header.get("stages", ("imports", "umap"))))
+                warm_up(tuple(header.get("stages", ("tsne", "umap"))))
             elif header["kind"] == "fit":
                 params = dict(header.get("params", {}))
                 if "init" in arrays:
@@ -193,9 +193,9 @@ class ProjectionProcess:
             raise ProjectionFailed(reply.get("message", "unknown error"))
         return reply, result
 
-    def warm_up(self, stages: tuple[str, ...] = ("imports", "umap")) -> float:
-        """``engine.projection.warm_up(stages)`` in the child (by default: imports, then umap's
-        compilation on tiny fits); the seconds the child spent."""
+    def warm_up(self, stages: tuple[str, ...] = ("tsne", "umap")) -> float:
+        """``engine.projection.warm_up(stages)`` in the child (by default: openTSNE's import, then
+        umap's import and compilation on tiny fits); the seconds the child spent."""
         return float(self._call({"kind": "warm_up", "stages": list(stages)})[0]["seconds"])
 
     def fit(self, name: str, codes: np.ndarray, **params) -> np.ndarray:

@@ -61,11 +61,11 @@ class _Fitter(QObject):
 
     @Slot()
     def warm_up(self) -> None:
-        """Imports first; then umap's compilation, unless a fit is waiting: that goes first (a
-        t-SNE map need not wait for umap's compilation, a UMAP fit compiles it anyway)."""
+        """t-SNE first (a second); then umap's import and compilation, unless a fit is waiting:
+        that goes first (a t-SNE map need not wait for umap, a UMAP fit compiles it anyway)."""
         from engine.projection_service import ProjectionClosed, ProjectionFailed
         try:
-            seconds = self._process.warm_up(("imports",))
+            seconds = self._process.warm_up(("tsne",))
             if self._has_pending():
                 self._compile_later = True
                 return

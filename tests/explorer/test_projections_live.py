@@ -168,3 +168,19 @@ def test_a_shown_map_warms_up_in_a_child_process_and_a_deleted_one_leaves_nothin
     assert thread.isRunning()
     Shiboken.delete(view)  # gone without shutdown(), as a view whose window was dropped
     assert not thread.isRunning() and not process.is_alive()
+
+
+def test_a_tsne_map_never_waits_for_umaps_compilation(qtbot):
+    worker = ProjectionWorker()
+    events = []
+    worker.computed.connect(lambda result: events.append("t-SNE map"))
+    worker.warmed.connect(lambda seconds: events.append("umap compiled"))
+    codes = np.random.default_rng(0).normal(size=(200, 4)).astype(np.float32)
+    try:
+        worker.warm_up()  # the window is up
+        worker.request("tsne", codes, perplexity=10.0)  # and t-SNE is chosen at once
+        qtbot.waitUntil(lambda: len(events) == 2, timeout=120_000)
+    finally:
+        assert worker.shutdown()
+    assert events == ["t-SNE map", "umap compiled"]
+    assert worker.is_warm()
