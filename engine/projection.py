@@ -4,26 +4,44 @@ serve mouse dragging.
 * ``IdentityProjection`` — two chosen latent dimensions; the others held at the mean code
   (or a supplied base code).
 * ``PCAProjection``      — the top two principal axes; the inverse is exact.
-* ``UMAPProjection``     — umap-learn, warm-started from a previous layout; the inverse is a
-  local one (inverse-distance weighting of the nearest projected codes), because umap-learn's
-  own ``inverse_transform`` rebuilds a Delaunay triangulation on every call (~10 s).
-* ``TSNEProjection``     — scikit-learn's t-SNE with the same local inverse.
+* ``UMAPProjection``     — umap-learn, handed exact nearest neighbours from a KD-tree
+  (``precomputed_knn``: umap then skips pynndescent, whose compilation made the first fit of
+  every process a minute long), warm-started from a previous layout with fewer epochs.  The
+  inverse is a local one (inverse-distance weighting of the nearest projected codes), because
+  umap-learn's own ``inverse_transform`` rebuilds a Delaunay triangulation on every call (~10 s).
+* ``TSNEProjection``     — openTSNE's FFT-accelerated t-SNE, warm-started from a previous layout;
+  its ``transform`` places new codes into the fitted layout without moving it; the same local
+  inverse.
+* ``FittedLayout``       — a layout computed elsewhere (another process) with the same local
+  inverse and a local forward map for new codes.
 
 Every projection: ``fit(codes N×D) -> self``, ``transform(codes) -> N×2``,
 ``inverse(xy M×2) -> M×D``, ``fit_transform``; ``make_projection(name, **kw)`` builds one by key.
-umap is imported only inside ``UMAPProjection.fit`` (its first import compiles for ~35 s).
+umap and openTSNE are imported only inside ``fit`` (umap's first fit in a process compiles numba
+code for several seconds, a minute without numba's on-disk cache: ``warm_up()`` does it on a
+tiny fit).
 """
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import numpy as np
 
 __all__ = [
-    "IdentityProjection", "LocalInverse", "PCAProjection", "Projection", "TSNEProjection",
-    "UMAPProjection", "make_projection",
+    "FittedLayout", "IdentityProjection", "LocalInverse", "PCAProjection", "Projection", "TSNEProjection",
+    "UMAPProjection", "align_layout", "make_projection", "nearest_neighbours", "similarity_to", "warm_up", "WARM_UP_STAGES",
 ]
+
+#: umap-learn's epochs for a fit from scratch (its own default is 500 below 10,000 codes, 200 above)
+UMAP_EPOCHS = 200
+#: and for a fit warm-started from the previous layout of the same points
+UMAP_WARM_EPOCHS = 100
+#: openTSNE's iterations from scratch: early exaggeration, then the normal phase (its defaults: 250, 500)
+TSNE_EXAGGERATION_ITER, TSNE_ITER = 125, 250
+#: and the normal phase alone when warm-started from the previous layout
+TSNE_WARM_ITER = 150
 
 
 def _codes(codes, require_finite: bool = False) -> np.ndarray:
@@ -171,16 +189,67 @@ class PCAProjection(Projection):
         return self.mean + _points(xy) @ self.components
 
 
+def nearest_neighbours(codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest neighbours of every code among the codes (itself first), from a KD-tree:
+    (indices int32 N×k, distances float32 N×k), the form umap-learn's ``precomputed_knn`` takes."""
+    from sklearn.neighbors import NearestNeighbors
+
+    k = max(1, min(int(k), len(codes)))
+    dist, idx = NearestNeighbors(n_neighbors=k, algorithm="kd_tree").fit(codes).kneighbors(codes)
+    return idx.astype(np.int32), dist.astype(np.float32)
+
+
+def similarity_to(xy: np.ndarray, previous: np.ndarray):
+    """The move, turn and uniform scale (no mirror, no shear) that brings ``xy`` as close as it
+    can to ``previous`` (the same points' earlier layout), as a function of M×2 points."""
+    xy, previous = np.asarray(xy, dtype=np.float64), np.asarray(previous, dtype=np.float64)
+    centre, target = xy.mean(0), previous.mean(0)
+    a, b = xy - centre, previous - target
+    u, sigma, vt = np.linalg.svd(a.T @ b)
+    d = np.sign(np.linalg.det(u @ vt)) or 1.0
+    rotation = u @ np.diag([1.0, d]) @ vt
+    norm = float((a * a).sum())
+    scale = float(sigma[0] + d * sigma[1]) / norm if norm > 0 else 1.0
+    return lambda points: (_points(points) - centre) @ rotation * scale + target
+
+
+def align_layout(xy: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """``xy`` moved, turned and scaled to lie as close as it can to ``previous``: a warm-started
+    refit that umap or t-SNE rescaled or rotated as a whole then shows only what really changed."""
+    return similarity_to(xy, previous)(xy)
+
+
+class _LocalForward:
+    """New codes placed by inverse-distance weighting of the layout of their ``k`` nearest
+    fitted codes (how umap-learn's ``transform`` starts; enough to show where a code lies)."""
+
+    def __init__(self, codes: np.ndarray, xy: np.ndarray, k: int = 8):
+        from scipy.spatial import cKDTree
+
+        self.codes, self.xy = codes, xy
+        self.k = max(1, min(int(k), len(codes)))
+        self.tree = cKDTree(codes)
+
+    def __call__(self, codes: np.ndarray) -> np.ndarray:
+        dist, idx = self.tree.query(codes, k=self.k)
+        dist, idx = dist.reshape(len(codes), -1), idx.reshape(len(codes), -1)
+        weights = 1.0 / np.maximum(dist, 1e-12) ** 2
+        weights /= weights.sum(axis=1, keepdims=True)
+        return np.einsum("mk,mkd->md", weights, self.xy[idx])
+
+
 class _Embedding(Projection):
     """A nonlinear embedding of the fitted codes with a local inverse."""
 
     def __init__(self, k: int = 8):
         self.k = k
         self.xy: np.ndarray | None = None
+        self._forward: _LocalForward | None = None
 
     def _finish(self, codes: np.ndarray, xy: np.ndarray) -> _Embedding:
         self.codes, self.xy = codes, np.asarray(xy, dtype=np.float64)
         self.local = LocalInverse(self.xy, codes, self.k)
+        self._forward = None
         return self
 
     def _fitted_layout(self, codes: np.ndarray) -> np.ndarray | None:
@@ -188,6 +257,25 @@ class _Embedding(Projection):
         if self.xy is not None and codes.shape == self.codes.shape and np.array_equal(codes, self.codes):
             return self.xy.copy()
         return None
+
+    def _warm_start(self, n: int) -> np.ndarray | None:
+        """The supplied previous layout when it fits ``n`` points (a finite n×2 array), else None."""
+        init = getattr(self, "init", None)
+        if init is None:
+            return None
+        previous = np.asarray(init, dtype=np.float64)
+        return previous if previous.shape == (n, 2) and np.isfinite(previous).all() else None
+
+    def _place_locally(self, codes: np.ndarray) -> np.ndarray:
+        if self._forward is None:
+            self._forward = _LocalForward(self.codes, self.xy, self.k)
+        return self._forward(codes)
+
+    def transform(self, codes) -> np.ndarray:
+        """The fitted layout for the fitted codes; new codes placed among their nearest fitted codes."""
+        codes = np.atleast_2d(np.asarray(codes, dtype=np.float64))
+        layout = self._fitted_layout(codes)
+        return layout if layout is not None else self._place_locally(codes)
 
     def inverse(self, xy) -> np.ndarray:
         return self.local(xy)
@@ -197,10 +285,25 @@ class _Embedding(Projection):
         return self.xy.copy()
 
 
+class FittedLayout(_Embedding):
+    """A layout of ``codes`` computed elsewhere (the projection process), with the local inverse.
+    ``fit`` is a no-op: the layout is given."""
+
+    def __init__(self, name: str, codes, xy, k: int = 8):
+        super().__init__(k)
+        self.name = name
+        codes = np.asarray(codes, dtype=np.float64).reshape(len(codes), -1)
+        self._finish(codes, _points(xy))
+
+    def fit(self, codes) -> FittedLayout:
+        return self
+
+
 class UMAPProjection(_Embedding):
-    """umap-learn's UMAP. ``init`` (N×2, a previous layout of the same points) warm-starts the
-    optimisation so clusters stay where they were; with another N it is ignored. Fewer than 4
-    codes fall back to a PCA layout. ``transform`` of new codes uses umap's own transform."""
+    """umap-learn's UMAP on exact KD-tree neighbours (``precomputed_knn``). ``init`` (N×2, a
+    previous layout of the same points) warm-starts the optimisation with ``UMAP_WARM_EPOCHS``
+    epochs so clusters stay where they were; with another N it is ignored. Fewer than 4 codes
+    fall back to a PCA layout. ``transform`` places new codes among their nearest fitted codes."""
 
     name = "umap"
 
@@ -219,54 +322,98 @@ class UMAPProjection(_Embedding):
             return self._finish(codes, PCAProjection().fit_transform(codes))
         import umap  # slow first import: keep it out of start-up
 
-        init = "spectral"
-        if self.init is not None:
-            previous = np.asarray(self.init, dtype=np.float64)
-            if previous.shape == (n, 2) and np.isfinite(previous).all():
-                init = previous
-        self.model = umap.UMAP(n_neighbors=max(2, min(self.n_neighbors, n - 1)), min_dist=self.min_dist,
-                               random_state=self.random_state, init=init, n_epochs=self.n_epochs)
-        with warnings.catch_warnings():  # "n_jobs overridden by setting random_state" is expected
+        previous = self._warm_start(n)
+        n_neighbors = max(2, min(self.n_neighbors, n - 1))
+        epochs = self.n_epochs or (UMAP_EPOCHS if previous is None else UMAP_WARM_EPOCHS)
+        knn_indices, knn_dists = nearest_neighbours(codes, n_neighbors)
+        self.model = umap.UMAP(n_neighbors=n_neighbors, min_dist=self.min_dist, random_state=self.random_state,
+                               init="spectral" if previous is None else previous, n_epochs=epochs,
+                               precomputed_knn=(knn_indices, knn_dists, None), tqdm_kwds={"disable": True})
+        with warnings.catch_warnings():  # "n_jobs overridden by setting random_state", "transform won't work"
+            warnings.filterwarnings("ignore", category=UserWarning, module="umap")
             warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
             xy = self.model.fit_transform(codes)
-        return self._finish(codes, xy)
+        return self._finish(codes, xy if previous is None else align_layout(xy, previous))
+
+
+class TSNEProjection(_Embedding):
+    """openTSNE's t-SNE (FFT-accelerated gradients, exact KD-tree neighbours). ``init`` (N×2, a
+    previous layout of the same points) warm-starts it: only ``TSNE_WARM_ITER`` iterations of
+    the normal phase, no early exaggeration, so a live layout drifts instead of jumping.
+    ``transform`` of new codes places them into the fitted layout (openTSNE's ``transform``)
+    without moving the fitted points. Fewer than 4 codes fall back to a PCA layout."""
+
+    name = "tsne"
+
+    def __init__(self, perplexity: float = 30.0, random_state: int | None = 0, init: np.ndarray | None = None,
+                 n_iter: int | None = None, n_jobs: int = 1, k: int = 8):
+        super().__init__(k)
+        self.perplexity, self.random_state, self.init, self.n_iter, self.n_jobs = perplexity, random_state, init, n_iter, n_jobs
+        self.embedding = None
+        self._align = None
+
+    def fit(self, codes) -> TSNEProjection:
+        codes = _codes(codes, require_finite=True)
+        n = len(codes)
+        self.embedding = None
+        if n < 4:
+            return self._finish(codes, PCAProjection().fit_transform(codes))
+        from openTSNE import TSNEEmbedding, affinity
+        from openTSNE.nearest_neighbors import Sklearn
+
+        perplexity = float(min(self.perplexity, max(1.0, (n - 1) / 3)))
+        k = max(1, min(n - 1, int(3 * perplexity)))
+        knn = Sklearn(codes, k, metric="euclidean", n_jobs=self.n_jobs, knn_kwargs={"algorithm": "kd_tree"})
+        affinities = affinity.PerplexityBasedNN(perplexity=perplexity, n_jobs=self.n_jobs, knn_index=knn)
+        previous = self._warm_start(n)
+        # FFT gradients from 1,000 codes (grid cells of 2 units: 3× faster than openTSNE's 1 at 5,000
+        # codes, KL divergence within 1%); Barnes-Hut below, where the FFT grid's fixed cost dominates
+        common = dict(n_jobs=self.n_jobs, random_state=self.random_state)
+        common |= dict(negative_gradient_method="fft", ints_in_interval=2) if n >= 1000 else \
+            dict(negative_gradient_method="bh")
+        if previous is None:
+            init = PCAProjection().fit_transform(codes)
+            init = init / max(float(np.std(init[:, 0])), 1e-12) * 1e-4  # openTSNE's recommended scale
+            embedding = TSNEEmbedding(init, affinities, **common)
+            embedding = embedding.optimize(TSNE_EXAGGERATION_ITER, exaggeration=12, momentum=0.5)
+            embedding = embedding.optimize(self.n_iter or TSNE_ITER, momentum=0.8)
+        else:
+            embedding = TSNEEmbedding(previous.copy(), affinities, **common)
+            embedding = embedding.optimize(self.n_iter or TSNE_WARM_ITER, momentum=0.8)
+        self.embedding = embedding
+        xy = np.array(embedding, dtype=np.float64)  # a copy: openTSNE's transform recentres its array in place
+        self._align = None if previous is None else similarity_to(xy, previous)
+        return self._finish(codes, xy if self._align is None else self._align(xy))
 
     def transform(self, codes) -> np.ndarray:
+        """The fitted layout for the fitted codes; new codes placed into it by openTSNE."""
         codes = np.atleast_2d(np.asarray(codes, dtype=np.float64))
         layout = self._fitted_layout(codes)
         if layout is not None:
             return layout
-        if self.model is None:
-            raise ValueError("This UMAP layout was fitted on too few codes to place new ones.")
-        return np.asarray(self.model.transform(codes), dtype=np.float64)
+        if self.embedding is None:  # fitted on too few codes for t-SNE
+            return self._place_locally(codes)
+        placed = np.asarray(self.embedding.transform(codes), dtype=np.float64)
+        return placed if self._align is None else self._align(placed)
 
 
-class TSNEProjection(_Embedding):
-    """scikit-learn's t-SNE. It cannot place new codes: ``transform`` of anything but the
-    fitted codes raises ValueError. Fewer than 4 codes fall back to a PCA layout."""
+WARM_UP_STAGES = ("tsne", "umap")
 
-    name = "tsne"
 
-    def __init__(self, perplexity: float = 30.0, random_state: int | None = 0, k: int = 8):
-        super().__init__(k)
-        self.perplexity, self.random_state = perplexity, random_state
-
-    def fit(self, codes) -> TSNEProjection:
-        codes = _codes(codes, require_finite=True)
-        if len(codes) < 4:
-            return self._finish(codes, PCAProjection().fit_transform(codes))
-        from sklearn.manifold import TSNE
-
-        perplexity = min(self.perplexity, max(1.0, (len(codes) - 1) / 3))
-        init = "pca" if codes.shape[1] >= 2 else "random"
-        xy = TSNE(n_components=2, perplexity=perplexity, random_state=self.random_state, init=init).fit_transform(codes)
-        return self._finish(codes, xy)
-
-    def transform(self, codes) -> np.ndarray:
-        layout = self._fitted_layout(np.atleast_2d(np.asarray(codes, dtype=np.float64)))
-        if layout is None:
-            raise ValueError("t-SNE cannot place new codes; refit it on all of them.")
-        return layout
+def warm_up(stages=WARM_UP_STAGES) -> float:
+    """Get the slow projections ready, so that the first real map is quick; the seconds it took.
+    Stage "tsne": import openTSNE and scikit-learn's neighbours and run a tiny t-SNE (about a
+    second); stage "umap": import umap-learn and compile its numba code on tiny fits, one from
+    scratch and one warm-started (seconds; ten or more without numba's on-disk cache)."""
+    start = time.perf_counter()
+    rng = np.random.default_rng(0)
+    codes = rng.normal(size=(64, 4))
+    if "tsne" in stages:
+        TSNEProjection(perplexity=5, n_iter=5).fit(codes)
+    if "umap" in stages:
+        xy = UMAPProjection(n_neighbors=8, random_state=0, n_epochs=5).fit_transform(codes)
+        UMAPProjection(n_neighbors=8, random_state=0, n_epochs=5, init=xy).fit(codes)
+    return time.perf_counter() - start
 
 
 _KINDS: dict[str, type[Projection]] = {

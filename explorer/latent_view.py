@@ -2,16 +2,19 @@
 
 Pressing the left button anywhere puts the handle there; every move of the dragged handle
 maps the 2-D point back to a latent code (the identity for raw dimensions, the exact inverse
-for PCA, a fast local inverse for UMAP) and sends it to the latent cursor, which the decoder
+for PCA, a fast local inverse for UMAP and t-SNE) and sends it to the latent cursor, which the decoder
 canvas decodes at once.  The right and middle buttons pan, the wheel zooms.  Hovering over a
 point shows its input beside its reconstruction; clicking a point selects it and sends its
-code to the cursor.  UMAP layouts are fitted on the shared ``ProjectionWorker`` thread, never
-in the GUI thread.
+code to the cursor.  UMAP and t-SNE layouts are fitted on the shared ``ProjectionWorker`` (in
+its child process, never in the GUI thread) and kept live while a run trains
+(``explorer/live_layout.py``); until the first arrives the map shows PCA and says so.  The
+worker compiles UMAP as soon as the map is first shown.
 """
 
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pyqtgraph as pg
@@ -33,16 +36,20 @@ from PySide6.QtWidgets import (
 
 from engine.projection import IdentityProjection, PCAProjection, Projection
 from engine.runs import ProbeCodes
+from explorer.live_layout import SLOW_PROJECTIONS, LiveLayout
 from explorer.map_pictures import HoverCard, compose_tiles, probe_tooltip
 from explorer.point_layer import PointLayer, palette_for
 from explorer.projection_worker import ProjectionWorker
 from explorer.session import RunState, Session, rebind
 
-PROJECTIONS = {"raw": "Raw 2-D", "pca": "PCA", "umap": "UMAP"}
+PROJECTIONS = {"raw": "Raw 2-D", "pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
 PICK_RADIUS_PX = 6
 MANIFOLD_TILES = 15          # decoded tiles along the longer side of the view
 MANIFOLD_DEBOUNCE_MS = 150
-UMAP_PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "random_state": 0}
+#: set to "0" to keep a shown map from starting the projection process (UMAP's compilation)
+WARM_UP_ENV = "LATENT_EXPLORER_WARM_UP"
+#: the warm-up starts this long after the map is first shown: the window paints and settles first
+WARM_UP_DELAY_MS = 500
 
 
 def keep_orientation(pca: PCAProjection, previous: PCAProjection) -> None:
@@ -120,9 +127,7 @@ class LatentView(QWidget):
         self._name = "raw"
         self._projection: Projection | None = None  # the fitted projection the points are shown in
         self._xy = np.zeros((0, 2))
-        self._umap: tuple[Projection, np.ndarray] | None = None  # (projection, xy) of the active run
-        self._umap_stale = False
-        self._request_id = 0
+        self._placeholder = False  # the points shown are PCA standing in for a slow layout
         self._press: QPoint | None = None
         #: keep the points in view as they move, until the person pans or zooms
         self._follow_points = True
@@ -130,8 +135,9 @@ class LatentView(QWidget):
         self.hover_card = HoverCard(self)
         self._owns_worker = worker is None
         self.worker = ProjectionWorker(self) if worker is None else worker
-        self.worker.computed.connect(self._on_umap)
-        self.worker.failed.connect(self._on_umap_failed)
+        self.live = LiveLayout(self.worker, self)
+        self.live.arrived.connect(self._on_layout)
+        self._warm_up_on_show = self._owns_worker and os.environ.get(WARM_UP_ENV, "1") != "0"
         palette = self.palette()
 
         self.plot = pg.PlotWidget(viewBox=_MapViewBox(), background=palette.color(QPalette.ColorRole.Base))
@@ -182,15 +188,15 @@ class LatentView(QWidget):
         self.manifold_toggle.toggled.connect(self._schedule_manifold)
         self.recompute = _named(QToolButton(), "recomputeMap")
         self.recompute.setText("Recompute")
-        self.recompute.setToolTip("Fit the UMAP layout again to the latest codes")
-        self.recompute.clicked.connect(self.request_umap)
+        self.recompute.setToolTip("Fit the layout again to the latest codes")
+        self.recompute.clicked.connect(self.request_layout)
         self.busy = _named(QProgressBar(), "projectionBusy")
         self.busy.setRange(0, 0)
         self.busy.setMaximumWidth(60)
         self.busy.setTextVisible(False)
+        self.busy.setToolTip("The layout is being computed in the background")
         self.busy.hide()
-        self.worker.busy_changed.connect(self.busy.setVisible)
-        self.worker.busy_changed.connect(lambda busy: self._update_note())
+        self.live.changed.connect(self._update_note)
         self.note = _named(QLabel(), "mapNote")
         self.note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
 
@@ -224,7 +230,7 @@ class LatentView(QWidget):
     # -- public ---------------------------------------------------------------------------------
     @property
     def projection(self) -> str:
-        """The chosen projection: "raw", "pca" or "umap"."""
+        """The chosen projection: "raw", "pca", "umap" or "tsne"."""
         return self._name
 
     @property
@@ -282,23 +288,34 @@ class LatentView(QWidget):
             return None
         return np.asarray(self._projection.inverse(np.array([[x, y]], dtype=np.float64)), np.float32)[0]
 
-    def request_umap(self) -> None:
-        """Fit UMAP to the latest probe codes in the background, warm-started from the last layout."""
-        probe = self.state.probe if self.state is not None else None
-        if probe is None or len(probe.codes) < 3:
-            return
-        params = dict(UMAP_PARAMS)
-        if self._umap is not None and len(self._umap[1]) == len(probe.codes):
-            params["init"] = self._umap[1]
-        self._request_id = self.worker.request("umap", probe.codes, **params)
+    @property
+    def shows_placeholder(self) -> bool:
+        """True while PCA stands in for the chosen UMAP or t-SNE layout that is being computed."""
+        return self._placeholder
+
+    def request_layout(self) -> None:
+        """Fit the chosen UMAP or t-SNE layout to the latest probe codes in the background,
+        warm-started from its last layout (Recompute)."""
+        self.live.show(self._name, self.state.probe if self.state is not None else None)
+        self.live.request()
+
+    request_umap = request_layout  # the name it had when UMAP was the only slow projection
 
     def shutdown(self) -> bool:
-        """End the view's own projection thread (the main window calls this on close); True when it ended."""
+        """End the view's own projection thread and process (the main window calls this on close);
+        never waits for a fit under way. True when the thread ended."""
         self._hide_tooltip()
+        self.live.reset()
         if self._owns_worker:
             return self.worker.shutdown()
         self.worker.cancel()
         return True
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._warm_up_on_show:   # as soon as the window is up: UMAP's first map then comes quickly
+            self._warm_up_on_show = False
+            QTimer.singleShot(WARM_UP_DELAY_MS, self.worker, self.worker.warm_up)  # dropped if the worker goes
 
     # -- the active run ---------------------------------------------------------------------------
     def _bind(self, state: RunState | None) -> None:
@@ -306,8 +323,8 @@ class LatentView(QWidget):
         self.state = rebind(self.state, state, {"probe_changed": self._on_probe,
                                                 "decoder_changed": self._on_decoder_changed,
                                                 "status_changed": self._on_status})
-        self._umap, self._umap_stale = None, False
-        self.worker.cancel()
+        self.live.reset()
+        self._projection, self._placeholder = None, False
         dim = state.model.latent_dim if state is not None and state.model is not None else 2
         for box in (self.x_dim, self.y_dim):
             box.blockSignals(True)
@@ -321,15 +338,20 @@ class LatentView(QWidget):
             self._on_cursor_moved(self.session.cursor.code, "bind")
 
     def _on_probe(self, probe: ProbeCodes) -> None:
-        self._umap_stale = True
-        if self._name == "umap":
-            self._update_note()
+        if self._name in SLOW_PROJECTIONS:
+            self.live.codes_changed(probe)
+            if self.live.layout(self._name) is None:
+                self._reproject(reset_view=False)   # the PCA placeholder follows the codes
+            else:
+                self._update_note()                 # the last layout stays until the next arrives
         else:
+            self.live.codes_changed(probe)
             self._reproject(reset_view=False)
 
     def _on_status(self, status: str) -> None:
-        if status in ("completed", "stopped") and self._umap_stale and self._name == "umap":
-            self.request_umap()
+        if status in ("completed", "stopped") and self._name in SLOW_PROJECTIONS and self.live.is_stale(self._name) \
+                and not self.live.in_flight():
+            self.live.request()   # the final codes get their layout now, not after a rest
 
     def _on_decoder_changed(self) -> None:
         if self.manifold_toggle.isChecked() and not self._manifold_timer.isActive():
@@ -342,23 +364,24 @@ class LatentView(QWidget):
         raw = self._name == "raw"
         self.x_dim.setVisible(raw and dim > 2)
         self.y_dim.setVisible(raw and dim > 2)
-        self.recompute.setVisible(self._name == "umap")
+        self.recompute.setVisible(self._name in SLOW_PROJECTIONS)
+        self.live.show(self._name, probe)
         self._update_note()
         if probe is None or len(probe.codes) == 0:
-            self._projection, self._xy = None, np.zeros((0, 2))
+            self._projection, self._xy, self._placeholder = None, np.zeros((0, 2)), False
             self.points.set_points(self._xy, np.zeros(0, np.int64))
             self._update_legend()
             return
-        if self._name == "umap":
-            if self._umap is None or self._umap_stale:
-                self.request_umap()
-            if self._umap is None:  # keep what is shown until the layout arrives
-                if self._projection is not None:
-                    return
-                projection = PCAProjection().fit(probe.codes)
+        placeholder = False
+        if self._name in SLOW_PROJECTIONS:
+            layout = self.live.layout(self._name)
+            if layout is not None:
+                projection, xy = layout
+            else:  # PCA at once, with a note, until the slow layout arrives
+                projection, placeholder = PCAProjection().fit(probe.codes), True
+                if self._placeholder and isinstance(self._projection, PCAProjection):
+                    keep_orientation(projection, self._projection)
                 xy = projection.transform(probe.codes)
-            else:
-                projection, xy = self._umap
         elif raw:
             dims = (self.x_dim.value(), self.y_dim.value()) if dim > 1 else (0, 1)
             projection = IdentityProjection(dims=dims).fit(probe.codes)
@@ -368,6 +391,8 @@ class LatentView(QWidget):
             if not reset_view and isinstance(self._projection, PCAProjection):
                 keep_orientation(projection, self._projection)
             xy = projection.transform(probe.codes)
+        reset_view = reset_view or placeholder != self._placeholder
+        self._placeholder = placeholder
         self._show(projection, xy, reset_view)
 
     def _stop_following(self, *_) -> None:
@@ -396,26 +421,22 @@ class LatentView(QWidget):
         elif reset_view:
             self.handle.hide()  # its place in the previous layout means nothing in this one
 
-    def _on_umap(self, result) -> None:
-        request_id, projection, xy = result
+    def _on_layout(self, result) -> None:
+        """A UMAP or t-SNE layout arrived: show it when it is the chosen one (a first layout
+        replaces the PCA placeholder and frames the view; a live update keeps the view)."""
+        name, projection, xy = result
         probe = self.state.probe if self.state is not None else None
-        if request_id != self._request_id or probe is None or len(xy) != len(probe.codes):
+        if name != self._name or probe is None or len(xy) != len(probe.codes):
             return
-        self._umap, self._umap_stale = (projection, xy), False
+        first = self._placeholder or self._projection is None
+        self._placeholder = False
+        self._show(projection, xy, reset_view=first)
         self._update_note()
-        if self._name == "umap":
-            self._show(projection, xy, reset_view=True)
-
-    def _on_umap_failed(self, result) -> None:
-        self.note.setText(result[1])
 
     def _update_note(self) -> None:
-        """Say when UMAP is computing, or when the layout shown predates the latest codes."""
-        outdated = self._name == "umap" and self._umap is not None and self._umap_stale
-        if self.worker.is_busy():
-            self.note.setText("computing UMAP…")
-        else:
-            self.note.setText("layout from earlier codes" if outdated else "")
+        """Say what is being computed (the busy indicator turns), and what is shown meanwhile."""
+        self.note.setText(self.live.note())
+        self.busy.setVisible(self.live.busy())
 
     def _on_point_size(self, px: int) -> None:
         self._size_chosen = True

@@ -590,18 +590,19 @@ class MainWindow(QMainWindow):
             self.settings.sync()
 
     def closeEvent(self, event) -> None:
-        """Stop every run (each saves as it stops), wait for the threads, remember the layout."""
+        """Stop every run (each saves as it stops), wait for the threads, remember the layout.
+        A projection is never waited for: its process is killed first."""
         if not self._built:   # closed while the engine was still loading: nothing runs yet
             self.save_settings()
             super().closeEvent(event)
             return
+        self.latent_view.shutdown()
         if not self.session.stop_all(CLOSE_TIMEOUT_MS):
             # a long step (a big convolutional batch, a checkpoint) is still finishing: a thread must
             # never be destroyed while it runs, so keep waiting rather than lose the run
             self.state_label.setText("Waiting for training to stop and save…")
             QApplication.processEvents()
             self.session.stop_all(60_000)
-        self.latent_view.shutdown()
         if self._download is not None:
             self._download.wait(CLOSE_TIMEOUT_MS)
         self.save_settings()

@@ -1,28 +1,37 @@
-"""One background thread for every slow projection fit (UMAP).
+"""One background thread, and behind it one child process, for every slow projection fit
+(UMAP, t-SNE).
 
 UMAP compiles and runs numba code that must never run in two threads at once, so the whole
 application shares one ``ProjectionWorker``: requests are tagged with increasing ids, only the
 newest pending request runs (older pending ones are replaced), and a result whose id is no
-longer the newest is dropped.  ``engine.projection`` (and with it umap) is imported inside
-the worker thread on the first request, never at application start.
+longer the newest is dropped.  The fit itself runs in a child process
+(``engine.projection_service``), so it never holds the GUI's interpreter lock and closing never
+waits for it: ``shutdown()`` kills the child and returns at once.  The layout comes back as a
+``FittedLayout`` (the local inverse for dragging), built on the worker thread.
 
 ```python
 worker = ProjectionWorker()
-worker.computed.connect(lambda result: ...)   # (request id, fitted projection, xy N×2)
+worker.warm_up()                               # as soon as the window is up: compile umap in the child
+worker.computed.connect(lambda result: ...)    # (request id, fitted projection, xy N×2)
 request_id = worker.request("umap", codes, init=previous_xy)
 ...
-worker.shutdown()                               # before the application quits
+worker.shutdown()                              # before the application quits; never waits for a fit
 ```
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+#: how long shutdown waits for the worker thread once the child is killed
+SHUTDOWN_WAIT_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -38,53 +47,119 @@ class ProjectionRequest:
 class _Fitter(QObject):
     """Lives on the worker thread; runs the newest pending request each time it is woken."""
 
-    done = Signal(object)    # (id, projection, xy)
-    failed = Signal(object)  # (id, message)
+    done = Signal(object)     # (id, name, projection, xy, seconds)
+    failed = Signal(object)   # (id, message)
+    warmed = Signal(object)   # seconds the warm-up took (None when it could not run)
 
-    def __init__(self, take_pending):
+    def __init__(self, take_pending, has_pending, process):
         super().__init__()
         self._take_pending = take_pending
+        self._has_pending = has_pending
+        self._process = process
+        self._compile_later = False
+        self._compiled = False
+
+    @Slot()
+    def warm_up(self) -> None:
+        """t-SNE first (a second); then umap's import and compilation, unless a fit is waiting:
+        that goes first (a t-SNE map need not wait for umap, a UMAP fit compiles it anyway)."""
+        from engine.projection_service import ProjectionClosed, ProjectionFailed
+        try:
+            seconds = self._process.warm_up(("tsne",))
+            if self._has_pending():
+                self._compile_later = True
+                return
+            seconds += self._process.warm_up(("umap",))
+            self._compiled = True
+        except (ProjectionClosed, ProjectionFailed, OSError):
+            seconds = None
+        self.warmed.emit(seconds)
+
+    def _compile_if_idle(self, name: str) -> None:
+        self._compiled = self._compiled or name == "umap"
+        if self._compile_later and not self._has_pending():
+            self._compile_later = False
+            if not self._compiled:
+                self.warm_up()
+            else:
+                self.warmed.emit(0.0)
 
     @Slot()
     def run_pending(self) -> None:
         request = self._take_pending()
         if request is None:  # an earlier wake-up already took it
             return
-        try:
-            from engine.projection import make_projection
+        from engine.projection import FittedLayout
+        from engine.projection_service import ProjectionClosed
 
-            projection = make_projection(request.name, **request.params)
-            xy = np.asarray(projection.fit_transform(request.codes), dtype=np.float64)
+        start = time.perf_counter()
+        try:
+            try:
+                xy = self._process.fit(request.name, request.codes, **request.params)
+            except OSError:  # no child process can start here: fit in this thread (the only one that fits)
+                from engine.projection import make_projection
+                xy = make_projection(request.name, **request.params).fit_transform(request.codes)
+            projection = FittedLayout(request.name, request.codes, xy)
+        except ProjectionClosed as exc:
+            if not self._process.closed:
+                self.failed.emit((request.id, f"The {_title(request.name)} map could not be computed: {exc}"))
         except Exception as exc:  # noqa: BLE001 — a failed fit must reach the GUI as one sentence
-            self.failed.emit((request.id, f"The {request.name.upper()} map could not be computed: {exc}"))
+            self.failed.emit((request.id, f"The {_title(request.name)} map could not be computed: {exc}"))
         else:
-            self.done.emit((request.id, projection, xy))
+            self.done.emit((request.id, request.name, projection, projection.xy.copy(), time.perf_counter() - start))
+        self._compile_if_idle(request.name)
+
+
+def _abandon(thread: QThread, process, *_) -> None:
+    process.close()
+    try:
+        thread.quit()
+        thread.wait(SHUTDOWN_WAIT_MS)
+    except RuntimeError:  # at interpreter exit the thread's C++ object may already be gone
+        pass
+
+
+def _title(name: str) -> str:
+    return {"umap": "UMAP", "tsne": "t-SNE"}.get(name, name.upper())
 
 
 class ProjectionWorker(QObject):
-    """Fits projections on one background QThread; newest request wins."""
+    """Fits projections on one background QThread (in a child process); newest request wins."""
 
     computed = Signal(object)  # (request id, projection, xy N×2) for the newest request only
     failed = Signal(object)    # (request id, message)
     busy_changed = Signal(bool)
+    warmed = Signal(object)    # the warm-up ended: seconds (None when it could not run)
     _wake = Signal()           # queued to the fitter: run the pending request
+    _warm = Signal()           # queued to the fitter: compile umap in the child
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
+        from engine.projection_service import ProjectionProcess
+
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._pending: ProjectionRequest | None = None
         self._latest = 0
         self._busy = False
         self._closed = False
+        self._warm_state = "cold"   # "cold" -> "warming" -> "warm"
+        #: seconds the last fit took, as the GUI saw it (None before the first)
+        self.last_fit_seconds: float | None = None
+        self.process = ProjectionProcess()
         self._thread = QThread()
         self._thread.setObjectName("ProjectionThread")
-        self._fitter = _Fitter(self._take_pending)
+        self._fitter = _Fitter(self._take_pending, self._has_pending, self.process)
         self._fitter.moveToThread(self._thread)
         self._wake.connect(self._fitter.run_pending)  # queued: the slot runs on the worker thread
+        self._warm.connect(self._fitter.warm_up)
         self._fitter.done.connect(self._on_done)
         self._fitter.failed.connect(self._on_failed)
+        self._fitter.warmed.connect(self._on_warmed)
         self._thread.finished.connect(self._fitter.deleteLater)
+        # a worker deleted without shutdown() (its view went away) still ends its thread and child:
+        # a QThread destroyed while it runs aborts the process
+        self.destroyed.connect(functools.partial(_abandon, self._thread, self.process))
 
     @property
     def latest_id(self) -> int:
@@ -94,6 +169,22 @@ class ProjectionWorker(QObject):
     def is_busy(self) -> bool:
         """True from a request until its result (or the newest one's) has arrived."""
         return self._busy
+
+    def is_warm(self) -> bool:
+        """True once umap has been compiled in the child (its first fit is then quick)."""
+        return self._warm_state == "warm"
+
+    def is_warming(self) -> bool:
+        return self._warm_state == "warming"
+
+    def warm_up(self) -> None:
+        """Start the child and compile umap there on a tiny fit, in the background (a no-op when
+        it has begun, or after shutdown)."""
+        if self._closed or self._warm_state != "cold":
+            return
+        self._warm_state = "warming"
+        self._start_thread()
+        self._warm.emit()
 
     def request(self, name: str, codes: np.ndarray, **params) -> int:
         """Ask for ``make_projection(name, **params).fit(codes)``; returns the request's id
@@ -105,8 +196,7 @@ class ProjectionWorker(QObject):
         with self._lock:
             self._pending = request
             self._latest = request_id
-        if not self._thread.isRunning():
-            self._thread.start()
+        self._start_thread()
         self._set_busy(True)
         self._wake.emit()
         return request_id
@@ -118,12 +208,22 @@ class ProjectionWorker(QObject):
             self._latest = next(self._ids)
         self._set_busy(False)
 
-    def shutdown(self, timeout_ms: int = 30_000) -> bool:
-        """Drop pending work, let a running fit finish, and end the thread; True when it ended in time."""
+    def shutdown(self, timeout_ms: int = SHUTDOWN_WAIT_MS) -> bool:
+        """Drop pending work, kill the child (a fit under way is abandoned: a projection is never
+        worth waiting for) and end the thread; True when it ended in time."""
         self.cancel()
         self._closed = True
+        self.process.close()
         self._thread.quit()
         return self._thread.wait(timeout_ms)
+
+    def _start_thread(self) -> None:
+        if not self._thread.isRunning():
+            self._thread.start()
+
+    def _has_pending(self) -> bool:
+        with self._lock:
+            return self._pending is not None
 
     def _take_pending(self) -> ProjectionRequest | None:
         with self._lock:
@@ -131,14 +231,22 @@ class ProjectionWorker(QObject):
         return request
 
     def _on_done(self, result) -> None:
-        if result[0] == self._latest:
+        request_id, name, projection, xy, seconds = result
+        self.last_fit_seconds = seconds
+        if name == "umap":
+            self._warm_state = "warm"   # a UMAP fit compiles umap as well as the warm-up does
+        if request_id == self._latest:
             self._set_busy(False)
-            self.computed.emit(result)
+            self.computed.emit((request_id, projection, xy))
 
     def _on_failed(self, result) -> None:
         if result[0] == self._latest:
             self._set_busy(False)
             self.failed.emit(result)
+
+    def _on_warmed(self, seconds) -> None:
+        self._warm_state = "warm" if seconds is not None else "cold"
+        self.warmed.emit(seconds)
 
     def _set_busy(self, busy: bool) -> None:
         if busy != self._busy:

@@ -4,7 +4,17 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 
-from engine.projection import IdentityProjection, LocalInverse, PCAProjection, TSNEProjection, make_projection
+from engine.projection import (
+    FittedLayout,
+    IdentityProjection,
+    LocalInverse,
+    PCAProjection,
+    TSNEProjection,
+    align_layout,
+    make_projection,
+    nearest_neighbours,
+    warm_up,
+)
 
 
 @pytest.fixture()
@@ -64,7 +74,20 @@ def test_umap_fits_warm_starts_and_inverts():
     assert np.allclose(first.inverse(xy[:1]), blobs[:1])
     between = warm.inverse((again[:1] + again[70:71]) / 2)[0]
     assert between.shape == (8,) and blobs.min() <= between.min() and between.max() <= blobs.max()
-    assert warm.transform(blobs[:2] + 0.01).shape == (2, 2)  # new codes via umap's transform
+    assert warm.transform(blobs[:2] + 0.01).shape == (2, 2)  # new codes placed among their neighbours
+    assert np.abs(centres(again) - centres(mirrored)).max() < 0.25
+
+
+@pytest.mark.slow
+def test_umap_warm_start_uses_fewer_epochs_and_stays_aligned():
+    warm_up()  # compiled here, so the fits below are timed without numba's compilation
+    blobs = blob_codes(n_per=200)
+    first = make_projection("umap", random_state=0).fit(blobs)
+    moved = blobs + np.random.default_rng(1).normal(scale=0.05, size=blobs.shape)
+    warm = make_projection("umap", random_state=0, init=first.xy).fit(moved)
+    assert warm.model.n_epochs < first.model.n_epochs
+    span = np.ptp(first.xy, axis=0).mean()
+    assert np.linalg.norm(warm.xy - first.xy, axis=1).mean() / span < 0.1  # aligned to the layout shown
 
 
 def test_pca_is_fast_to_refit_without_mirroring(codes):
@@ -141,8 +164,61 @@ def test_tsne_lays_out_the_fitted_codes_and_inverts_locally():
     xy = p.transform(blobs)
     assert xy.shape == (40, 2) and np.isfinite(xy).all()
     assert np.allclose(p.inverse(xy[5:6]), blobs[5:6])
-    with pytest.raises(ValueError):
-        p.transform(blobs[:3] + 1)
+    # new codes are placed into the fitted layout (openTSNE's transform), beside their own cluster
+    placed = p.transform(np.concatenate([blobs[:3], blobs[20:23]]) + 0.01)
+    assert placed.shape == (6, 2) and np.isfinite(placed).all()
+    first, second = xy[:20].mean(0), xy[20:].mean(0)
+    assert (np.linalg.norm(placed[:3] - first, axis=1) < np.linalg.norm(placed[:3] - second, axis=1)).all()
+    assert (np.linalg.norm(placed[3:] - second, axis=1) < np.linalg.norm(placed[3:] - first, axis=1)).all()
+    assert np.array_equal(p.transform(blobs), xy)  # placing new codes moved none of the fitted ones
+
+
+def blob_codes(n_per: int = 70, dim: int = 8, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.normal(c, 0.3, size=(n_per, dim)) for c in (0, 4, 8)])
+
+
+def test_tsne_warm_start_drifts_instead_of_jumping():
+    blobs = blob_codes()
+    first = TSNEProjection(perplexity=10).fit(blobs)
+    moved = blobs + np.random.default_rng(1).normal(scale=0.05, size=blobs.shape)  # the next probe's codes
+    warm = TSNEProjection(perplexity=10, init=first.xy).fit(moved)
+    cold = TSNEProjection(perplexity=10, random_state=5).fit(moved)
+    span = np.ptp(first.xy, axis=0).mean()
+    drift = np.linalg.norm(warm.xy - first.xy, axis=1).mean() / span
+    assert drift < 0.1, drift
+    assert drift < np.linalg.norm(align_layout(cold.xy, first.xy) - first.xy, axis=1).mean() / span
+    assert np.allclose(warm.inverse(warm.xy[:1]), moved[:1])
+    placed = warm.transform(moved[:2] + 0.01)  # new codes land in the aligned frame of the layout shown
+    assert np.linalg.norm(placed - warm.xy[:2], axis=1).max() < 0.25 * span
+
+
+def test_align_layout_undoes_a_turn_a_scale_and_a_move_but_never_mirrors():
+    xy = np.random.default_rng(0).normal(size=(50, 2))
+    turn = np.array([[0.0, -1.0], [1.0, 0.0]])
+    assert np.allclose(align_layout(3.0 * xy @ turn + [5.0, -2.0], xy), xy)
+    mirrored = align_layout(xy * [-1.0, 1.0], xy)
+    assert not np.allclose(mirrored, xy)  # a mirror image stays a mirror image (turned, not flipped)
+
+
+def test_nearest_neighbours_are_exact_and_start_with_the_code_itself():
+    codes = np.random.default_rng(0).normal(size=(300, 5))
+    idx, dist = nearest_neighbours(codes, 15)
+    assert idx.shape == dist.shape == (300, 15) and idx.dtype == np.int32 and dist.dtype == np.float32
+    assert (idx[:, 0] == np.arange(300)).all() and (dist[:, 0] == 0).all()
+    brute = np.sort(np.linalg.norm(codes[:, None] - codes[None], axis=2), axis=1)[:, :15]
+    assert np.allclose(dist, brute, atol=1e-5)
+
+
+def test_fitted_layout_inverts_and_places_new_codes_locally():
+    codes = blob_codes(n_per=10, dim=3)
+    xy = np.concatenate([np.full((10, 2), c, float) for c in (0.0, 5.0, 10.0)]) + \
+        np.random.default_rng(2).normal(scale=0.1, size=(30, 2))
+    layout = FittedLayout("umap", codes, xy)
+    assert layout.name == "umap" and not layout.exact
+    assert np.array_equal(layout.fit_transform(codes), xy)
+    assert np.allclose(layout.inverse(xy[4:5]), codes[4:5])
+    assert np.linalg.norm(layout.transform(codes[12:13] + 0.01) - xy[10:20].mean(0)) < 1.0
 
 
 @pytest.mark.parametrize("name", ["umap", "tsne"])
