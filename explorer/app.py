@@ -80,6 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
 
     def with_views() -> None:
+        # Everything imported so far (torch, Qt, the engine: ~270k objects) lives as long as the app.
+        # Moved out of the collector's sight, a full collection no longer walks it: such a collection
+        # held the interpreter lock for 275–506 ms early in the first training, a stall under the cursor.
+        import gc
+        gc.collect()
+        gc.freeze()
         for path in argv:
             window.open_run(path)
         if probe:
