@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from engine.projection import IdentityProjection, PCAProjection, Projection
 from engine.runs import ProbeCodes
 from explorer.map_pictures import HoverCard, compose_tiles, probe_tooltip
+from explorer.map_values import CLASS, MapColouring
 from explorer.point_layer import PointLayer, palette_for
 from explorer.projection_worker import ProjectionWorker
 from explorer.session import RunState, Session, rebind
@@ -157,6 +158,15 @@ class LatentView(QWidget):
         self.legend.setParentItem(self.view)
         self._legend_names: list[str] = []
         self.plot.viewport().installEventFilter(self)
+        # colour by a value (explorer/map_values.py): the menu, the colour bar beside the map, a caption under it
+        self.colouring = MapColouring(self)
+        self.plot.getPlotItem().layout.addItem(self.colouring.bar, 2, 3)
+        self.colouring.apply_palette(palette)
+        self.colour_caption = _named(QLabel(), "colourCaption")
+        self.colour_caption.setWordWrap(True)
+        self.colour_caption.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.colour_caption.hide()
+        self.colouring.changed.connect(self._recolour)
 
         self.projection_combo = _named(QComboBox(), "projectionCombo")
         for key, title in PROJECTIONS.items():
@@ -201,6 +211,8 @@ class LatentView(QWidget):
         for widget in (self.projection_combo, self.x_dim, self.y_dim, self.recompute, self.busy, self.note):
             toolbar.addWidget(widget)
         toolbar.addStretch(1)
+        toolbar.addWidget(QLabel("Colour"))
+        toolbar.addWidget(self.colouring.combo)
         toolbar.addWidget(QLabel("Points"))
         toolbar.addWidget(self.point_size)
         toolbar.addWidget(self.manifold_toggle)
@@ -209,6 +221,7 @@ class LatentView(QWidget):
         layout.setSpacing(0)
         layout.addLayout(toolbar)
         layout.addWidget(self.plot, 1)
+        layout.addWidget(self.colour_caption)
 
         self._manifold_timer = QTimer(self)
         self._manifold_timer.setSingleShot(True)
@@ -316,11 +329,13 @@ class LatentView(QWidget):
             box.blockSignals(False)
         self.points.set_selected(None)
         self.handle.hide()
+        self.colouring.bind(state)
         self._reproject(reset_view=True)
         if self.session.cursor.code is not None:
             self._on_cursor_moved(self.session.cursor.code, "bind")
 
     def _on_probe(self, probe: ProbeCodes) -> None:
+        self.colouring.on_probe()
         self._umap_stale = True
         if self._name == "umap":
             self._update_note()
@@ -381,7 +396,7 @@ class LatentView(QWidget):
             self.point_size.setValue(auto_point_size(len(self._xy)))
             self.point_size.blockSignals(False)
             self.points.set_point_size(self.point_size.value())
-        self.points.set_points(self._xy, probe.labels, palette_for(self._n_colors()))
+        self.points.set_points(self._xy, *self.colouring.colours_for(probe, self._n_colors()))
         self._update_legend()
         if reset_view:
             self._follow_points = True
@@ -426,6 +441,15 @@ class LatentView(QWidget):
         labels = self.state.probe.labels
         return max(len(self.state.class_names), int(labels.max()) + 1 if len(labels) else 0)
 
+    def _recolour(self, *_) -> None:
+        """The colouring changed (another kind, new values): colour the points shown again."""
+        probe = self.state.probe if self.state is not None else None
+        if probe is not None and len(self._xy) == len(probe.labels):
+            self.points.set_points(self._xy, *self.colouring.colours_for(probe, self._n_colors()))
+        self.colour_caption.setText(self.colouring.caption)
+        self.colour_caption.setVisible(bool(self.colouring.caption))
+        self.legend.setVisible(bool(self._legend_names) and self.colouring.kind == CLASS)
+
     def _update_legend(self) -> None:
         names = self.state.class_names if self.state is not None and self.state.probe is not None else []
         if names == self._legend_names:
@@ -436,7 +460,7 @@ class LatentView(QWidget):
         for name, color in zip(names, palette_for(self._n_colors()) if names else []):
             sample = pg.ScatterPlotItem(symbol="o", size=9, pen=None, brush=pg.mkBrush(color))
             self.legend.addItem(sample, name)
-        self.legend.setVisible(bool(names))
+        self.legend.setVisible(bool(names) and self.colouring.kind == CLASS)
 
     # -- the cursor ---------------------------------------------------------------------------------
     def _place_handle_at_code(self, code: np.ndarray) -> None:
