@@ -35,6 +35,7 @@ from engine.projection import IdentityProjection, PCAProjection, Projection
 from engine.runs import ProbeCodes
 from explorer.map_pictures import HoverCard, compose_tiles, probe_tooltip
 from explorer.map_values import CLASS, MapColouring
+from explorer.movie_slider import MovieSlider
 from explorer.point_layer import PointLayer, palette_for
 from explorer.projection_worker import ProjectionWorker
 from explorer.session import RunState, Session, rebind
@@ -167,6 +168,10 @@ class LatentView(QWidget):
         self.colour_caption.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.colour_caption.hide()
         self.colouring.changed.connect(self._recolour)
+        # the training movie: a frame of it shown instead of the latest codes (None: live)
+        self._frame: ProbeCodes | None = None
+        self.movie_slider = MovieSlider(None, self)
+        self.movie_slider.frame_chosen.connect(self.show_frame)
 
         self.projection_combo = _named(QComboBox(), "projectionCombo")
         for key, title in PROJECTIONS.items():
@@ -222,6 +227,7 @@ class LatentView(QWidget):
         layout.addLayout(toolbar)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.colour_caption)
+        layout.addWidget(self.movie_slider)
 
         self._manifold_timer = QTimer(self)
         self._manifold_timer.setSingleShot(True)
@@ -330,6 +336,8 @@ class LatentView(QWidget):
         self.points.set_selected(None)
         self.handle.hide()
         self.colouring.bind(state)
+        self._frame = None
+        self.movie_slider.bind(state)
         self._reproject(reset_view=True)
         if self.session.cursor.code is not None:
             self._on_cursor_moved(self.session.cursor.code, "bind")
@@ -337,6 +345,8 @@ class LatentView(QWidget):
     def _on_probe(self, probe: ProbeCodes) -> None:
         self.colouring.on_probe()
         self._umap_stale = True
+        if self._frame is not None:
+            return   # a frame of the movie is shown: the slider's right end goes back to the live codes
         if self._name == "umap":
             self._update_note()
         else:
@@ -351,8 +361,29 @@ class LatentView(QWidget):
             self._manifold_timer.start()  # throttled: at most one rebuild per debounce interval
 
     # -- projecting -------------------------------------------------------------------------------
+    def show_frame(self, frame: ProbeCodes | None) -> None:
+        """Show a frame of the training movie (its codes in the live map's projection), or the live codes."""
+        if frame is None and self._frame is None:
+            return
+        self._frame = frame
+        if frame is None:
+            self._reproject(reset_view=False)
+        elif self._projection is not None and self._projection.exact:
+            self._show(self._projection, self._projection.transform(frame.codes), reset_view=False)
+        else:   # UMAP has no fast transform: the movie is scrubbed in the PCA of the latest codes
+            live = self.state.probe if self.state is not None and self.state.probe is not None else frame
+            projection = PCAProjection().fit(live.codes)
+            self._show(projection, projection.transform(frame.codes), reset_view=False)
+            self.note.setText("movie frames in PCA")
+
+    def _shown_probe(self) -> ProbeCodes | None:
+        """The codes on the map: a movie frame being scrubbed, else the run's latest."""
+        if self._frame is not None:
+            return self._frame
+        return self.state.probe if self.state is not None else None
+
     def _reproject(self, reset_view: bool) -> None:
-        probe = self.state.probe if self.state is not None else None
+        probe = self._shown_probe()
         dim = self.state.model.latent_dim if self.state is not None and self.state.model is not None else 2
         raw = self._name == "raw"
         self.x_dim.setVisible(raw and dim > 2)
@@ -389,7 +420,7 @@ class LatentView(QWidget):
         self._follow_points = False
 
     def _show(self, projection: Projection, xy: np.ndarray, reset_view: bool) -> None:
-        probe = self.state.probe
+        probe = self._shown_probe()
         self._projection, self._xy = projection, np.asarray(xy, dtype=np.float64)
         if not self._size_chosen:
             self.point_size.blockSignals(True)
@@ -418,7 +449,7 @@ class LatentView(QWidget):
             return
         self._umap, self._umap_stale = (projection, xy), False
         self._update_note()
-        if self._name == "umap":
+        if self._name == "umap" and self._frame is None:
             self._show(projection, xy, reset_view=True)
 
     def _on_umap_failed(self, result) -> None:
@@ -443,7 +474,7 @@ class LatentView(QWidget):
 
     def _recolour(self, *_) -> None:
         """The colouring changed (another kind, new values): colour the points shown again."""
-        probe = self.state.probe if self.state is not None else None
+        probe = self._shown_probe()
         if probe is not None and len(self._xy) == len(probe.labels):
             self.points.set_points(self._xy, *self.colouring.colours_for(probe, self._n_colors()))
         self.colour_caption.setText(self.colouring.caption)
@@ -527,7 +558,7 @@ class LatentView(QWidget):
         if index is None:
             return
         self.points.set_selected(index)
-        self._move_handle(*self._xy[index], "select", code=self.state.probe.codes[index])
+        self._move_handle(*self._xy[index], "select", code=self._shown_probe().codes[index])
 
     def _hover(self, event: QMouseEvent) -> None:
         index = self._point_near(*self._map_point(event.position())) if self.state is not None else None
