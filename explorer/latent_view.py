@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QMouseEvent, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
     QApplication,
@@ -111,6 +111,9 @@ class _MapViewBox(pg.ViewBox):
 class LatentView(QWidget):
     """The latent map of the session's active run, with the draggable handle."""
 
+    #: a click (no drag) on the map: (code, index of the point clicked or None)
+    clicked = Signal(object)
+
     def __init__(self, session: Session, parent: QWidget | None = None, worker: ProjectionWorker | None = None):
         """``worker``: the application's shared projection worker (UMAP must not run in two
         threads); by default the view makes and owns its own."""
@@ -172,6 +175,7 @@ class LatentView(QWidget):
         self._frame: ProbeCodes | None = None
         self.movie_slider = MovieSlider(None, self)
         self.movie_slider.frame_chosen.connect(self.show_frame)
+        self.interpolation_line = None   # explorer/map_overlays.py, once set_interpolation() is called
 
         self.projection_combo = _named(QComboBox(), "projectionCombo")
         for key, title in PROJECTIONS.items():
@@ -361,6 +365,11 @@ class LatentView(QWidget):
             self._manifold_timer.start()  # throttled: at most one rebuild per debounce interval
 
     # -- projecting -------------------------------------------------------------------------------
+    def set_interpolation(self, endpoints) -> None:
+        """Draw an interpolation's endpoints (``InterpolationEndpoints``) as a line whose ends drag."""
+        from explorer.map_overlays import InterpolationLine
+        self.interpolation_line = InterpolationLine(self, endpoints)
+
     def show_frame(self, frame: ProbeCodes | None) -> None:
         """Show a frame of the training movie (its codes in the live map's projection), or the live codes."""
         if frame is None and self._frame is None:
@@ -434,6 +443,8 @@ class LatentView(QWidget):
         if self._follow_points and len(self._xy):
             self.view.autoRange(items=[self.points], padding=0.06)
         self._schedule_manifold()
+        if self.interpolation_line is not None:
+            self.interpolation_line.update()
         selected = self.points.selected()
         if selected is not None:
             self.handle.setPos(*self._xy[selected])
@@ -533,6 +544,11 @@ class LatentView(QWidget):
                 return False  # on an axis: pyqtgraph pans along it
             self._press, self._dragged = event.position().toPoint(), False
             self._hide_tooltip()
+            line = self.interpolation_line
+            if line is not None:
+                line.dragging = line.hit(*self._map_point(event.position()))
+                if line.dragging is not None:
+                    return True   # an end of the interpolation line: it is dragged, not the handle
             self.points.set_selected(None)
             self._move_handle(*self._map_point(event.position()), "map")
             return True
@@ -542,11 +558,21 @@ class LatentView(QWidget):
                 return False
             if (event.position().toPoint() - self._press).manhattanLength() >= QApplication.startDragDistance():
                 self._dragged = True
+            if self.interpolation_line is not None and self.interpolation_line.dragging is not None:
+                self.interpolation_line.drag_to(self.interpolation_line.dragging, *self._map_point(event.position()))
+                return True
             self._move_handle(*self._map_point(event.position()), "map")
             return True
         if kind == QEvent.Type.MouseButtonRelease and left and self._press is not None:
-            if not self._dragged:
-                self._select_at(*self._map_point(event.position()))
+            if self.interpolation_line is not None and self.interpolation_line.dragging is not None:
+                self.interpolation_line.dragging = None
+            elif not self._dragged:
+                x, y = self._map_point(event.position())
+                self._select_at(x, y)
+                index = self.points.selected()
+                code = self._shown_probe().codes[index] if index is not None else self.map_to_code(x, y)
+                if code is not None:
+                    self.clicked.emit((np.asarray(code, np.float32), index))
             self._press = None
             return True
         if kind == QEvent.Type.MouseMove and event.buttons() == Qt.MouseButton.NoButton:
