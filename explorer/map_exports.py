@@ -12,7 +12,7 @@ from pathlib import Path
 from engine.errors import UserError
 
 PICTURE_SUFFIXES = (".png", ".svg")
-PNG_WIDTH = 1600
+PNG_SCALE = 2   # a PNG's pixels per screen pixel
 
 
 def _target(path, suffixes) -> Path:
@@ -25,20 +25,36 @@ def _target(path, suffixes) -> Path:
 
 
 def export_map_picture(view, path) -> Path:
-    """The map as it is shown (points, colour bar, interpolation line), written atomically."""
-    import pyqtgraph.exporters as exporters
+    """The map as it is shown (points, colour bar, interpolation line), written atomically: PNG at
+    twice the screen's pixel density, SVG with vector points.  (pyqtgraph's SVGExporter fails on
+    the closed paths Qt 6.11 writes, as the loss plot found, so the scene is painted directly.)"""
+    from PySide6.QtCore import QRectF, QSize
+    from PySide6.QtGui import QImage, QPainter
     path = _target(path, PICTURE_SUFFIXES)
     if view.points.n_points == 0:
         raise UserError("The map has no points to export yet.")
-    item = view.plot.getPlotItem().scene()
+    plot = view.plot
+    source = plot.mapToScene(plot.viewport().rect()).boundingRect()
+    size = QSize(max(1, round(source.width())), max(1, round(source.height())))
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     if path.suffix.lower() == ".svg":
-        exporters.SVGExporter(item).export(str(tmp))
+        from PySide6.QtSvg import QSvgGenerator
+        device = QSvgGenerator()
+        device.setFileName(str(tmp))
+        device.setSize(size)
+        device.setViewBox(QRectF(0, 0, size.width(), size.height()))
+        device.setTitle(view.state.name if view.state is not None else "latent map")
     else:
-        exporter = exporters.ImageExporter(item)
-        exporter.parameters()["width"] = PNG_WIDTH
-        exporter.export(str(tmp))
-    if not tmp.exists() or tmp.stat().st_size == 0:
+        device = QImage(size * PNG_SCALE, QImage.Format.Format_ARGB32)
+        device.setDevicePixelRatio(PNG_SCALE)
+        device.fill(plot.backgroundBrush().color())
+    painter = QPainter(device)
+    try:
+        plot.scene().render(painter, QRectF(0, 0, size.width(), size.height()), source)
+    finally:
+        painter.end()
+    ok = tmp.exists() if path.suffix.lower() == ".svg" else device.save(str(tmp))
+    if not ok or not tmp.exists() or tmp.stat().st_size == 0:
         tmp.unlink(missing_ok=True)
         raise UserError(f"The map could not be written to {path}.")
     os.replace(tmp, path)
