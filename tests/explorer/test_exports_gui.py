@@ -11,7 +11,6 @@ from PySide6.QtCore import QEvent, QPointF, Qt, QTimer
 from PySide6.QtGui import QImage, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from engine.movie import ProbeMovie
 from engine.runs import ProbeCodes
 from explorer.main_window import MainWindow
 
