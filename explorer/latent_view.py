@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QMouseEvent, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
     QApplication,
@@ -38,6 +38,8 @@ from engine.projection import IdentityProjection, PCAProjection, Projection
 from engine.runs import ProbeCodes
 from explorer.live_layout import SLOW_PROJECTIONS, LiveLayout
 from explorer.map_pictures import HoverCard, compose_tiles, probe_tooltip
+from explorer.map_values import CLASS, MapColouring
+from explorer.movie_slider import MovieSlider
 from explorer.point_layer import PointLayer, palette_for
 from explorer.projection_worker import ProjectionWorker
 from explorer.session import RunState, Session, rebind
@@ -116,6 +118,9 @@ class _MapViewBox(pg.ViewBox):
 class LatentView(QWidget):
     """The latent map of the session's active run, with the draggable handle."""
 
+    #: a click (no drag) on the map: (code, index of the point clicked or None)
+    clicked = Signal(object)
+
     def __init__(self, session: Session, parent: QWidget | None = None, worker: ProjectionWorker | None = None):
         """``worker``: the application's shared projection worker (UMAP must not run in two
         threads); by default the view makes and owns its own."""
@@ -163,6 +168,20 @@ class LatentView(QWidget):
         self.legend.setParentItem(self.view)
         self._legend_names: list[str] = []
         self.plot.viewport().installEventFilter(self)
+        # colour by a value (explorer/map_values.py): the menu, the colour bar beside the map, a caption under it
+        self.colouring = MapColouring(self)
+        self.plot.getPlotItem().layout.addItem(self.colouring.bar, 2, 3)
+        self.colouring.apply_palette(palette)
+        self.colour_caption = _named(QLabel(), "colourCaption")
+        self.colour_caption.setWordWrap(True)
+        self.colour_caption.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.colour_caption.hide()
+        self.colouring.changed.connect(self._recolour)
+        # the training movie: a frame of it shown instead of the latest codes (None: live)
+        self._frame: ProbeCodes | None = None
+        self.movie_slider = MovieSlider(None, self)
+        self.movie_slider.frame_chosen.connect(self.show_frame)
+        self.interpolation_line = None   # explorer/map_overlays.py, once set_interpolation() is called
 
         self.projection_combo = _named(QComboBox(), "projectionCombo")
         for key, title in PROJECTIONS.items():
@@ -207,6 +226,8 @@ class LatentView(QWidget):
         for widget in (self.projection_combo, self.x_dim, self.y_dim, self.recompute, self.busy, self.note):
             toolbar.addWidget(widget)
         toolbar.addStretch(1)
+        toolbar.addWidget(QLabel("Colour"))
+        toolbar.addWidget(self.colouring.combo)
         toolbar.addWidget(QLabel("Points"))
         toolbar.addWidget(self.point_size)
         toolbar.addWidget(self.manifold_toggle)
@@ -215,6 +236,8 @@ class LatentView(QWidget):
         layout.setSpacing(0)
         layout.addLayout(toolbar)
         layout.addWidget(self.plot, 1)
+        layout.addWidget(self.colour_caption)
+        layout.addWidget(self.movie_slider)
 
         self._manifold_timer = QTimer(self)
         self._manifold_timer.setSingleShot(True)
@@ -333,20 +356,27 @@ class LatentView(QWidget):
             box.blockSignals(False)
         self.points.set_selected(None)
         self.handle.hide()
+        self.colouring.bind(state)
+        self._frame = None
+        self.movie_slider.bind(state)
         self._reproject(reset_view=True)
         if self.session.cursor.code is not None:
             self._on_cursor_moved(self.session.cursor.code, "bind")
 
     def _on_probe(self, probe: ProbeCodes) -> None:
+        self.colouring.on_probe()
         if self._name in SLOW_PROJECTIONS:
             self.live.codes_changed(probe)
+            if self._frame is not None:
+                return   # a frame of the movie is shown: the slider's right end goes back to the live codes
             if self.live.layout(self._name) is None:
                 self._reproject(reset_view=False)   # the PCA placeholder follows the codes
             else:
                 self._update_note()                 # the last layout stays until the next arrives
         else:
             self.live.codes_changed(probe)
-            self._reproject(reset_view=False)
+            if self._frame is None:
+                self._reproject(reset_view=False)
 
     def _on_status(self, status: str) -> None:
         if status in ("completed", "stopped") and self._name in SLOW_PROJECTIONS and self.live.is_stale(self._name) \
@@ -358,8 +388,34 @@ class LatentView(QWidget):
             self._manifold_timer.start()  # throttled: at most one rebuild per debounce interval
 
     # -- projecting -------------------------------------------------------------------------------
+    def set_interpolation(self, endpoints) -> None:
+        """Draw an interpolation's endpoints (``InterpolationEndpoints``) as a line whose ends drag."""
+        from explorer.map_overlays import InterpolationLine
+        self.interpolation_line = InterpolationLine(self, endpoints)
+
+    def show_frame(self, frame: ProbeCodes | None) -> None:
+        """Show a frame of the training movie (its codes in the live map's projection), or the live codes."""
+        if frame is None and self._frame is None:
+            return
+        self._frame = frame
+        if frame is None:
+            self._reproject(reset_view=False)
+        elif self._projection is not None and self._projection.exact:
+            self._show(self._projection, self._projection.transform(frame.codes), reset_view=False)
+        else:   # UMAP has no fast transform: the movie is scrubbed in the PCA of the latest codes
+            live = self.state.probe if self.state is not None and self.state.probe is not None else frame
+            projection = PCAProjection().fit(live.codes)
+            self._show(projection, projection.transform(frame.codes), reset_view=False)
+            self.note.setText("movie frames in PCA")
+
+    def _shown_probe(self) -> ProbeCodes | None:
+        """The codes on the map: a movie frame being scrubbed, else the run's latest."""
+        if self._frame is not None:
+            return self._frame
+        return self.state.probe if self.state is not None else None
+
     def _reproject(self, reset_view: bool) -> None:
-        probe = self.state.probe if self.state is not None else None
+        probe = self._shown_probe()
         dim = self.state.model.latent_dim if self.state is not None and self.state.model is not None else 2
         raw = self._name == "raw"
         self.x_dim.setVisible(raw and dim > 2)
@@ -399,20 +455,22 @@ class LatentView(QWidget):
         self._follow_points = False
 
     def _show(self, projection: Projection, xy: np.ndarray, reset_view: bool) -> None:
-        probe = self.state.probe
+        probe = self._shown_probe()
         self._projection, self._xy = projection, np.asarray(xy, dtype=np.float64)
         if not self._size_chosen:
             self.point_size.blockSignals(True)
             self.point_size.setValue(auto_point_size(len(self._xy)))
             self.point_size.blockSignals(False)
             self.points.set_point_size(self.point_size.value())
-        self.points.set_points(self._xy, probe.labels, palette_for(self._n_colors()))
+        self.points.set_points(self._xy, *self.colouring.colours_for(probe, self._n_colors()))
         self._update_legend()
         if reset_view:
             self._follow_points = True
         if self._follow_points and len(self._xy):
             self.view.autoRange(items=[self.points], padding=0.06)
         self._schedule_manifold()
+        if self.interpolation_line is not None:
+            self.interpolation_line.update()
         selected = self.points.selected()
         if selected is not None:
             self.handle.setPos(*self._xy[selected])
@@ -430,7 +488,8 @@ class LatentView(QWidget):
             return
         first = self._placeholder or self._projection is None
         self._placeholder = False
-        self._show(projection, xy, reset_view=first)
+        if self._frame is None:   # a frame of the movie is shown: the layout waits for the live end
+            self._show(projection, xy, reset_view=first)
         self._update_note()
 
     def _update_note(self) -> None:
@@ -447,6 +506,15 @@ class LatentView(QWidget):
         labels = self.state.probe.labels
         return max(len(self.state.class_names), int(labels.max()) + 1 if len(labels) else 0)
 
+    def _recolour(self, *_) -> None:
+        """The colouring changed (another kind, new values): colour the points shown again."""
+        probe = self._shown_probe()
+        if probe is not None and len(self._xy) == len(probe.labels):
+            self.points.set_points(self._xy, *self.colouring.colours_for(probe, self._n_colors()))
+        self.colour_caption.setText(self.colouring.caption)
+        self.colour_caption.setVisible(bool(self.colouring.caption))
+        self.legend.setVisible(bool(self._legend_names) and self.colouring.kind == CLASS)
+
     def _update_legend(self) -> None:
         names = self.state.class_names if self.state is not None and self.state.probe is not None else []
         if names == self._legend_names:
@@ -457,7 +525,7 @@ class LatentView(QWidget):
         for name, color in zip(names, palette_for(self._n_colors()) if names else []):
             sample = pg.ScatterPlotItem(symbol="o", size=9, pen=None, brush=pg.mkBrush(color))
             self.legend.addItem(sample, name)
-        self.legend.setVisible(bool(names))
+        self.legend.setVisible(bool(names) and self.colouring.kind == CLASS)
 
     # -- the cursor ---------------------------------------------------------------------------------
     def _place_handle_at_code(self, code: np.ndarray) -> None:
@@ -499,6 +567,11 @@ class LatentView(QWidget):
                 return False  # on an axis: pyqtgraph pans along it
             self._press, self._dragged = event.position().toPoint(), False
             self._hide_tooltip()
+            line = self.interpolation_line
+            if line is not None:
+                line.dragging = line.hit(*self._map_point(event.position()))
+                if line.dragging is not None:
+                    return True   # an end of the interpolation line: it is dragged, not the handle
             self.points.set_selected(None)
             self._move_handle(*self._map_point(event.position()), "map")
             return True
@@ -508,11 +581,21 @@ class LatentView(QWidget):
                 return False
             if (event.position().toPoint() - self._press).manhattanLength() >= QApplication.startDragDistance():
                 self._dragged = True
+            if self.interpolation_line is not None and self.interpolation_line.dragging is not None:
+                self.interpolation_line.drag_to(self.interpolation_line.dragging, *self._map_point(event.position()))
+                return True
             self._move_handle(*self._map_point(event.position()), "map")
             return True
         if kind == QEvent.Type.MouseButtonRelease and left and self._press is not None:
-            if not self._dragged:
-                self._select_at(*self._map_point(event.position()))
+            if self.interpolation_line is not None and self.interpolation_line.dragging is not None:
+                self.interpolation_line.dragging = None
+            elif not self._dragged:
+                x, y = self._map_point(event.position())
+                self._select_at(x, y)
+                index = self.points.selected()
+                code = self._shown_probe().codes[index] if index is not None else self.map_to_code(x, y)
+                if code is not None:
+                    self.clicked.emit((np.asarray(code, np.float32), index))
             self._press = None
             return True
         if kind == QEvent.Type.MouseMove and event.buttons() == Qt.MouseButton.NoButton:
@@ -524,7 +607,7 @@ class LatentView(QWidget):
         if index is None:
             return
         self.points.set_selected(index)
-        self._move_handle(*self._xy[index], "select", code=self.state.probe.codes[index])
+        self._move_handle(*self._xy[index], "select", code=self._shown_probe().codes[index])
 
     def _hover(self, event: QMouseEvent) -> None:
         index = self._point_near(*self._map_point(event.position())) if self.state is not None else None

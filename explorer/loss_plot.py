@@ -306,6 +306,23 @@ class LossPlot(QWidget):
         self._show_run(session.active)
 
     # -- public ------------------------------------------------------------------------------
+    def mark_step(self, step: int | None) -> None:
+        """Mark an optimizer step with a vertical line (the training movie's frame), or none."""
+        if not hasattr(self, "step_mark"):
+            self.step_mark = pg.InfiniteLine(angle=90, movable=False,
+                                             pen=pg.mkPen("#e8590c", width=2, style=Qt.PenStyle.DashLine))
+            self.step_mark.setZValue(30)
+            self.plot_item.addItem(self.step_mark, ignoreBounds=True)
+        if step is None:
+            self.step_mark.setVisible(False)
+        else:
+            self.step_mark.setValue(float(step))
+            self.step_mark.setVisible(True)
+
+    def marked_step(self) -> float | None:
+        mark = getattr(self, "step_mark", None)
+        return float(mark.value()) if mark is not None and mark.isVisible() else None
+
     def set_overlays(self, states: list[RunState]) -> None:
         """Also draw these runs' smoothed totals (the active run is never its own overlay)."""
         for state, _, curve in self.overlays:

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QWidget,
 )
 
@@ -73,6 +74,12 @@ class MainWindow(QMainWindow):
             "runs": self._dock("Runs", Qt.DockWidgetArea.RightDockWidgetArea),
             "loss": self._dock("Loss", Qt.DockWidgetArea.BottomDockWidgetArea),
         }
+        # the insight views (traversals, interpolation, samples, reconstructions) share the decoder's place
+        self.insights_dock = self._dock("Insights", Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.docks["decoder"], self.insights_dock)
+        self.docks["decoder"].raise_()
+        self._exports: list = []   # background exports under way (TensorBoard, the movie)
+        self._loading = None       # the RunState whose dataset loads before it trains
         self._build_menus()
         self._build_status_bar()
         self._fit_to_screen()
@@ -159,6 +166,7 @@ class MainWindow(QMainWindow):
         from explorer.app import tune_for_gui
         tune_for_gui()   # before the GUI thread runs any torch op
         from explorer.decoder_canvas import DecoderCanvas
+        from explorer.insight_tabs import InsightTabs
         from explorer.latent_view import LatentView
         from explorer.loss_plot import LossPlot
         from explorer.presets import load_presets
@@ -173,6 +181,17 @@ class MainWindow(QMainWindow):
         self.decoder_canvas = DecoderCanvas(self.session)
         self.loss_plot = LossPlot(self.session)
         self.runs_panel = RunsPanel(self.session)
+        self.insight_tabs = InsightTabs(self.session)
+        # the views' control rows are wider than a laptop's right-hand dock: they scroll rather than widen the window
+        insights_scroll = QScrollArea()
+        insights_scroll.setObjectName("insightsScroll")
+        insights_scroll.setWidgetResizable(True)
+        insights_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        insights_scroll.setWidget(self.insight_tabs)
+        self.insights_dock.setWidget(insights_scroll)
+        self.latent_view.set_interpolation(self.insight_tabs.endpoints)
+        self.latent_view.clicked.connect(self._map_clicked)
+        self.latent_view.movie_slider.step_chosen.connect(self.loss_plot.mark_step)
         self.setCentralWidget(self.latent_view)
         for key, widget in (("training", self.training_panel), ("decoder", self.decoder_canvas),
                             ("runs", self.runs_panel), ("loss", self.loss_plot)):
@@ -237,6 +256,11 @@ class MainWindow(QMainWindow):
         self._action(export, "&Interpolations…", lambda: self.export_figure("interpolation"))
         self._action(export, "&Embeddings (CSV/NPZ)…", lambda: self.export_embeddings())
         self._action(export, "&Loss plot (PNG/SVG)…", self.export_loss_plot)
+        export.addSeparator()
+        self._action(export, "Latent &map (PNG/SVG)…", lambda: self.export_map(), name="exportMapAction")
+        self._action(export, "Map &coordinates (CSV)…", lambda: self.export_map_csv(), name="exportMapCsvAction")
+        self._action(export, "Training &movie (GIF/MP4)…", lambda: self.export_movie(), name="exportMovieAction")
+        self._action(export, "Tensor&Board…", lambda: self.export_tensorboard(), name="exportTensorBoardAction")
         file.addSeparator()
         self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit, needs_views=False)
         self.presets_menu = bar.addMenu("&Presets")
@@ -248,7 +272,7 @@ class MainWindow(QMainWindow):
         self.resume_run_action = self._action(train, "&Resume run", lambda: self.runs_panel.resume_button.click(),
                                               "Ctrl+R", "resumeRunAction")
         self.view_menu = bar.addMenu("&View")
-        for dock in self.docks.values():
+        for dock in (*self.docks.values(), self.insights_dock):
             self.view_menu.addAction(dock.toggleViewAction())
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, "F1", "shortcutsAction", needs_views=False)
@@ -329,17 +353,45 @@ class MainWindow(QMainWindow):
 
     # -- training ----------------------------------------------------------------------------
     def start_training(self, configs) -> None:
+        """Load the dataset (in the background, with progress in the panel, unless it is the bundled
+        digits, which load in milliseconds), then start the run."""
         from engine.data import load_dataset
+        from explorer.background import BackgroundTask
+        from explorer.session import loads_quickly
+        data, model, train = configs
+        if self._loading is not None and self._loading.is_running():
+            self.state_label.setText("A dataset is still loading for the last Start.")
+            return
+        if loads_quickly(data):
+            try:
+                dataset = load_dataset(data)
+            except UserError as exc:
+                self.show_error(str(exc), "The dataset could not be loaded")
+                return
+            self._start_with(configs, dataset)
+            return
+        task = self._loading = BackgroundTask(lambda progress: load_dataset(data), self)
+        self.training_panel.set_load_progress(f"Loading {data.source}…")
+        self.state_label.setText(f"Loading {data.source} in the background…")
+
+        def loaded(dataset) -> None:
+            self.training_panel.set_load_progress(None)
+            self._start_with(configs, dataset)
+
+        def failed(message: str) -> None:
+            self.training_panel.set_load_progress(None)
+            self.show_error(message, "The dataset could not be loaded")
+
+        task.finished.connect(loaded)
+        task.failed.connect(failed)
+        task.start()
+
+    def is_loading_dataset(self) -> bool:
+        return self._loading is not None and self._loading.is_running()
+
+    def _start_with(self, configs, dataset) -> None:
         from explorer.session import RunState
         data, model, train = configs
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            dataset = load_dataset(data)
-        except UserError as exc:
-            self.show_error(str(exc), "The dataset could not be loaded")
-            return
-        finally:
-            QApplication.restoreOverrideCursor()
         self.training_panel.set_dataset_notes(self._dataset_notes(dataset, train.batch_size))
         state = RunState(data, model, train, dataset=dataset)
         self.session.add(state)
@@ -416,10 +468,22 @@ class MainWindow(QMainWindow):
         except UserError as exc:
             self.show_error(str(exc), "The run could not be opened")
             return None
-        state.ensure_dataset()
+        # the bundled digits load at once (the views see them as they bind); other sources in the background
+        if state.ensure_dataset_in_background(lambda dataset: self.training_panel.set_load_progress(None)):
+            self.training_panel.set_load_progress(f"Loading the images of {state.dataset_name}…")
         self.session.add(state)
         self.state_label.setText(f"Opened {state.name}.")
         return state
+
+    def _map_clicked(self, click) -> None:
+        """A click on the map picks the interpolation's next end while the Interpolation tab shows."""
+        code, index = click
+        tabs = self.insight_tabs
+        if self.insights_dock.isVisible() and not self.insights_dock.visibleRegion().isEmpty() \
+                and tabs.currentWidget() is tabs.interpolation:
+            which = tabs.interpolation.endpoints.pick(code, index)
+            self.state_label.setText(f"Interpolation: {which.upper()} set"
+                                     + (f" to image {index}." if index is not None else " to the clicked code."))
 
     def _follow(self, state) -> None:
         from explorer.session import rebind
@@ -480,7 +544,11 @@ class MainWindow(QMainWindow):
         return state, state.run.load_model("latest")
 
     def _save_path(self, title: str, default: str, filters: str) -> str:
-        path, _ = QFileDialog.getSaveFileName(self, title, str(Path.home() / default), filters)
+        """A file to write, starting in the last folder any export used (shared with the insight views)."""
+        from explorer.insight_common import last_export_folder, remember_export_folder
+        path, _ = QFileDialog.getSaveFileName(self, title, str(last_export_folder() / default), filters)
+        if path:
+            remember_export_folder(Path(path).parent)
         return path
 
     def export_figure(self, what: str, path: str | None = None) -> Path | None:
@@ -538,6 +606,78 @@ class MainWindow(QMainWindow):
                 self.loss_plot.export(path)
             except (UserError, OSError) as exc:
                 self.show_error(str(exc), "Export failed")
+
+    def export_map(self, path: str | None = None) -> Path | None:
+        """The latent map as shown (points, colour bar, interpolation line) as PNG or SVG."""
+        from explorer.map_exports import export_map_picture
+        name = self.session.active.name if self.session.active is not None else "map"
+        path = path or self._save_path("Export the latent map", f"{name}-map.png", "PNG (*.png);;SVG (*.svg)")
+        return self._finish_export(lambda: export_map_picture(self.latent_view, path)) if path else None
+
+    def export_map_csv(self, path: str | None = None) -> Path | None:
+        """The map's 2-D coordinates with index, label, class and the coloured value, as CSV."""
+        from explorer.map_exports import export_map_csv
+        name = self.session.active.name if self.session.active is not None else "map"
+        path = path or self._save_path("Export the map's coordinates", f"{name}-map.csv", "CSV (*.csv)")
+        return self._finish_export(lambda: export_map_csv(self.latent_view, path)) if path else None
+
+    def export_movie(self, path: str | None = None):
+        """The active run's training movie as GIF or MP4, drawn in the background."""
+        from explorer.map_exports import movie_export_job
+        state = self.session.active
+        name = state.name if state is not None else "run"
+        try:
+            if state is None or len(state.movie) < 1:
+                raise UserError("There is no training movie to export: train or open a run first.")
+            path = path or self._save_path("Export the training movie", f"{name}-movie.gif", "GIF (*.gif);;MP4 (*.mp4)")
+            if not path:
+                return None
+            job = movie_export_job(state, path, self.latent_view.handle_position())
+        except UserError as exc:
+            self.show_error(str(exc), "Export failed")
+            return None
+        return self._run_export(job, "the training movie")
+
+    def export_tensorboard(self, folder: str | None = None):
+        """The active run for TensorBoard (scalars and the projector's codes), written in the background."""
+        from engine import export
+        state = self.session.active
+        try:
+            if state is None or state.run is None:
+                raise UserError("There is no saved run to export yet: train or open one first.")
+            if folder is None:
+                from explorer.insight_common import last_export_folder, remember_export_folder
+                folder = QFileDialog.getExistingDirectory(self, "TensorBoard log folder", str(last_export_folder()))
+                if not folder:
+                    return None
+                remember_export_folder(Path(folder))
+            run, images = state.run, state.dataset.val if state.dataset is not None else None
+        except UserError as exc:
+            self.show_error(str(exc), "Export failed")
+            return None
+        return self._run_export(lambda progress: export.export_tensorboard(run, folder, images=images),
+                                "the TensorBoard logs")
+
+    def _finish_export(self, write) -> Path | None:
+        try:
+            written = write()
+        except (UserError, OSError) as exc:
+            self.show_error(str(exc), "Export failed")
+            return None
+        self.state_label.setText(f"Wrote {written}")
+        return written
+
+    def _run_export(self, job, what: str):
+        """Run a slow export on a background thread; the status bar says when it is written."""
+        from explorer.background import BackgroundTask
+        task = BackgroundTask(job, self)
+        task.finished.connect(lambda written: self.state_label.setText(f"Wrote {written}"))
+        task.failed.connect(lambda message: self.show_error(message, "Export failed"))
+        task.thread.finished.connect(lambda: self._exports.remove(task) if task in self._exports else None)
+        self._exports.append(task)
+        self.state_label.setText(f"Writing {what}…")
+        task.start()
+        return task
 
     # -- settings and closing --------------------------------------------------------------------
     def _save_last_configs(self, configs) -> None:
@@ -605,6 +745,10 @@ class MainWindow(QMainWindow):
             self.session.stop_all(60_000)
         if self._download is not None:
             self._download.wait(CLOSE_TIMEOUT_MS)
+        for task in [*self._exports, self._loading, *(s._dataset_task for s in self.session.runs)]:
+            if task is not None:
+                task.wait(60_000)   # a thread must never be destroyed while it runs
+        self.latent_view.colouring.wait()
         self.save_settings()
         end_library_threads()   # nothing of ours outlives the window
         super().closeEvent(event)

@@ -26,7 +26,7 @@ import pyqtgraph as pg
 from pyqtgraph import functions as fn
 from pyqtgraph.Qt import QtCore, QtGui
 
-__all__ = ["PointLayer", "palette_for"]
+__all__ = ["PointLayer", "palette_for", "value_colors"]
 
 _TAB10 = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -339,3 +339,34 @@ class PointLayer(pg.GraphicsObject):
         painter.setPen(QtGui.QPen(QtGui.QColor("black"), 1.5))
         painter.drawEllipse(center, radius + 1.75, radius + 1.75)
         painter.restore()
+
+
+#: the colour of a point whose value is missing (NaN: a diverged code, a point with no value yet)
+MISSING_COLOR = "#9a9a9a"
+
+
+def value_colors(values: np.ndarray, colormap: str = "viridis", bins: int = 256,
+                 levels: tuple[float, float] | None = None) -> tuple[np.ndarray, list[QtGui.QColor], tuple[float, float]]:
+    """Colour points by a continuous value: (labels, colours, (low, high)) for ``PointLayer.set_points``.
+
+    The values are cut into ``bins`` equal steps between ``levels`` (default: the 1st and 99th
+    percentiles of the finite values, so one outlier does not grey out the rest); label ``bins`` is
+    the grey of a missing (non-finite) value.
+    """
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    finite = np.isfinite(values)
+    if levels is None:
+        if finite.any():
+            low, high = (float(v) for v in np.percentile(values[finite], [1, 99]))
+        else:
+            low, high = 0.0, 1.0
+    else:
+        low, high = float(levels[0]), float(levels[1])
+    if not high > low:
+        high = low + (abs(low) * 1e-6 or 1.0)
+    scaled = np.clip((np.where(finite, values, low) - low) / (high - low), 0.0, 1.0)
+    labels = np.minimum((scaled * bins).astype(np.int64), bins - 1)
+    labels[~finite] = bins
+    table = pg.colormap.get(colormap).getLookupTable(0.0, 1.0, bins, alpha=False)
+    colors = [QtGui.QColor(int(r), int(g), int(b)) for r, g, b in table] + [QtGui.QColor(MISSING_COLOR)]
+    return labels, colors, (low, high)

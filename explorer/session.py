@@ -25,12 +25,19 @@ from engine.config import DataConfig, ModelConfig, TrainConfig
 from engine.data import DatasetSplit, load_dataset
 from engine.errors import UserError
 from engine.models import VARIANTS, AutoencoderModel, build_model
+from engine.movie import ProbeMovie
 from engine.runs import History, ProbeCodes, Run
 from engine.training import Trainer, TrainingUpdate
 from engine.worker import TrainingThread
 from explorer.rate_meter import RateMeter
 
 FRAME_MS = 250   # the views' refresh period while a run trains
+#: sources read in a few milliseconds (scikit-learn's bundled digits): loaded at once, the rest in the background
+QUICK_SOURCES = ("digits",)
+
+
+def loads_quickly(data: DataConfig) -> bool:
+    return data.source in QUICK_SOURCES
 
 
 class RunState(QObject):
@@ -42,6 +49,7 @@ class RunState(QObject):
     decoder_changed = Signal()       # the decoder copy has new weights (at most once a frame)
     status_changed = Signal(str)
     failed = Signal(str)
+    dataset_loaded = Signal(object)  # DatasetSplit | None (None: it could not be loaded here)
 
     def __init__(self, data: DataConfig, model: ModelConfig, train: TrainConfig, dataset: DatasetSplit | None = None,
                  run: Run | None = None, parent: QObject | None = None):
@@ -53,6 +61,9 @@ class RunState(QObject):
         self.history = copy.deepcopy(run.history) if run is not None else History()
         self._trainer: Trainer | None = None
         self.probe: ProbeCodes | None = None
+        #: every probe update of this run, for the map's time slider (loaded from the run folder, then live)
+        self.movie = ProbeMovie()
+        self._dataset_task = None
         self.status = run.status if run is not None else "new"
         self.reason = run.reason if run is not None else ""
         self.step = run.step if run is not None else 0
@@ -126,6 +137,12 @@ class RunState(QObject):
         state.model = run.load_model("latest")
         state.probe = run.load_probe()
         state.total_steps = run.step
+        try:
+            state.movie = ProbeMovie.load(run.path, run.model.latent_dim) or ProbeMovie()
+        except (UserError, OSError, ValueError):
+            state.movie = ProbeMovie()   # a damaged movie is no reason not to open the run
+        if len(state.movie) == 0 and state.probe is not None:
+            state.movie.add(state.probe)
         return state
 
     def ensure_dataset(self) -> DatasetSplit | None:
@@ -136,6 +153,44 @@ class RunState(QObject):
             except UserError:
                 return None
         return self.dataset
+
+    def ensure_dataset_in_background(self, then=None) -> bool:
+        """Load the run's dataset on a background thread (never on the GUI thread, where an MNIST
+        load stalls the window); ``dataset_loaded`` follows, then ``then(dataset or None)``.  A
+        dataset already here (or one that loads in milliseconds) is taken at once.  Returns
+        whether a load was started."""
+        if self.dataset is not None or loads_quickly(self.data_cfg):
+            dataset = self.ensure_dataset()
+            self.dataset_loaded.emit(dataset)
+            if then is not None:
+                then(dataset)
+            return False
+        if self._dataset_task is not None and self._dataset_task.is_running():
+            if then is not None:
+                self._dataset_task.finished.connect(lambda _: then(self.dataset))
+            return True
+        from explorer.background import BackgroundTask
+        config = self.data_cfg
+        task = self._dataset_task = BackgroundTask(lambda progress: load_dataset(config), self)
+
+        def arrived(dataset) -> None:
+            if self.dataset is None:
+                self.dataset = dataset
+            self.dataset_loaded.emit(self.dataset)
+            if then is not None:
+                then(self.dataset)
+
+        task.finished.connect(arrived)
+        task.failed.connect(lambda _message: (self.dataset_loaded.emit(None), then(None) if then is not None else None))
+        task.start()
+        return True
+
+    def is_loading_dataset(self) -> bool:
+        return self._dataset_task is not None and self._dataset_task.is_running()
+
+    def wait_for_dataset(self, timeout_ms: int = 60_000) -> bool:
+        """Wait for a background dataset load to end (closing, tests); True when none runs."""
+        return self._dataset_task is None or self._dataset_task.wait(timeout_ms)
 
     # -- training ----------------------------------------------------------------------------
     def start(self, run_parent, epochs: int | None = None) -> None:
@@ -205,6 +260,7 @@ class RunState(QObject):
             self._decoder_stale = True
         if update.probe is not None:
             self.probe = update.probe
+            self.movie.add(update.probe)
             self.probe_changed.emit(update.probe)
 
     def _on_update(self, update: TrainingUpdate) -> None:

@@ -166,6 +166,20 @@ class TrainingPanel(QWidget):
         self.download_row = QWidget()
         self.download_row.setLayout(dl_row)
         data_form.addRow("", self.download_row)
+        # a dataset loading in the background before a run starts (or opens): what and that it is busy
+        self.load_label = _name(QLabel(), "datasetLoadLabel", "Dataset loading")
+        self.load_bar = _name(QProgressBar(), "datasetLoadBar", "Dataset loading progress")
+        self.load_bar.setRange(0, 0)
+        self.load_bar.setMaximumHeight(12)
+        self.load_bar.setTextVisible(False)
+        load_row = QVBoxLayout()
+        load_row.setContentsMargins(0, 0, 0, 0)
+        load_row.addWidget(self.load_label)
+        load_row.addWidget(self.load_bar)
+        self.load_row = QWidget()
+        self.load_row.setLayout(load_row)
+        self.load_row.setVisible(False)
+        data_form.addRow(self.load_row)
         self.data_form = data_form
         host_layout.addWidget(data_box)
 
@@ -415,6 +429,11 @@ class TrainingPanel(QWidget):
     def _download(self) -> None:
         self.download_requested.emit(DataConfig(source=self.dataset.currentData(), root=self.root.text().strip() or None,
                                                 download=True))
+
+    def set_load_progress(self, text: str | None) -> None:
+        """Say that a dataset loads in the background (``None`` hides it)."""
+        self.load_row.setVisible(text is not None)
+        self.load_label.setText(text or "")
 
     def set_download_progress(self, done: int | None, total: int | None = None) -> None:
         """Show a download's progress; ``None`` hides the bar."""

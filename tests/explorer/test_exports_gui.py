@@ -1,0 +1,150 @@
+"""File → Export from the window (the map as PNG/SVG, its coordinates as CSV, the training movie,
+TensorBoard), the insight tabs beside the decoder following the active run and the map's clicks,
+and datasets loading in the background while the event loop turns."""
+
+import csv
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QEvent, QPointF, Qt, QTimer
+from PySide6.QtGui import QImage, QMouseEvent
+from PySide6.QtWidgets import QApplication
+
+from engine.runs import ProbeCodes
+from explorer.main_window import MainWindow
+
+LEFT, NONE = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+
+
+@pytest.fixture()
+def window(qtbot, tmp_path):
+    w = MainWindow(runs_dir=tmp_path / "runs")
+    qtbot.addWidget(w)
+    w.resize(1400, 900)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    for task in list(w._exports):
+        task.wait(60_000)
+    w.latent_view.colouring.wait()
+    w.session.stop_all(5000)
+    w.latent_view.shutdown()
+
+
+def click_map(w, x, y, release_at=None):
+    view = w.latent_view
+    vp = view.plot.viewport()
+    pos = QPointF(view.plot.mapFromScene(view.view.mapViewToScene(QPointF(x, y))))
+    end = QPointF(view.plot.mapFromScene(view.view.mapViewToScene(QPointF(*release_at)))) if release_at else pos
+    QApplication.sendEvent(vp, QMouseEvent(QEvent.Type.MouseButtonPress, pos, vp.mapToGlobal(pos), LEFT, LEFT,
+                                           Qt.KeyboardModifier.NoModifier))
+    if release_at:
+        for t in np.linspace(0, 1, 6)[1:]:
+            p = pos + (end - pos) * float(t)
+            QApplication.sendEvent(vp, QMouseEvent(QEvent.Type.MouseMove, p, vp.mapToGlobal(p), NONE, LEFT,
+                                                   Qt.KeyboardModifier.NoModifier))
+    QApplication.sendEvent(vp, QMouseEvent(QEvent.Type.MouseButtonRelease, end, vp.mapToGlobal(end), LEFT, NONE,
+                                           Qt.KeyboardModifier.NoModifier))
+
+
+def test_the_map_exports_to_png_svg_and_csv(window, run_paths, tmp_path, qtbot):
+    state = window.open_run(run_paths[0])
+    qtbot.waitUntil(lambda: window.latent_view.points.n_points == len(state.probe.codes), timeout=10_000)
+    png = window.export_map(str(tmp_path / "map.png"))
+    image = QImage(str(png))
+    assert not image.isNull() and image.width() >= 1000
+    pixels = np.array([[image.pixel(x, y) for x in range(0, image.width(), 17)] for y in range(0, image.height(), 17)])
+    assert len(np.unique(pixels)) > 5, "the PNG shows coloured points, not a blank plot"
+    svg = window.export_map(str(tmp_path / "map.svg")).read_text()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    window.latent_view.colouring.set_kind("reconstruction_error")
+    qtbot.waitUntil(lambda: window.latent_view.colouring.values is not None, timeout=20_000)
+    path = window.export_map_csv(str(tmp_path / "map.csv"))
+    rows = list(csv.DictReader(path.open()))
+    assert len(rows) == len(state.probe.codes)
+    assert list(rows[0]) == ["index", "label", "class", "x", "y", "reconstruction_error"]
+    xy = np.array([[float(r["x"]), float(r["y"])] for r in rows])
+    np.testing.assert_allclose(xy, window.latent_view._xy, rtol=1e-5, atol=1e-6)
+    assert [int(r["index"]) for r in rows] == state.probe.indices.tolist()
+    assert window.export_map_csv(str(tmp_path / "map.txt")) is None and "csv" in window.message_box.text().lower()
+
+
+def test_the_movie_and_tensorboard_export_from_the_window(window, run_paths, tmp_path, qtbot):
+    state = window.open_run(run_paths[0])
+    for i in range(3):   # a few frames, as a live run records them
+        state.movie.add(ProbeCodes(state.probe.codes * (1 + i), state.probe.labels, state.probe.indices,
+                                   step=state.probe.step + 10 * (i + 1)))
+    task = window.export_movie(str(tmp_path / "movie.gif"))
+    assert task is not None
+    qtbot.waitUntil(lambda: not task.is_running(), timeout=60_000)
+    import imageio.v3 as iio
+    frames = iio.imread(tmp_path / "movie.gif", index=None)
+    assert len(frames) == len(state.movie) >= 2
+    task = window.export_tensorboard(str(tmp_path / "logs"))
+    qtbot.waitUntil(lambda: not task.is_running(), timeout=120_000)
+    written = tmp_path / "logs" / state.run.name
+    assert any(written.rglob("events.out.tfevents.*")) and any(written.rglob("projector_config.pbtxt"))
+    assert str(written) in window.state_label.toolTip() or "Wrote" in window.state_label.text()
+
+
+def test_the_insight_tabs_follow_the_active_run(window, run_paths, qtbot):
+    tabs = window.insight_tabs
+    assert window.insights_dock.widget().widget() is tabs
+    vae = window.open_run(run_paths[0])
+    assert all(view.state is vae for view in tabs.views)
+    ae = window.open_run(run_paths[1])
+    assert all(view.state is ae for view in tabs.views)
+    window.session.set_active(vae)
+    assert all(view.state is vae for view in tabs.views)
+
+
+def test_map_clicks_pick_the_interpolation_and_its_line_ends_drag(window, run_paths, qtbot):
+    state = window.open_run(run_paths[0])
+    qtbot.waitUntil(lambda: window.latent_view.points.n_points == len(state.probe.codes), timeout=10_000)
+    window.insights_dock.raise_()
+    window.insight_tabs.setCurrentWidget(window.insight_tabs.interpolation)
+    QApplication.processEvents()
+    ends = window.insight_tabs.endpoints
+    xy = window.latent_view._xy
+    i, j = int(np.argmin(xy[:, 0])), int(np.argmax(xy[:, 0]))
+    click_map(window, *xy[i])
+    click_map(window, *xy[j])
+    assert ends.a.image == i and ends.b.image == j
+    line = window.latent_view.interpolation_line
+    assert line.line.isVisible() and set(line.positions) == {"a", "b"}
+    np.testing.assert_allclose(line.positions["a"], xy[i])
+    rendered = []
+    window.insight_tabs.interpolation.rendered.connect(rendered.append)
+    target = (float(np.mean(xy[:, 0])), float(np.mean(xy[:, 1])))
+    click_map(window, *xy[i], release_at=target)   # drag end A to the middle of the map
+    assert ends.a.image is None and ends.b.image == j
+    np.testing.assert_allclose(ends.a.code, target, atol=0.05 * np.ptp(xy))
+    np.testing.assert_allclose(line.positions["a"], ends.a.code, atol=1e-4)
+    qtbot.waitUntil(lambda: bool(rendered), timeout=5000)
+
+
+def test_a_dataset_loads_in_the_background_while_the_event_loop_turns(window, qtbot, tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "big.npz"
+    np.savez_compressed(path, x=rng.integers(0, 256, (40_000, 28, 28), dtype=np.uint8),
+                        y=rng.integers(0, 10, 40_000))
+    p = window.training_panel
+    p.dataset.setCurrentIndex(p.dataset.findData("npz"))
+    p.path.setText(str(path))
+    p.model.setCurrentIndex(p.model.findData("ae"))
+    p.hidden.setText("16")
+    p.epochs.setValue(1)
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(5)
+    p.start.click()
+    assert window.is_loading_dataset() and p.load_row.isVisible() and not window.session.runs
+    qtbot.waitUntil(lambda: bool(window.session.runs), timeout=60_000)
+    timer.stop()
+    assert len(ticks) >= 3, "the GUI thread turned while the dataset loaded"
+    assert not p.load_row.isVisible()
+    state = window.session.active
+    assert state.dataset is not None and len(state.dataset.train) + len(state.dataset.val) == 40_000
+    qtbot.waitUntil(lambda: not state.is_training, timeout=120_000)
