@@ -171,3 +171,27 @@ def test_fewer_than_two_runs_is_refused_in_one_sentence(qtbot, run_paths):
     state = session.add(RunState.open(run_paths[0]))
     with pytest.raises(UserError, match="Check 2 to 6 runs"):
         CompareView(session, [state])
+
+
+def test_the_window_opens_the_comparison_from_its_action(qtbot, run_paths, tmp_path):
+    from PySide6.QtGui import QAction
+
+    from explorer.main_window import MainWindow
+    window = MainWindow(runs_dir=tmp_path)
+    qtbot.addWidget(window)
+    window.show()
+    for path in run_paths:
+        window.open_run(path)
+    action = window.findChild(QAction, "compareAction")
+    assert action.shortcut().toString() == "Ctrl+K" and action.isEnabled()
+    window.runs_panel.table.selectRow(0)
+    action.trigger()   # one run: refused in one sentence
+    assert window.compare_view is None and "Check 2 to 6 runs" in window.message_box.text()
+    window.message_box.close()
+    window.runs_panel.table.selectAll()
+    action.trigger()
+    view = window.compare_view
+    assert view is not None and view.objectName() == "compareView" and view.isVisible()
+    assert len(view.findChildren(type(view.columns[0].map), "compareMap")) == 2
+    window.close()
+    assert window.compare_view is None
