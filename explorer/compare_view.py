@@ -43,6 +43,7 @@ MIN_RUNS, MAX_RUNS = 2, 6
 RUN_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 FIGURE_WIDTH = 1400
 PNG_SCALE = 2
+LOSS_FIGURE_PX = 420   # the loss curves' height in the figure
 
 
 def check_run_count(states: list[RunState]) -> None:
@@ -64,6 +65,7 @@ class HoverStrip(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
         self.caption = QLabel("Hover a point: its image and each model's reconstruction.")
+        self.caption.setObjectName("compareHoverCaption")
         self.caption.setWordWrap(True)
         self.caption.setMaximumWidth(180)
         layout.addWidget(self.caption)
@@ -238,10 +240,10 @@ class CompareView(QWidget):
         suffix = path.suffix.lower()
         if suffix not in (".png", ".svg"):
             raise UserError(f"The comparison can be exported as .png or .svg, not as “{path.name}”.")
-        for widget in (self.maps_page, self.loss):
-            widget.ensurePolished()
-            if not widget.isVisible():   # a hidden tab page keeps the size of the shown one
-                widget.resize(self.tabs.currentWidget().size())
+        shown = self.tabs.currentWidget().size()
+        for widget, height in ((self.maps_page, shown.height()), (self.loss, min(shown.height(), LOSS_FIGURE_PX))):
+            if not widget.isVisible():   # a hidden tab page is laid out at the size it shows at
+                widget.resize(shown.width(), height)
         sections = self._sections()
         size = self._figure_size(sections)
         painter = QPainter()
