@@ -163,7 +163,7 @@ def latencies(cfgs, dataset, seconds: float, runs_dir: str) -> dict:
     highlight = []
     xy = first.map_state.xy
     rng = np.random.default_rng(0)
-    for k in range(200):
+    for _ in range(200):
         x, y = xy[rng.integers(len(xy))]
         target = first.plot.mapFromScene(first.view.mapViewToScene(QPointF(x, y)))
         QApplication.processEvents()   # whatever else was queued (training updates) is not timed
