@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.runs import ProbeCodes
-from explorer.session import RunState, Session, rebind
+from explorer.session import LatentCursor, RunState, Session, rebind
 
 MAX_SLIDERS = 64
 SLIDER_STEPS = 1000
@@ -179,11 +179,15 @@ class DecoderCanvas(QWidget):
 
     painted = Signal(float)  # forwarded from the image widget
 
-    def __init__(self, session: Session, parent: QWidget | None = None):
+    def __init__(self, session: Session, parent: QWidget | None = None, *, state: RunState | None = None,
+                 cursor: LatentCursor | None = None):
+        """``state``: decode with this run's model, always (by default the canvas follows the
+        session's active run); ``cursor``: the latent cursor it decodes (the session's by default)."""
         super().__init__(parent)
         self.setObjectName("decoderCanvas")
         self.setAccessibleName("decoderCanvas")
         self.session = session
+        self.cursor = cursor if cursor is not None else session.cursor
         self.state: RunState | None = None
         self._image: np.ndarray | None = None
         self._nearest: NearestCodes | None = None
@@ -225,10 +229,11 @@ class DecoderCanvas(QWidget):
         layout.addWidget(self.cap_note)
         layout.addWidget(self.scroll, 2)
 
-        session.active_changed.connect(self._bind)
-        session.cursor.moved.connect(self._on_cursor_moved)
-        session.cursor.label_changed.connect(self._on_label_changed)
-        self._bind(session.active)
+        if state is None:
+            session.active_changed.connect(self._bind)
+        self.cursor.moved.connect(self._on_cursor_moved)
+        self.cursor.label_changed.connect(self._on_label_changed)
+        self._bind(state if state is not None else session.active)
 
     # -- public ---------------------------------------------------------------------------------
     def current_image(self) -> np.ndarray | None:
@@ -258,11 +263,11 @@ class DecoderCanvas(QWidget):
             self._image = None
             self.image_widget.set_image(None)
             return
-        code = self.session.cursor.code
+        code = self.cursor.code
         if code is None or not self._fits(code):
             probe = state.probe
             start = probe.codes.mean(axis=0) if probe is not None and len(probe.codes) else np.zeros(model.latent_dim)
-            self.session.cursor.set_code(start, "reset")
+            self.cursor.set_code(start, "reset")
         else:
             self._on_cursor_moved(code, "bind")
 
@@ -293,7 +298,7 @@ class DecoderCanvas(QWidget):
         if conditional:
             names = self.state.class_names or [str(i) for i in range(self.state.model.n_classes)]
             self.label_combo.addItems(names)
-            self.label_combo.setCurrentIndex(min(self.session.cursor.label, len(names) - 1))
+            self.label_combo.setCurrentIndex(min(self.cursor.label, len(names) - 1))
         self.label_combo.blockSignals(False)
 
     def _on_probe(self, probe: ProbeCodes | None) -> None:
@@ -305,7 +310,7 @@ class DecoderCanvas(QWidget):
             self._nearest = NearestCodes(codes)
             self._typical_spacing = self._nearest.typical_spacing()
         probabilistic = self.state is not None and self.state.model is not None and self.state.model.probabilistic
-        cursor = self.session.cursor
+        cursor = self.cursor
         if self._nearest is not None and self._cursor_origin == "reset" and cursor.code is not None \
                 and self._fits(cursor.code):
             # nobody has moved the cursor yet: start it among the codes (before the first codes
@@ -327,7 +332,7 @@ class DecoderCanvas(QWidget):
     # -- decoding -----------------------------------------------------------------------------
     def redecode(self) -> None:
         """Decode the cursor's code again (after new decoder weights or a new label)."""
-        code = self.session.cursor.code
+        code = self.cursor.code
         if code is not None:
             self._decode(code)
 
@@ -340,7 +345,7 @@ class DecoderCanvas(QWidget):
         state = self.state
         if not self._fits(code):
             return
-        label = self.session.cursor.label if state.model.is_conditional else None
+        label = self.cursor.label if state.model.is_conditional else None
         self._image = state.decode(code[None], label)[0]
         self.image_widget.set_image(to_qimage(self._image))
 
@@ -367,16 +372,16 @@ class DecoderCanvas(QWidget):
 
     # -- user input ---------------------------------------------------------------------------
     def _on_slider_moved(self, dim: int, value: float) -> None:
-        code = self.session.cursor.code
+        code = self.cursor.code
         if code is None:
             return
         code = code.copy()
         code[dim] = value
-        self.session.cursor.set_code(code, "slider")
+        self.cursor.set_code(code, "slider")
 
     def _on_label_picked(self, index: int) -> None:
         if index >= 0:
-            self.session.cursor.set_label(index)
+            self.cursor.set_label(index)
 
     def _on_label_changed(self, label: int) -> None:
         if self.label_combo.currentIndex() != label and label < self.label_combo.count():

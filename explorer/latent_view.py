@@ -38,11 +38,12 @@ from engine.projection import IdentityProjection, PCAProjection, Projection
 from engine.runs import ProbeCodes
 from explorer.live_layout import SLOW_PROJECTIONS, LiveLayout
 from explorer.map_pictures import HoverCard, compose_tiles, probe_tooltip
+from explorer.map_state import MapState
 from explorer.map_values import CLASS, MapColouring
 from explorer.movie_slider import MovieSlider
 from explorer.point_layer import PointLayer, palette_for
 from explorer.projection_worker import ProjectionWorker
-from explorer.session import RunState, Session, rebind
+from explorer.session import LatentCursor, RunState, Session, rebind
 
 PROJECTIONS = {"raw": "Raw 2-D", "pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
 PICK_RADIUS_PX = 6
@@ -116,23 +117,28 @@ class _MapViewBox(pg.ViewBox):
 
 
 class LatentView(QWidget):
-    """The latent map of the session's active run, with the draggable handle."""
+    """The latent map of one run (the session's active run unless given one), with the draggable handle."""
 
     #: a click (no drag) on the map: (code, index of the point clicked or None)
     clicked = Signal(object)
+    point_hovered = Signal(object)   # index into the probe codes of the point under the pointer, or None
 
-    def __init__(self, session: Session, parent: QWidget | None = None, worker: ProjectionWorker | None = None):
+    def __init__(self, session: Session, parent: QWidget | None = None, worker: ProjectionWorker | None = None, *,
+                 state: RunState | None = None, cursor: LatentCursor | None = None, map_state: MapState | None = None):
         """``worker``: the application's shared projection worker (UMAP must not run in two
-        threads); by default the view makes and owns its own."""
+        threads); by default the view makes and owns its own.  ``state``: show this run, always
+        (by default the view follows the session's active run); ``cursor``: the latent cursor
+        the handle moves (the session's by default); ``map_state``: where the map's projection,
+        points and handle live (a new one by default)."""
         super().__init__(parent)
         self.setObjectName("latentView")
         self.setAccessibleName("latentView")
         self.session = session
+        self.cursor = cursor if cursor is not None else session.cursor
+        self.map_state = map_state if map_state is not None else MapState()
         self.state: RunState | None = None
-        self._name = "raw"
-        self._projection: Projection | None = None  # the fitted projection the points are shown in
-        self._xy = np.zeros((0, 2))
         self._placeholder = False  # the points shown are PCA standing in for a slow layout
+        self._hovered: int | None = None
         self._press: QPoint | None = None
         #: keep the points in view as they move, until the person pans or zooms
         self._follow_points = True
@@ -245,10 +251,17 @@ class LatentView(QWidget):
         self._manifold_timer.timeout.connect(self._rebuild_manifold)
         self.view.sigRangeChanged.connect(self._schedule_manifold)
         self.view.sigRangeChangedManually.connect(self._stop_following)
-        session.active_changed.connect(self._bind)
-        session.cursor.moved.connect(self._on_cursor_moved)
-        session.cursor.label_changed.connect(self._schedule_manifold)
-        self._bind(session.active)
+        if state is None:
+            session.active_changed.connect(self._bind)
+        self.cursor.moved.connect(self._on_cursor_moved)
+        self.cursor.label_changed.connect(self._schedule_manifold)
+        self._bind(state if state is not None else session.active)
+
+    # -- the map's state, kept in ``map_state`` ------------------------------------------------------
+    _name = property(lambda self: self.map_state.name, lambda self, v: setattr(self.map_state, "name", v))
+    _projection = property(lambda self: self.map_state.projection,
+                           lambda self, v: setattr(self.map_state, "projection", v))
+    _xy = property(lambda self: self.map_state.xy, lambda self, v: setattr(self.map_state, "xy", v))
 
     # -- public ---------------------------------------------------------------------------------
     @property
@@ -360,8 +373,8 @@ class LatentView(QWidget):
         self._frame = None
         self.movie_slider.bind(state)
         self._reproject(reset_view=True)
-        if self.session.cursor.code is not None:
-            self._on_cursor_moved(self.session.cursor.code, "bind")
+        if self.cursor.code is not None:
+            self._on_cursor_moved(self.cursor.code, "bind")
 
     def _on_probe(self, probe: ProbeCodes) -> None:
         self.colouring.on_probe()
@@ -474,8 +487,8 @@ class LatentView(QWidget):
         selected = self.points.selected()
         if selected is not None:
             self.handle.setPos(*self._xy[selected])
-        elif self.session.cursor.code is not None and projection.exact:
-            self._place_handle_at_code(self.session.cursor.code)
+        elif self.cursor.code is not None and projection.exact:
+            self._place_handle_at_code(self.cursor.code)
         elif reset_view:
             self.handle.hide()  # its place in the previous layout means nothing in this one
 
@@ -533,6 +546,7 @@ class LatentView(QWidget):
         if self._projection is not None and self._projection.exact and code.shape == (dim,):
             x, y = self._projection.transform(code[None])[0]
             self.handle.setPos(float(x), float(y))
+            self.map_state.handle_xy = (float(x), float(y))
             self.handle.show()
 
     def _on_cursor_moved(self, code: np.ndarray, origin: str) -> None:
@@ -541,10 +555,11 @@ class LatentView(QWidget):
 
     def _move_handle(self, x: float, y: float, origin: str, code: np.ndarray | None = None) -> None:
         self.handle.setPos(x, y)
+        self.map_state.handle_xy = (x, y)
         self.handle.show()
         code = self.map_to_code(x, y) if code is None else code
         if code is not None:
-            self.session.cursor.set_code(code, origin)
+            self.cursor.set_code(code, origin)
 
     # -- mouse ----------------------------------------------------------------------------------------
     def _map_point(self, pos: QPointF) -> tuple[float, float]:
@@ -611,6 +626,7 @@ class LatentView(QWidget):
 
     def _hover(self, event: QMouseEvent) -> None:
         index = self._point_near(*self._map_point(event.position())) if self.state is not None else None
+        self._set_hovered(index)
         if index is None:
             self._hide_tooltip()
             return
@@ -619,7 +635,13 @@ class LatentView(QWidget):
             self.hover_card.show_at(event.globalPosition().toPoint(),
                                     probe_tooltip(self.state, index, ratio=viewport.devicePixelRatioF()), index)
 
+    def _set_hovered(self, index: int | None) -> None:
+        if index != self._hovered:
+            self._hovered = index
+            self.point_hovered.emit(index)
+
     def _hide_tooltip(self) -> None:
+        self._set_hovered(None)
         if self.hover_card.isVisible() or self.hover_card.index is not None:
             self.hover_card.dismiss()
 
@@ -647,7 +669,7 @@ class LatentView(QWidget):
         gy = y0 + (np.arange(ny) + 0.5) * height / ny
         xx, yy = np.meshgrid(gx, gy)
         codes = self._projection.inverse(np.column_stack([xx.ravel(), yy.ravel()]))
-        label = self.session.cursor.label if state.model.is_conditional else None
+        label = self.cursor.label if state.model.is_conditional else None
         tiles = compose_tiles(state.decode(codes, label), nx, ny)
         self.manifold.setImage(tiles, levels=(0, 255), autoLevels=False)
         self.manifold.setRect(QRectF(x0, y0, width, height))

@@ -219,7 +219,8 @@ def _name(widget: QWidget, name: str) -> QWidget:
 class LossPlot(QWidget):
     """Loss curves of the session's active run, plus the smoothed totals of overlaid runs."""
 
-    def __init__(self, session: Session, parent: QWidget | None = None):
+    def __init__(self, session: Session, parent: QWidget | None = None, *, state: RunState | None = None):
+        """``state``: show this run, always (by default the plot follows the session's active run)."""
         super().__init__(parent)
         _name(self, "lossPlot")
         self.session = session
@@ -300,10 +301,11 @@ class LossPlot(QWidget):
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.plot.installEventFilter(self)
         self.plot_item.vb.sigResized.connect(self._fit_legend)
-        session.active_changed.connect(self._show_run)
+        if state is None:
+            session.active_changed.connect(self._show_run)
 
         self._apply_palette()
-        self._show_run(session.active)
+        self._show_run(state if state is not None else session.active)
 
     # -- public ------------------------------------------------------------------------------
     def mark_step(self, step: int | None) -> None:

@@ -60,6 +60,7 @@ class MainWindow(QMainWindow):
         self.message_box: QMessageBox | None = None
         self._download = None
         self._state = None
+        self.compare_view = None
         self._built = False
         self._session_given = session
         self.session = None
@@ -214,6 +215,8 @@ class MainWindow(QMainWindow):
         self.runs_panel.open_requested.connect(self.open_run_dialog)
         self.runs_panel.resume_requested.connect(self.resume_run)
         self.runs_panel.overlays_changed.connect(self.loss_plot.set_overlays)
+        if hasattr(self.runs_panel, "checked_changed"):   # the runs library's check boxes
+            self.runs_panel.checked_changed.connect(self._follow_checked_runs)
         self.session.active_changed.connect(self._follow)
         self.restore_settings()
         self.state_label.setText("Ready: choose a preset, or a dataset and a model, then press Start (F5).")
@@ -271,6 +274,12 @@ class MainWindow(QMainWindow):
         self.stop_action = self._action(train, "S&top", lambda: self.training_panel.stop.click(), "Shift+F5", "stopAction")
         self.resume_run_action = self._action(train, "&Resume run", lambda: self.runs_panel.resume_button.click(),
                                               "Ctrl+R", "resumeRunAction")
+        train.addSeparator()
+        self.compare_action = self._action(train, "&Compare checked runs", self.compare_runs, "Ctrl+K", "compareAction")
+        self.compare_action.setToolTip("Compare 2 to 6 checked runs side by side (Ctrl+K)")
+        toolbar = self.addToolBar("Compare")
+        toolbar.setObjectName("compareToolBar")
+        toolbar.addAction(self.compare_action)
         self.view_menu = bar.addMenu("&View")
         for dock in (*self.docks.values(), self.insights_dock):
             self.view_menu.addAction(dock.toggleViewAction())
@@ -527,6 +536,44 @@ class MainWindow(QMainWindow):
         self.speed_label.setText(f"{s.samples_per_sec:,.0f} samples/s" if s.samples_per_sec else "")
         self.eta_label.setText(f"ETA {format_eta(s.eta_s)}" if math.isfinite(s.eta_s) else "")
 
+    # -- the comparison -------------------------------------------------------------------------
+    def runs_to_compare(self) -> list:
+        """The checked runs of the runs list (its selected rows where it has no check boxes)."""
+        checked = getattr(self.runs_panel, "checked_runs", None)
+        return list(checked()) if checked is not None else self.runs_panel.selected_states()
+
+    def compare_runs(self):
+        """Open (or bring up) the comparison of the checked runs; one sentence when they are not 2 to 6."""
+        from explorer.compare_view import CompareView
+        states = self.runs_to_compare()
+        if self.compare_view is not None and self.compare_view.states == states:
+            self.compare_view.show()
+            self.compare_view.raise_()
+            return self.compare_view
+        try:
+            view = CompareView(self.session, states, worker=self.latent_view.worker, parent=self)
+        except UserError as exc:
+            self.show_error(str(exc), "Nothing to compare")
+            return None
+        self._close_compare()
+        self.compare_view = view
+        view.show()
+        self.state_label.setText(f"Comparing {len(states)} runs.")
+        return view
+
+    def _follow_checked_runs(self, *_) -> None:
+        """An open comparison follows the checked runs (while they are 2 to 6)."""
+        if self.compare_view is not None and self.compare_view.isVisible():
+            from explorer.compare_view import MAX_RUNS, MIN_RUNS
+            if MIN_RUNS <= len(self.runs_to_compare()) <= MAX_RUNS:
+                self.compare_runs()
+
+    def _close_compare(self) -> None:
+        if self.compare_view is not None:
+            self.compare_view.close()
+            self.compare_view.deleteLater()
+            self.compare_view = None
+
     # -- presets --------------------------------------------------------------------------------
     def _apply_preset_view(self, preset) -> None:
         view = preset.view
@@ -743,6 +790,7 @@ class MainWindow(QMainWindow):
             self.state_label.setText("Waiting for training to stop and save…")
             QApplication.processEvents()
             self.session.stop_all(60_000)
+        self._close_compare()
         if self._download is not None:
             self._download.wait(CLOSE_TIMEOUT_MS)
         for task in [*self._exports, self._loading, *(s._dataset_task for s in self.session.runs)]:
