@@ -226,6 +226,7 @@ class RunsModel(QAbstractTableModel):
         self.endInsertRows()
         state.status_changed.connect(self._on_status_changed)   # bound methods: disconnected with the model
         state.refreshed.connect(self._on_refreshed)   # a live run's row, once a frame
+        state.metrics_changed.connect(self._on_refreshed)
 
     def _remove(self, state: RunState) -> None:
         row = self.row_of(state)
@@ -238,6 +239,7 @@ class RunsModel(QAbstractTableModel):
         self.endRemoveRows()
         state.status_changed.disconnect(self._on_status_changed)
         state.refreshed.disconnect(self._on_refreshed)
+        state.metrics_changed.disconnect(self._on_refreshed)
         if was_checked:
             self.checked_changed.emit(self.checked_runs())
 

@@ -47,6 +47,7 @@ class RunState(QObject):
     probe_changed = Signal(object)   # ProbeCodes
     decoder_changed = Signal()       # the decoder copy has new weights (at most once a frame)
     status_changed = Signal(str)
+    metrics_changed = Signal()       # .metrics or .metrics_note changed (explorer/run_metrics.py)
     failed = Signal(str)
 
     def __init__(self, data: DataConfig, model: ModelConfig, train: TrainConfig, dataset: DatasetSplit | None = None,
