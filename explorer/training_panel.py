@@ -298,7 +298,7 @@ class TrainingPanel(QWidget):
         self.sweep_values.returnPressed.connect(self._sweep)
         session.active_changed.connect(self._follow)
         session.training_changed.connect(self._follow_training)
-        self._training = rebind(None, session.training_run(), {"status_changed": self._show_state})
+        self._training = rebind(None, session.training_run(), {"status_changed": self._on_training_status})
         self._refresh()
         self._show_state()
 
@@ -504,7 +504,11 @@ class TrainingPanel(QWidget):
         self._show_progress()
 
     def _follow_training(self, state: RunState | None) -> None:
-        self._training = rebind(self._training, state, {"status_changed": self._show_state})
+        self._training = rebind(self._training, state, {"status_changed": self._on_training_status})
+        self._show_state()
+
+    def _on_training_status(self, _status: str) -> None:
+        """(A slot of its own: the training run may also be the shown one, followed by _show_state.)"""
         self._show_state()
 
     def _set_editable(self, editable: bool, resumable: bool) -> None:
