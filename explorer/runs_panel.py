@@ -72,10 +72,11 @@ def short_name(name: str, today: str | None = None) -> str:
 
 
 def status_text(state: RunState) -> str:
-    """The status, with epoch progress while a run trains ("running 3/20")."""
+    """The status, with epoch progress while a run trains ("running 3/20"); "interrupted at step N"
+    for a saved run whose process died while it trained."""
     if state.status in ("running", "paused"):
         return f"{state.status} {state.epoch}/{state.train_cfg.epochs}"
-    return str(state.status)
+    return state.status_words
 
 
 def best_val_text(state: RunState) -> str:
