@@ -9,6 +9,7 @@ import shutil
 import pytest
 from PySide6.QtCore import QSettings
 
+from engine.errors import UserError
 from engine.models import VARIANTS
 from engine.worker import live_threads
 from explorer.main_window import MainWindow
@@ -17,7 +18,6 @@ from explorer.resources import resources_dir
 from explorer.runs_panel import COLUMNS
 from explorer.session import Session
 from explorer.train_queue import QueueItem, QueuePanel, TrainQueue, sweep_items
-from engine.errors import UserError
 from tests.engine.helpers import DIGITS, quick_train, small_model
 
 
