@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QFileDialog,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -49,7 +50,7 @@ def default_runs_dir() -> Path:
 
 class MainWindow(QMainWindow):
     def __init__(self, session=None, settings: QSettings | None = None, runs_dir: str | Path | None = None,
-                 deferred: bool = False):
+                 deferred: bool = False, queue_path: str | Path | None = None):
         super().__init__()
         self.setWindowTitle(APP_TITLE)
         self.setObjectName("mainWindow")
@@ -57,6 +58,12 @@ class MainWindow(QMainWindow):
             self.setWindowIcon(QIcon(str(icon_path())))
         self.settings = settings
         self.runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
+        self.queue_path = Path(queue_path) if queue_path else self._default_queue_path(settings)
+        self.resume_dialog: QInputDialog | None = None
+        self.train_queue = None
+        self.metrics_runner = None
+        self._last_training = None   # the run that trained last (evaluated once it completes)
+        self._queued_state = None    # the run the queue started last
         self.message_box: QMessageBox | None = None
         self._download = None
         self._state = None
@@ -87,6 +94,17 @@ class MainWindow(QMainWindow):
         self._restore_layout()
         if not deferred:
             self.build_views()
+
+    @staticmethod
+    def _default_queue_path(settings) -> Path | None:
+        """The training queue's JSON lives in the settings folder (none without settings: tests, tools)."""
+        if settings is None:
+            return None
+        from explorer.train_queue import QUEUE_FILE
+        if settings.format() == QSettings.Format.IniFormat and settings.fileName():
+            return Path(settings.fileName()).parent / QUEUE_FILE
+        import platformdirs
+        return platformdirs.user_config_path("latent-explorer") / QUEUE_FILE
 
     # -- the frame ------------------------------------------------------------------------------
     @staticmethod
@@ -171,8 +189,10 @@ class MainWindow(QMainWindow):
         from explorer.latent_view import LatentView
         from explorer.loss_plot import LossPlot
         from explorer.presets import load_presets
+        from explorer.run_metrics import MetricsRunner
         from explorer.runs_panel import RunsPanel
         from explorer.session import Session
+        from explorer.train_queue import QueuePanel, TrainQueue
         from explorer.training_panel import TrainingPanel
 
         self.session = self._session_given or Session(self)
@@ -193,9 +213,15 @@ class MainWindow(QMainWindow):
         self.latent_view.set_interpolation(self.insight_tabs.endpoints)
         self.latent_view.clicked.connect(self._map_clicked)
         self.latent_view.movie_slider.step_chosen.connect(self.loss_plot.mark_step)
+        self.metrics_runner = MetricsRunner(parent=self)
+        self.train_queue = TrainQueue(self.session, self._start_queued, self.queue_path,
+                                      can_start=lambda: not self.metrics_runner.is_busy() and not self.is_loading_dataset(),
+                                      parent=self)
+        self.queue_panel = QueuePanel(self.train_queue)
+        self.runs_tabs = self._runs_tabs()
         self.setCentralWidget(self.latent_view)
         for key, widget in (("training", self.training_panel), ("decoder", self.decoder_canvas),
-                            ("runs", self.runs_panel), ("loss", self.loss_plot)):
+                            ("runs", self.runs_tabs), ("loss", self.loss_plot)):
             self.docks[key].setWidget(widget)
         self._built = True
         self._default_dock_sizes()
@@ -217,11 +243,33 @@ class MainWindow(QMainWindow):
         self.runs_panel.overlays_changed.connect(self.loss_plot.set_overlays)
         if hasattr(self.runs_panel, "checked_changed"):   # the runs library's check boxes
             self.runs_panel.checked_changed.connect(self._follow_checked_runs)
+        self._connect_library()
         self.session.active_changed.connect(self._follow)
+        self.load_library()
         self.restore_settings()
         self.state_label.setText("Ready: choose a preset, or a dataset and a model, then press Start (F5).")
+        if self.train_queue.notes:
+            self.show_error(" ".join(self.train_queue.notes), "The saved queue")
+        self.train_queue.poke()   # a queue saved at the last launch goes on
         self._set_tab_order()
         self.training_panel.preset.setFocus(Qt.FocusReason.OtherFocusReason)   # where a newcomer starts
+
+    def _runs_tabs(self):
+        """The runs dock: the runs library and the training queue, as two tabs ("Queue (2)" while runs wait)."""
+        from PySide6.QtWidgets import QTabWidget
+        tabs = QTabWidget()
+        tabs.setObjectName("runsTabs")
+        tabs.setDocumentMode(True)
+        tabs.addTab(self.runs_panel, "Runs")
+        tabs.addTab(self.queue_panel, "Queue")
+        tabs.setTabToolTip(1, "Runs waiting to train, one after another.")
+
+        def show_count(items) -> None:
+            tabs.setTabText(1, f"Queue ({len(items)})" if items else "Queue")
+
+        self.train_queue.changed.connect(show_count)
+        show_count(self.train_queue.items)
+        return tabs
 
     def _set_tab_order(self) -> None:
         """Tab goes panel → map → decoder → loss controls → runs list → Open/Resume; arrows move within."""
@@ -361,24 +409,20 @@ class MainWindow(QMainWindow):
         self.state_label.setToolTip(message)
 
     # -- training ----------------------------------------------------------------------------
-    def start_training(self, configs) -> None:
-        """Load the dataset (in the background, with progress in the panel, unless it is the bundled
-        digits, which load in milliseconds), then start the run."""
+    def start_training(self, configs):
+        """Start a new run with these settings, or queue it while another run trains or its dataset
+        loads (one training at a time).  The dataset loads in the background, with progress in the
+        panel, unless it is the bundled digits (milliseconds)."""
         from engine.data import load_dataset
         from explorer.background import BackgroundTask
         from explorer.session import loads_quickly
+        if self.session.is_busy() or self.is_loading_dataset():
+            self.queue_configs(configs)
+            return None
+        self._save_last_configs(configs)
         data, model, train = configs
-        if self._loading is not None and self._loading.is_running():
-            self.state_label.setText("A dataset is still loading for the last Start.")
-            return
         if loads_quickly(data):
-            try:
-                dataset = load_dataset(data)
-            except UserError as exc:
-                self.show_error(str(exc), "The dataset could not be loaded")
-                return
-            self._start_with(configs, dataset)
-            return
+            return self._start_new(data, model, train)
         task = self._loading = BackgroundTask(lambda progress: load_dataset(data), self)
         self.training_panel.set_load_progress(f"Loading {data.source}…")
         self.state_label.setText(f"Loading {data.source} in the background…")
@@ -386,29 +430,157 @@ class MainWindow(QMainWindow):
         def loaded(dataset) -> None:
             self.training_panel.set_load_progress(None)
             self._start_with(configs, dataset)
+            self.train_queue.poke()
 
         def failed(message: str) -> None:
             self.training_panel.set_load_progress(None)
             self.show_error(message, "The dataset could not be loaded")
+            self.train_queue.poke()
 
         task.finished.connect(loaded)
         task.failed.connect(failed)
         task.start()
+        return None
 
     def is_loading_dataset(self) -> bool:
         return self._loading is not None and self._loading.is_running()
 
-    def _start_with(self, configs, dataset) -> None:
+    def _start_new(self, data, model, train, run_name: str | None = None, activate: bool = True):
+        """Load the dataset here and start the run (the queue's runs, which start one after another,
+        and the bundled digits); None, with the reason shown, when it cannot start."""
+        from engine.data import load_dataset
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            dataset = load_dataset(data)
+        except UserError as exc:
+            self.show_error(str(exc), "The dataset could not be loaded")
+            return None
+        finally:
+            QApplication.restoreOverrideCursor()
+        return self._start_with((data, model, train), dataset, run_name, activate)
+
+    def _start_with(self, configs, dataset, run_name: str | None = None, activate: bool = True):
         from explorer.session import RunState
         data, model, train = configs
-        self.training_panel.set_dataset_notes(self._dataset_notes(dataset, train.batch_size))
+        if activate:
+            self.training_panel.set_dataset_notes(self._dataset_notes(dataset, train.batch_size))
         state = RunState(data, model, train, dataset=dataset)
-        self.session.add(state)
+        state.run_name = run_name
+        self.session.add(state, activate=activate)
         try:
             state.start(self.runs_dir)
         except UserError as exc:
             self.show_error(str(exc), "Training could not start")
-        self._save_last_configs(configs)
+            return None
+        return state
+
+    # -- the queue (one training at a time) --------------------------------------------------------
+    def queue_configs(self, configs) -> None:
+        from explorer.train_queue import QueueItem
+        try:
+            item = QueueItem.new(*configs)
+        except UserError as exc:
+            self.show_error(str(exc), "The run could not be queued")
+            return
+        self.train_queue.add(item)
+        self._say_queued([item])
+
+    def queue_sweep(self, request) -> None:
+        from explorer.train_queue import sweep_items
+        configs, axis, text = request
+        try:
+            items = sweep_items(configs, axis, text)
+        except UserError as exc:
+            self.show_error(str(exc), "The sweep could not be queued")
+            return
+        self.train_queue.add(items)
+        self._say_queued(items)
+
+    def _say_queued(self, items) -> None:
+        training = self.session.training_run()
+        what = items[0].title if len(items) == 1 else f"{len(items)} runs"
+        when = (f"they train after {training.name}" if len(items) > 1 else f"it trains after {training.name}") \
+            if training is not None else "they train one after another" if len(items) > 1 else "it starts now"
+        ahead = len(self.train_queue.items) - len(items)
+        more = f" and {ahead} queued before" if ahead > 0 and training is not None else ""
+        self.state_label.setText(f"Queued {what}: {when}{more}.")
+        self.state_label.setToolTip("\n".join(item.title for item in items))
+
+    def _start_queued(self, item):
+        """The queue's starter: begin the item's training (None, with the reason shown, when it cannot)."""
+        follow = self.session.active is None or self.session.active is self._queued_state
+        if item.kind == "resume":
+            state = self.session.find(item.path) or self.open_run(item.path, activate=follow)
+            if state is None or not self._resume_now(state, item.more_epochs):
+                return None
+        else:
+            state = self._start_new(item.data, item.model, item.train, run_name=item.name, activate=follow)
+            if state is None:
+                return None
+        self._queued_state = state
+        n = len(self.train_queue.items)
+        self.state_label.setText(f"Training {item.title} from the queue" + (f"; {n} more waiting." if n else "."))
+        return state
+
+    def _on_training_changed(self, state) -> None:
+        """A run that has just completed gets its metrics, in the background (before the queue goes on)."""
+        previous, self._last_training = self._last_training, state
+        if previous is not None and previous is not state and previous.status == "completed" \
+                and previous.run is not None and previous in self.session.runs:
+            self.metrics_runner.evaluate(previous)
+
+    def evaluate_run(self, state) -> None:
+        """Compute a run's metrics on request (the runs menu's Evaluate)."""
+        if state is None or state.run is None:
+            return
+        if state.is_training:
+            self.show_error(f"{state.name} is training: evaluate it once it has stopped.", "Not evaluated")
+            return
+        self.metrics_runner.evaluate(state)
+        self.state_label.setText(f"Evaluating {state.name} (NLL with K = {self.metrics_runner.nll_samples} "
+                                 "importance samples per image) in the background…")
+
+    def _connect_library(self) -> None:
+        rp, mr = self.runs_panel, self.metrics_runner
+        rp.evaluate_requested.connect(self.evaluate_run)
+        rp.load_settings_requested.connect(self.load_settings_of)
+        rp.failed.connect(lambda message: self.show_error(message, "Latent Explorer"))
+        rp.renamed.connect(lambda state: (self._update_title(), self.state_label.setText(f"Renamed to {state.name}.")))
+        rp.deleted.connect(lambda path: self.state_label.setText(f"Deleted {path}."))
+        mr.evaluated.connect(lambda state: self.state_label.setText(
+            f"Metrics of {state.name}: " + (f"NLL {state.headline_nll:.2f} nats per image (K = {mr.nll_samples})."
+                                            if state.headline_nll is not None else "written to metrics.json (no NLL: "
+                                            "its model has no density).")))
+        mr.failed.connect(lambda pair: self.state_label.setText(f"Metrics of {pair[0].name}: {pair[1]}"))
+        mr.became_idle.connect(self.train_queue.poke)
+        self.training_panel.queue_requested.connect(self.queue_configs)
+        self.training_panel.sweep_requested.connect(self.queue_sweep)
+        self.session.training_changed.connect(self._on_training_changed)
+        self.train_queue.failed.connect(lambda message: self.show_error(message, "The queue"))
+
+    def load_library(self) -> None:
+        """Every run in the runs folder, newest first (saved runs from earlier launches included)."""
+        from engine.runs import list_runs
+        from explorer.session import RunState
+        skipped = []
+        for path in reversed(list_runs(self.runs_dir)):
+            if self.session.find(path) is not None:
+                continue
+            try:
+                self.session.add(RunState.open(path), activate=False)
+            except UserError as exc:
+                skipped.append(f"{path.name}: {exc}")
+        if skipped:
+            self.state_label.setText(f"{len(skipped)} folder(s) in {self.runs_dir} could not be read as runs.")
+            self.state_label.setToolTip("\n".join(skipped))
+
+    def load_settings_of(self, state) -> None:
+        """Put a run's settings into the training panel, as the template of a new run."""
+        if state is None:
+            return
+        self.new_run()
+        self.training_panel.set_configs(state.data_cfg, state.model_cfg, state.train_cfg)
+        self.state_label.setText(f"The settings of {state.name} are in the panel: change them, then Start (F5).")
 
     @staticmethod
     def _dataset_notes(dataset, batch_size: int) -> list[str]:
@@ -423,16 +595,20 @@ class MainWindow(QMainWindow):
         return notes
 
     def pause_training(self) -> None:
-        if self.session.active is not None:
-            self.session.active.pause()
+        """Pause, Resume and Stop act on the run that trains, whichever run is shown."""
+        training = self.session.training_run()
+        if training is not None:
+            training.pause()
 
     def resume_training(self) -> None:
-        if self.session.active is not None:
-            self.session.active.resume()
+        training = self.session.training_run()
+        if training is not None:
+            training.resume()
 
     def stop_training(self) -> None:
-        if self.session.active is not None:
-            self.session.active.stop()
+        training = self.session.training_run()
+        if training is not None:
+            training.stop()
 
     def new_run(self) -> None:
         """Leave the shown run: the panel's settings become editable, as the template of a new run."""
@@ -440,15 +616,38 @@ class MainWindow(QMainWindow):
             self.session.set_active(None)
             self.training_panel.set_dataset_notes([])
 
-    def resume_run(self, state) -> None:
-        """Continue a finished or stopped run for the number of epochs in the panel."""
-        if state is None:
+    def resume_run(self, state, more_epochs: int | None = None) -> None:
+        """Train a finished or stopped run further: ask how many more epochs (a small dialog),
+        then start it, or queue it while another run trains."""
+        if state is None or state.run is None:
             return
+        if more_epochs is None:
+            dialog = QInputDialog(self)
+            dialog.setObjectName("resumeEpochsDialog")
+            dialog.setWindowTitle("Resume run")
+            dialog.setInputMode(QInputDialog.InputMode.IntInput)
+            dialog.setLabelText(f"Train {state.name} for how many more epochs? (It has trained {state.epoch}.)")
+            dialog.setIntRange(1, 100_000)
+            dialog.setIntValue(10)
+            dialog.intValueSelected.connect(lambda n: self.resume_run(state, n))
+            self.resume_dialog = dialog
+            dialog.open()
+            return
+        if self.session.is_busy():
+            from explorer.train_queue import QueueItem
+            item = QueueItem.resume(state.run.path, more_epochs, state.name)
+            self.train_queue.add(item)
+            self._say_queued([item])
+            return
+        self._resume_now(state, more_epochs)
+
+    def _resume_now(self, state, more_epochs: int) -> bool:
         try:
-            epochs = max(self.training_panel.epochs.value(), state.epoch + 1)
-            state.start(self.runs_dir, epochs=epochs)
+            state.start(self.runs_dir, epochs=state.epoch + int(more_epochs))
         except UserError as exc:
             self.show_error(str(exc), "The run could not be resumed")
+            return False
+        return True
 
     def download(self, data) -> None:
         from engine.data import download_dataset
@@ -470,8 +669,13 @@ class MainWindow(QMainWindow):
         if path:
             self.open_run(path)
 
-    def open_run(self, path: str | Path):
+    def open_run(self, path: str | Path, activate: bool = True):
         from explorer.session import RunState
+        known = self.session.find(path)
+        if known is not None:   # already in the library: show it
+            if activate:
+                self.session.set_active(known)
+            return known
         try:
             state = RunState.open(path)
         except UserError as exc:
@@ -480,7 +684,7 @@ class MainWindow(QMainWindow):
         # the bundled digits load at once (the views see them as they bind); other sources in the background
         if state.ensure_dataset_in_background(lambda dataset: self.training_panel.set_load_progress(None)):
             self.training_panel.set_load_progress(f"Loading the images of {state.dataset_name}…")
-        self.session.add(state)
+        self.session.add(state, activate=activate)
         self.state_label.setText(f"Opened {state.name}.")
         return state
 
@@ -498,6 +702,8 @@ class MainWindow(QMainWindow):
         from explorer.session import rebind
         self._state = rebind(self._state, state, {"refreshed": self._show_progress, "status_changed": self._show_status,
                                                   "failed": self._on_failed})
+        if state is not None and state.dataset is None and state.run is not None:
+            state.ensure_dataset()   # a run of the library, shown for the first time: its images for the views
         self._update_title()
         if state is not None:
             self._show_status(state.status)
@@ -576,12 +782,29 @@ class MainWindow(QMainWindow):
 
     # -- presets --------------------------------------------------------------------------------
     def _apply_preset_view(self, preset) -> None:
+        if getattr(preset, "runs", ()):
+            self._queue_preset_runs(preset)
+            return
         view = preset.view
         if view.get("projection") in self.latent_view.projection_names():
             self.latent_view.set_projection(view["projection"])
         if "manifold" in view:
             self.latent_view.manifold_toggle.setChecked(bool(view["manifold"]))
         self.state_label.setText(f"Preset: {preset.title}. Press Start (F5) to train.")
+
+    def _queue_preset_runs(self, preset) -> None:
+        """A preset of several runs (IWAE beside a VAE) queues them all: they train one after another."""
+        from explorer.train_queue import QueueItem
+        view = preset.view
+        if view.get("projection") in self.latent_view.projection_names():
+            self.latent_view.set_projection(view["projection"])
+        try:
+            items = [QueueItem.new(data, model, train, title=title) for title, data, model, train in preset.runs]
+        except UserError as exc:
+            self.show_error(str(exc), "The preset could not be queued")
+            return
+        self.train_queue.add(items)
+        self._say_queued(items)
 
     # -- export -----------------------------------------------------------------------------------
     def _active_run_model(self):
@@ -784,6 +1007,9 @@ class MainWindow(QMainWindow):
             super().closeEvent(event)
             return
         self.latent_view.shutdown()
+        self.train_queue.save()   # what waits trains at the next launch
+        self.metrics_runner.cancel()
+        self.metrics_runner.wait(CLOSE_TIMEOUT_MS)
         if not self.session.stop_all(CLOSE_TIMEOUT_MS):
             # a long step (a big convolutional batch, a checkpoint) is still finishing: a thread must
             # never be destroyed while it runs, so keep waiting rather than lose the run

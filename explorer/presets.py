@@ -5,6 +5,10 @@
      "data": {DataConfig fields}, "model": {ModelConfig fields, "params": {...}},
      "train": {TrainConfig fields}, "view": {"projection": "pca", "manifold": true}}
 
+A preset may name several runs to train one after another (``"runs": [{"title": ..., "model":
+{...}}, ...]``, each entry's data/model/train fields laid over the preset's own): applying it
+queues them all (explorer/train_queue.py).
+
 Missing fields take their defaults.  A file that does not parse, names a variant this build does
 not have, or holds values that do not validate is skipped, with one logged sentence."""
 
@@ -32,6 +36,7 @@ class Preset:
     model: ModelConfig
     train: TrainConfig
     view: dict = field(default_factory=dict)
+    runs: tuple = ()   # (title, DataConfig, ModelConfig, TrainConfig) of each run it queues, if several
 
     @property
     def tooltip(self) -> str:
@@ -54,8 +59,26 @@ def parse_preset(path: Path) -> Preset:
     view = raw.get("view") or {}
     if not isinstance(view, dict):
         raise ValueError("its view settings are not a JSON object")
+    runs = []
+    entries = raw.get("runs") or []
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ValueError("its runs are not a list of JSON objects")
+    for i, entry in enumerate(entries):
+        merged = []
+        for part in ("data", "model", "train"):
+            base, over = dict(raw.get(part) or {}), entry.get(part) or {}
+            if not isinstance(over, dict):
+                raise ValueError(f"run {i + 1}'s {part} settings are not a JSON object")
+            if part == "model" and "variant" in over and over["variant"] != base.get("variant"):
+                base.pop("params", None)   # another variant: its own parameters, not the first one's
+            base.update(over)
+            merged.append(base)
+        configs = (DataConfig.from_dict(merged[0]), ModelConfig.from_dict(merged[1]), TrainConfig.from_dict(merged[2]))
+        for cfg in configs:
+            cfg.validate()
+        runs.append((str(entry.get("title") or f"{raw['title']}, run {i + 1}"), *configs))
     return Preset(path.stem, raw["title"], str(raw.get("description", "")), str(raw.get("reference", "")),
-                  data, model, train, view)
+                  data, model, train, view, tuple(runs))
 
 
 def load_presets(dirs: list[Path] | None = None) -> list[Preset]:

@@ -1,12 +1,16 @@
-"""The runs panel: every run of the session in a table, the active one selected.
+"""The runs library: every run of the session (the saved runs of the runs folder among them) in
+a table, newest first, the active one selected.
 
 Selecting a row makes its run the active one; further selected rows (Ctrl/Shift-click) are
 overlays, announced with ``overlays_changed`` so that the loss plot can draw them for comparison.
-Open… and Resume are requests the main window carries out.
+Each row has a check box (``checked_runs()``, ``checked_changed``: what Compare shows).  Open…,
+Resume, Evaluate and "Load settings into the panel" are requests the main window carries out;
+rename and delete (after a confirmation, never a run that trains) happen here.
 """
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 import time
@@ -26,16 +30,26 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
+    QLineEdit,
+    QMenu,
+    QMessageBox,
     QPushButton,
     QTableView,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from engine.errors import UserError
 from explorer.session import RunState, Session
 
-COLUMNS = ("Name", "Variant", "Dataset", "Latent", "Status", "Best val")
-NUMERIC_COLUMNS = {COLUMNS.index("Latent"), COLUMNS.index("Best val")}
+COLUMNS = ("Name", "Variant", "Dataset", "Latent", "Status", "Best val", "NLL")
+NUMERIC_COLUMNS = {COLUMNS.index("Latent"), COLUMNS.index("Best val"), COLUMNS.index("NLL")}
+HEADER_TIPS = {"Best val": "The lowest validation loss (the objective's total, per image, on the run's validation split).",
+               "NLL": "The importance-sampled negative log-likelihood of metrics.json: nats per image on the run's "
+                      "validation split (— where the run has no metrics, or its model has no density).",
+               "Name": "Tick runs to compare them."}
 RESUMABLE = ("stopped", "completed")
 #: shown only when the table is at least this wide (the row's tooltip always names them)
 DETAIL_COLUMNS = (COLUMNS.index("Variant"), COLUMNS.index("Dataset"), COLUMNS.index("Latent"))
@@ -58,15 +72,34 @@ def short_name(name: str, today: str | None = None) -> str:
 
 
 def status_text(state: RunState) -> str:
-    """The status, with epoch progress while a run trains ("running 3/20")."""
+    """The status, with epoch progress while a run trains ("running 3/20"); "interrupted at step N"
+    for a saved run whose process died while it trained."""
     if state.status in ("running", "paused"):
         return f"{state.status} {state.epoch}/{state.train_cfg.epochs}"
-    return str(state.status)
+    return state.status_words
 
 
 def best_val_text(state: RunState) -> str:
     best = state.best_val
     return "—" if best is None else f"{best:.4g}"
+
+
+def nll_text(state: RunState) -> str:
+    nll = state.headline_nll
+    if nll is not None:
+        return f"{nll:.2f}"
+    return "…" if state.metrics_note.startswith("Evaluating") else "—"
+
+
+def nll_tooltip(state: RunState) -> str:
+    metrics = state.metrics or {}
+    if state.headline_nll is None:
+        return state.metrics_note or ("Its model has no density: no NLL." if metrics else
+                                      "No metrics yet: they are computed when a run finishes, or on Evaluate.")
+    k = metrics.get("nll_samples")
+    images = (metrics.get("images") or {}).get("n")
+    return (f"NLL {state.headline_nll:.3f} nats per image (importance-sampled"
+            + (f", K = {k}" if k else "") + ")" + (f" on {images} validation images" if images else "") + ".")
 
 
 def row_tooltip(state: RunState) -> str:
@@ -79,15 +112,24 @@ def row_tooltip(state: RunState) -> str:
     return "\n".join(lines)
 
 
+def _newest_first_key(state: RunState) -> tuple:
+    return (state.created, state.order)
+
+
 class RunsModel(QAbstractTableModel):
-    """The session's runs, one per row, refreshed as their status and progress change."""
+    """The session's runs, one per row, newest first (by creation), refreshed as their status and
+    progress change; the Name column holds each run's check box."""
+
+    checked_changed = Signal(object)   # list[RunState]: the ticked runs, in table order
 
     def __init__(self, session: Session, parent: QObject | None = None):
         super().__init__(parent)
         self.session = session
         self._states: list[RunState] = []
+        self._checked: set[int] = set()   # id()s of the ticked runs
         self._active: RunState | None = session.active
         session.run_added.connect(self._add)
+        session.run_removed.connect(self._remove)
         session.active_changed.connect(self._on_active_changed)
         for state in session.runs:
             self._add(state)
@@ -102,7 +144,37 @@ class RunsModel(QAbstractTableModel):
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return HEADER_TIPS.get(COLUMNS[section])
         return None
+
+    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
+        flags = super().flags(index)
+        if index.isValid() and index.column() == 0:
+            flags |= Qt.ItemFlag.ItemIsUserCheckable
+        return flags
+
+    def setData(self, index: QModelIndex | QPersistentModelIndex, value, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        if not index.isValid() or index.column() != 0 or role != Qt.ItemDataRole.CheckStateRole:
+            return False
+        checked = Qt.CheckState(value) == Qt.CheckState.Checked if not isinstance(value, bool) else value
+        self.set_checked(self._states[index.row()], checked)
+        return True
+
+    # -- check boxes ------------------------------------------------------------------------
+    def is_checked(self, state: RunState) -> bool:
+        return id(state) in self._checked
+
+    def set_checked(self, state: RunState, checked: bool) -> None:
+        if state not in self._states or checked == self.is_checked(state):
+            return
+        (self._checked.add if checked else self._checked.discard)(id(state))
+        row = self.row_of(state)
+        self.dataChanged.emit(self.index(row, 0), self.index(row, 0), [Qt.ItemDataRole.CheckStateRole])
+        self.checked_changed.emit(self.checked_runs())
+
+    def checked_runs(self) -> list[RunState]:
+        return [s for s in self._states if id(s) in self._checked]
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         """The cell's text, tooltip, alignment or font.  Never raises: Qt calls this while painting,
@@ -120,7 +192,11 @@ class RunsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             text = self._text(state, index.column())
             return short_name(text) if index.column() == 0 else text
+        if role == Qt.ItemDataRole.CheckStateRole and index.column() == 0:
+            return Qt.CheckState.Checked if self.is_checked(state) else Qt.CheckState.Unchecked
         if role == Qt.ItemDataRole.ToolTipRole:
+            if index.column() == COLUMNS.index("NLL"):
+                return nll_tooltip(state)
             return row_tooltip(state)
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in NUMERIC_COLUMNS:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -133,7 +209,7 @@ class RunsModel(QAbstractTableModel):
     @staticmethod
     def _text(state: RunState, column: int) -> str:
         return (state.name, state.variant_title, state.dataset_name, str(state.model_cfg.latent_dim),
-                status_text(state), best_val_text(state))[column]
+                status_text(state), best_val_text(state), nll_text(state))[column]
 
     # -- runs <-> rows ------------------------------------------------------------------------
     def state_at(self, row: int) -> RunState:
@@ -144,12 +220,29 @@ class RunsModel(QAbstractTableModel):
         return self._states.index(state) if state in self._states else -1
 
     def _add(self, state: RunState) -> None:
-        row = len(self._states)
+        key = _newest_first_key(state)
+        row = next((i for i, s in enumerate(self._states) if _newest_first_key(s) < key), len(self._states))
         self.beginInsertRows(QModelIndex(), row, row)
-        self._states.append(state)
+        self._states.insert(row, state)
         self.endInsertRows()
         state.status_changed.connect(self._on_status_changed)   # bound methods: disconnected with the model
         state.refreshed.connect(self._on_refreshed)   # a live run's row, once a frame
+        state.metrics_changed.connect(self._on_refreshed)
+
+    def _remove(self, state: RunState) -> None:
+        row = self.row_of(state)
+        if row < 0:
+            return
+        was_checked = self.is_checked(state)
+        self.beginRemoveRows(QModelIndex(), row, row)
+        self._states.pop(row)
+        self._checked.discard(id(state))
+        self.endRemoveRows()
+        state.status_changed.disconnect(self._on_status_changed)
+        state.refreshed.disconnect(self._on_refreshed)
+        state.metrics_changed.disconnect(self._on_refreshed)
+        if was_checked:
+            self.checked_changed.emit(self.checked_runs())
 
     def _on_active_changed(self, state: RunState | None) -> None:
         previous, self._active = self._active, state
@@ -177,11 +270,18 @@ def _name(widget: QWidget, name: str) -> QWidget:
 
 
 class RunsPanel(QWidget):
-    """The runs table with Open… and Resume below it."""
+    """The runs table with Open…, Resume and a menu of what to do with the active run below it
+    (the same menu on a right click in the table)."""
 
     overlays_changed = Signal(object)    # list[RunState]: the selected runs other than the active one
+    checked_changed = Signal(object)     # list[RunState]: the ticked runs, in table order
     open_requested = Signal()
     resume_requested = Signal(object)    # RunState: the active run, stopped or completed, to train further
+    load_settings_requested = Signal(object)   # RunState: put its settings in the training panel
+    evaluate_requested = Signal(object)  # RunState: compute its metrics
+    renamed = Signal(object)             # RunState, after its folder got its new name
+    deleted = Signal(object)             # the deleted folder's Path, after the run left the session
+    failed = Signal(str)                 # one sentence: a rename or delete that could not be done
 
     def __init__(self, session: Session, parent: QWidget | None = None):
         super().__init__(parent)
@@ -210,9 +310,29 @@ class RunsPanel(QWidget):
         self.open_button.setToolTip("Open a saved run folder.")
         self.resume_button = _name(QPushButton("Resume"), "resumeRunButton")
         self.resume_button.setToolTip("Train the selected stopped or completed run further.")
+        self.rename_dialog: QInputDialog | None = None
+        self.delete_box: QMessageBox | None = None
+        self.menu = QMenu(self)
+        self.menu.setObjectName("runActionsMenu")
+        self.load_settings_action = self.menu.addAction("Load settings into the panel",
+                                                        lambda: self._request(self.load_settings_requested))
+        self.evaluate_action = self.menu.addAction("Evaluate (metrics)", lambda: self._request(self.evaluate_requested))
+        self.menu.addSeparator()
+        self.rename_action = self.menu.addAction("Rename…", lambda: self.rename(self.session.active))
+        self.delete_action = self.menu.addAction("Delete…", lambda: self.delete(self.session.active))
+        self.menu.aboutToShow.connect(self._update_menu)
+        self.more_button = _name(QToolButton(), "runActionsButton")
+        self.more_button.setText("Run ▾")
+        self.more_button.setToolTip("Load the active run's settings, evaluate, rename or delete it.")
+        self.more_button.setMenu(self.menu)
+        self.more_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(
+            lambda pos: self.menu.popup(self.table.viewport().mapToGlobal(pos)) if self.session.active else None)
         buttons = QHBoxLayout()
         buttons.addWidget(self.open_button)
         buttons.addWidget(self.resume_button)
+        buttons.addWidget(self.more_button)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -223,6 +343,8 @@ class RunsPanel(QWidget):
         self.resume_button.clicked.connect(lambda: self.resume_requested.emit(self.session.active))
         self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
         self.model.dataChanged.connect(self._update_buttons)
+        self.model.checked_changed.connect(self.checked_changed)
+        self.model.rowsRemoved.connect(lambda *_: (self._announce_overlays(), self._update_buttons()))
         session.active_changed.connect(self._select_active)
         self._select_active(session.active)
 
@@ -232,6 +354,78 @@ class RunsPanel(QWidget):
         wide = self.width() >= DETAILS_MIN_WIDTH
         for column in DETAIL_COLUMNS:
             self.table.setColumnHidden(column, not wide)
+
+    # -- the library's actions ----------------------------------------------------------------
+    def checked_runs(self) -> list[RunState]:
+        """The ticked runs, in table order (what Compare shows)."""
+        return self.model.checked_runs()
+
+    def set_checked(self, state: RunState, checked: bool = True) -> None:
+        self.model.set_checked(state, checked)
+
+    def _request(self, signal) -> None:
+        if self.session.active is not None:
+            signal.emit(self.session.active)
+
+    def _update_menu(self) -> None:
+        state = self.session.active
+        saved = state is not None and state.run is not None
+        idle = saved and not state.is_training and state.status not in ("running", "paused")
+        self.load_settings_action.setEnabled(state is not None)
+        self.evaluate_action.setEnabled(idle)
+        self.rename_action.setEnabled(idle)
+        self.delete_action.setEnabled(idle)
+
+    def rename(self, state: RunState | None) -> None:
+        """Ask for a new name (a small dialog), then rename the run's folder."""
+        if state is None or state.run is None:
+            return
+        dialog = QInputDialog(self)
+        dialog.setObjectName("renameRunDialog")
+        dialog.setWindowTitle("Rename run")
+        dialog.setLabelText(f"New name for {state.run.name}:")
+        dialog.setTextValue(state.run.name)
+        dialog.setTextEchoMode(QLineEdit.EchoMode.Normal)
+        dialog.textValueSelected.connect(lambda name: self._rename(state, name))
+        self.rename_dialog = dialog
+        dialog.open()
+
+    def _rename(self, state: RunState, name: str) -> None:
+        try:
+            state.rename(name)
+        except UserError as exc:
+            self.failed.emit(str(exc))
+            return
+        self.model.refresh(state)
+        self.renamed.emit(state)
+
+    def delete(self, state: RunState | None) -> None:
+        """Ask, then remove the run's folder (never a run that trains) and take it out of the list."""
+        if state is None or state.run is None:
+            return
+        if state.is_training or state.status in ("running", "paused"):
+            self.failed.emit(f"{state.run.name} is training; stop it before deleting it.")
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, "Delete run",
+                          f"Delete the run <b>{html.escape(state.run.name)}</b> and its folder "
+                          f"{html.escape(str(state.run.path))}? This cannot be undone.",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)
+        box.setObjectName("deleteRunDialog")
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.button(QMessageBox.StandardButton.Yes).setText("Delete")
+        confirm = box.button(QMessageBox.StandardButton.Yes)
+        box.finished.connect(lambda _result: self._delete(state) if box.clickedButton() is confirm else None)
+        self.delete_box = box
+        box.open()
+
+    def _delete(self, state: RunState) -> None:
+        try:
+            path = state.delete_folder()
+        except UserError as exc:
+            self.failed.emit(str(exc))
+            return
+        self.session.remove(state)
+        self.deleted.emit(path)
 
     def selected_states(self) -> list[RunState]:
         """The selected runs, in table order."""

@@ -15,7 +15,12 @@ every millisecond the GUI thread paints is taken from training (benchmarks/bench
 from __future__ import annotations
 
 import copy
+import itertools
 import math
+import os
+import shutil
+import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -34,6 +39,7 @@ from explorer.rate_meter import RateMeter
 FRAME_MS = 250   # the views' refresh period while a run trains
 #: sources read in a few milliseconds (scikit-learn's bundled digits): loaded at once, the rest in the background
 QUICK_SOURCES = ("digits",)
+_order = itertools.count()   # the order RunStates were made in (ties of the same second: the later first)
 
 
 def loads_quickly(data: DataConfig) -> bool:
@@ -48,6 +54,7 @@ class RunState(QObject):
     probe_changed = Signal(object)   # ProbeCodes
     decoder_changed = Signal()       # the decoder copy has new weights (at most once a frame)
     status_changed = Signal(str)
+    metrics_changed = Signal()       # .metrics or .metrics_note changed (explorer/run_metrics.py)
     failed = Signal(str)
     dataset_loaded = Signal(object)  # DatasetSplit | None (None: it could not be loaded here)
 
@@ -57,6 +64,11 @@ class RunState(QObject):
         self.data_cfg, self.model_cfg, self.train_cfg = data, model, train
         self.dataset = dataset
         self.run = run
+        self.run_name: str | None = None   # the run folder's name for a new run (a sweep's), else a stamp
+        self.metrics: dict | None = None   # metrics.json as last read or computed (engine.metrics)
+        self.metrics_note = ""             # why there are none: "evaluating…", a failure's sentence
+        self.created = (run.created if run is not None and run.created else time.strftime("%Y-%m-%dT%H:%M:%S"))
+        self.order = next(_order)
         # the GUI's own copy: a resumed trainer appends to run.history in its thread
         self.history = copy.deepcopy(run.history) if run is not None else History()
         self._trainer: Trainer | None = None
@@ -143,7 +155,59 @@ class RunState(QObject):
             state.movie = ProbeMovie()   # a damaged movie is no reason not to open the run
         if len(state.movie) == 0 and state.probe is not None:
             state.movie.add(state.probe)
+        try:
+            state.metrics = run.load_metrics()
+        except UserError as exc:   # a damaged metrics.json costs the metrics, not the run
+            state.metrics_note = str(exc)
         return state
+
+    @property
+    def status_words(self) -> str:
+        """The saved run's status in words ("interrupted at step N"), else the live status."""
+        if self.run is not None and self.status not in ("running", "paused") and not self.is_training:
+            if getattr(self.run, "interrupted", False) and self.status == "stopped":
+                return f"interrupted at step {self.run.step}"
+        return str(self.status)
+
+    @property
+    def headline_nll(self) -> float | None:
+        """The importance-sampled NLL of metrics.json (nats per image), when there is one."""
+        value = (self.metrics or {}).get("nll")
+        return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+    def rename(self, new_name: str) -> None:
+        """Rename the run's folder (not while it trains); UserError with the reason otherwise."""
+        new_name = new_name.strip()
+        if self.run is None:
+            raise UserError("This run has no folder yet: it is made when training starts.")
+        if self.is_training or self.run.is_training_elsewhere():
+            raise UserError(f"{self.run.name} is training; rename it once it has stopped.")
+        if not new_name or new_name in (".", "..") or os.sep in new_name or (os.altsep and os.altsep in new_name):
+            raise UserError("A run's name must be a folder name: not empty, without slashes.")
+        target = self.run.path.parent / new_name
+        if target == self.run.path:
+            return
+        if target.exists():
+            raise UserError(f"There is already a run or file called {new_name} in {target.parent}.")
+        try:
+            os.rename(self.run.path, target)
+        except OSError as exc:
+            raise UserError(f"{self.run.name} could not be renamed to {new_name} ({exc.strerror or exc}).") from None
+        self.run.path = target
+        self.status_changed.emit(self.status)
+
+    def delete_folder(self) -> Path:
+        """Remove the run's folder for good (not while it trains); UserError otherwise."""
+        if self.run is None:
+            raise UserError("This run has no folder to delete.")
+        if self.is_training or self.status in ("running", "paused") or self.run.is_training_elsewhere():
+            raise UserError(f"{self.run.name} is training; stop it before deleting it.")
+        path = Path(self.run.path)
+        try:
+            shutil.rmtree(path)
+        except OSError as exc:
+            raise UserError(f"{path} could not be deleted ({exc.strerror or exc}); what is left stays.") from None
+        return path
 
     def ensure_dataset(self) -> DatasetSplit | None:
         """Load the run's dataset when it is available (for thumbnails); None when it is not."""
@@ -206,7 +270,8 @@ class RunState(QObject):
             trainer = Trainer.resume(self.run, epochs, dataset=dataset)
             self.train_cfg = self.run.train
         else:
-            trainer = Trainer(self.data_cfg, self.model_cfg, self.train_cfg, dataset=dataset, run_parent=run_parent)
+            trainer = Trainer(self.data_cfg, self.model_cfg, self.train_cfg, dataset=dataset, run_parent=run_parent,
+                              run_name=self.run_name)
         self._trainer = trainer
         self.job = TrainingThread(trainer)
         self.job.worker.progressed.connect(self._on_update)
@@ -336,21 +401,56 @@ class Session(QObject):
     """All runs of this window, the active one, and the latent cursor."""
 
     run_added = Signal(object)       # RunState
+    run_removed = Signal(object)     # RunState, after it left the session
     active_changed = Signal(object)  # RunState | None
+    training_changed = Signal(object)  # RunState | None: the run that trains now (one at a time)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.runs: list[RunState] = []
         self.active: RunState | None = None
         self.cursor = LatentCursor(self)
+        self._training: RunState | None = None
 
     def add(self, state: RunState, activate: bool = True) -> RunState:
         state.setParent(self)
         self.runs.append(state)
+        state.status_changed.connect(self._on_status_changed)
         self.run_added.emit(state)
         if activate:
             self.set_active(state)
+        self._on_status_changed()
         return state
+
+    def remove(self, state: RunState) -> None:
+        """Take a run that does not train out of the session (its views let go of it first)."""
+        if state not in self.runs or state.is_training:
+            return
+        if state is self.active:
+            self.set_active(None)
+        self.runs.remove(state)
+        state.status_changed.disconnect(self._on_status_changed)
+        self.run_removed.emit(state)
+        state.deleteLater()
+
+    def find(self, path) -> RunState | None:
+        """The session's run whose folder is ``path``, if any."""
+        path = Path(path).expanduser().resolve()
+        return next((s for s in self.runs if s.run is not None and Path(s.run.path).resolve() == path), None)
+
+    def training_run(self) -> RunState | None:
+        """The run that trains now in this window (running or paused, its thread alive or still
+        starting); at most one.  A run another process trains is not ours to wait for."""
+        return next((r for r in self.runs if r.job is not None), None)
+
+    def is_busy(self) -> bool:
+        return self.training_run() is not None
+
+    def _on_status_changed(self, *_) -> None:
+        training = self.training_run()
+        if training is not self._training:
+            self._training = training
+            self.training_changed.emit(training)
 
     def set_active(self, state: RunState | None) -> None:
         if state is not self.active:

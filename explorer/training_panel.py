@@ -92,6 +92,8 @@ class TrainingPanel(QWidget):
     pause_requested = Signal()
     resume_requested = Signal()
     stop_requested = Signal()
+    queue_requested = Signal(object)   # (DataConfig, ModelConfig, TrainConfig): add to the training queue
+    sweep_requested = Signal(object)   # ((DataConfig, ModelConfig, TrainConfig), axis, values text)
     new_run_requested = Signal()       # leave the shown run: the form becomes the template of a new one
     preset_applied = Signal(object)    # Preset, after its settings are in the form
 
@@ -100,6 +102,7 @@ class TrainingPanel(QWidget):
         _name(self, "trainingPanel", "Training panel")
         self.session = session
         self._state: RunState | None = None
+        self._training: RunState | None = None   # the run that trains now (Pause and Stop act on it)
         self._valid = False
         self._applying = False
         self._dataset_notes: list[str] = []
@@ -226,7 +229,7 @@ class TrainingPanel(QWidget):
         self.epochs = _name(QSpinBox(), "epochsSpin", "Epochs")
         self.epochs.setRange(0, SPIN_LIMIT)
         self.epochs.setValue(30)
-        self.epochs.setToolTip("Epochs to train; Resume trains a saved run on up to this many.")
+        self.epochs.setToolTip("Epochs to train a new run (Resume asks how many more).")
         train_form.addRow("Epochs", self.epochs)
         self.batch = _name(QSpinBox(), "batchSizeSpin", "Batch size")
         self.batch.setRange(0, SPIN_LIMIT)
@@ -284,6 +287,7 @@ class TrainingPanel(QWidget):
             b.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
             buttons.addWidget(b)
         layout.addLayout(buttons)
+        layout.addWidget(self._build_queue_row())
         self.progress = _name(QProgressBar(), "trainingProgress", "Training progress")
         self.progress.setRange(0, 1000)
         self.progress.setFormat("idle")
@@ -303,9 +307,61 @@ class TrainingPanel(QWidget):
         self.pause.clicked.connect(self._toggle_pause)
         self.stop.clicked.connect(self.stop_requested)
         self.new_run.clicked.connect(self.new_run_requested)
+        self.queue_button.clicked.connect(self._queue)
+        self.sweep_button.clicked.connect(self._sweep)
+        self.sweep_values.returnPressed.connect(self._sweep)
         session.active_changed.connect(self._follow)
+        session.training_changed.connect(self._follow_training)
+        self._training = rebind(None, session.training_run(), {"status_changed": self._on_training_status})
         self._refresh()
         self._show_state()
+
+    def _build_queue_row(self) -> QWidget:
+        """Queue (these settings, to train after the runs before them) and a sweep over one parameter."""
+        from explorer.train_queue import SWEEP_AXES
+        box = QGroupBox("Queue")
+        box.setObjectName("queueBox")
+        rows = QVBoxLayout(box)
+        rows.setContentsMargins(4, 4, 4, 4)
+        self.queue_button = _name(QPushButton("Queue"), "queueButton", "Queue these settings")
+        self.queue_button.setToolTip("Add these settings to the training queue: queued runs train one after another.")
+        self.sweep_axis = _name(QComboBox(), "sweepAxisCombo", "Sweep parameter")
+        for key, title in SWEEP_AXES.items():
+            self.sweep_axis.addItem(title, key)
+        self.sweep_axis.setToolTip("The parameter the sweep varies; every other setting is the form's.")
+        _shrinkable(self.sweep_axis)
+        self.sweep_axis.setMinimumContentsLength(6)
+        self.sweep_values = _name(QLineEdit(), "sweepValuesEdit", "Sweep values")
+        self.sweep_values.setPlaceholderText("values, e.g. 1, 4")
+        self.sweep_values.setToolTip("The values, separated by commas (variants by their keys: vae, beta_vae, ...).")
+        self.sweep_button = _name(QPushButton("Queue sweep"), "sweepButton", "Queue a sweep")
+        self.sweep_button.setToolTip("Queue one run per value.")
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.queue_button)
+        row.addWidget(self.sweep_axis, 1)
+        row.addWidget(self.sweep_values, 1)
+        row.addWidget(self.sweep_button)
+        rows.addLayout(row)
+        return box
+
+    def _queue(self) -> None:
+        try:
+            configs = self.configs()
+        except UserError as exc:
+            self.error.setText(str(exc))
+            self.error.setVisible(True)
+            return
+        self.queue_requested.emit(configs)
+
+    def _sweep(self) -> None:
+        try:
+            configs = self.configs()
+        except UserError as exc:
+            self.error.setText(str(exc))
+            self.error.setVisible(True)
+            return
+        self.sweep_requested.emit((configs, self.sweep_axis.currentData(), self.sweep_values.text()))
 
     # -- reading the form ------------------------------------------------------------------
     def configs(self) -> tuple[DataConfig, ModelConfig, TrainConfig]:
@@ -453,7 +509,7 @@ class TrainingPanel(QWidget):
         self.start_requested.emit(configs)
 
     def _toggle_pause(self) -> None:
-        if self._state is not None and self._state.status == "paused":
+        if self._training is not None and self._training.status == "paused":
             self.resume_requested.emit()
         else:
             self.pause_requested.emit()
@@ -466,31 +522,45 @@ class TrainingPanel(QWidget):
         self._show_state()
         self._show_progress()
 
+    def _follow_training(self, state: RunState | None) -> None:
+        self._training = rebind(self._training, state, {"status_changed": self._on_training_status})
+        self._show_state()
+
+    def _on_training_status(self, _status: str) -> None:
+        """(A slot of its own: the training run may also be the shown one, followed by _show_state.)"""
+        self._show_state()
+
     def _set_editable(self, editable: bool, resumable: bool) -> None:
         for widget in (self.preset, self.dataset, self.path, self.browse, self.image_size, self.rgb, self.root,
                        self.model, self.body, self.latent, self.hidden, self.likelihood, self.batch, self.lr,
                        self.seed, self.device):
             widget.setEnabled(editable)
         self.params.set_enabled(editable)
-        self.epochs.setEnabled(editable or resumable)   # how far Resume trains
+        self.epochs.setEnabled(editable)   # (Resume asks how many more epochs)
 
     def _show_state(self, *_) -> None:
         status = self._state.status if self._state is not None else "new"
         live = status in ("running", "paused")
+        training = self.session.training_run()
         editable = self.is_editable()
         focused = QApplication.focusWidget()
         focused = focused if focused is not None and self.isAncestorOf(focused) else None
         self._set_editable(editable, status in ("stopped", "completed"))
-        # (a run whose thread is only starting is not is_training yet, but it is running)
-        busy = any(r.is_training or r.status in ("running", "paused") for r in self.session.runs)
-        self.start.setEnabled(self._valid and not busy)
-        self.start.setToolTip("Start training a new run with these settings (F5)." if editable else
-                              "Start a new run with the settings shown (F5).")
-        self.pause.setEnabled(live)
-        self.stop.setEnabled(live)
+        # one training at a time: while another run trains, Start queues; the shown live run has no Start
+        shown_trains = live or (training is not None and training is self._state)
+        self.start.setEnabled(self._valid and not shown_trains)
+        what = "training a new run with these settings" if editable else "a new run with the settings shown"
+        self.start.setToolTip(f"Queue {what}: another run is training (F5)." if training is not None else
+                              f"Start {what} (F5).")
+        self.queue_button.setEnabled(self._valid)
+        self.sweep_button.setEnabled(self._valid)
+        # Pause and Stop act on the run that trains, whichever run is shown
+        self.pause.setEnabled(training is not None)
+        self.stop.setEnabled(training is not None)
+        self.pause.setToolTip(f"Pause or resume {training.name} (F6)." if training is not None else "Nothing trains.")
         self.new_run.setEnabled(not editable)
         self._show_read_only_note()
-        self.pause.setText("Resume" if status == "paused" else "Pause")
+        self.pause.setText("Resume" if training is not None and training.status == "paused" else "Pause")
         if focused is not None and not focused.isEnabled():
             # a button that disabled itself (Start once training runs) hands focus to its neighbour
             # instead of Qt's next widget in the chain, far from where the person was

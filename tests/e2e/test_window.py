@@ -214,11 +214,14 @@ def test_tab_moves_between_the_widgets_and_leaves_the_runs_table(window, qtbot, 
 
 def test_focus_stays_where_the_person_was_after_resume(window, qtbot, run_paths):
     state = window.open_run(run_paths[0])
-    window.training_panel.epochs.setValue(state.epoch + 1)
     resume = window.runs_panel.resume_button
     resume.setFocus()
     qtbot.waitUntil(resume.hasFocus)
     resume.click()
+    dialog = window.resume_dialog   # how many more epochs?
+    assert dialog is not None and dialog.isVisible()
+    dialog.setIntValue(1)
+    dialog.accept()
     assert state.is_training
     assert QApplication.focusWidget() is not window.loss_plot.smoothing
     assert window.runs_panel.isAncestorOf(QApplication.focusWidget())

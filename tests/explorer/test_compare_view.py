@@ -184,11 +184,12 @@ def test_the_window_opens_the_comparison_from_its_action(qtbot, run_paths, tmp_p
         window.open_run(path)
     action = window.findChild(QAction, "compareAction")
     assert action.shortcut().toString() == "Ctrl+K" and action.isEnabled()
-    window.runs_panel.table.selectRow(0)
+    states = window.session.runs
+    window.runs_panel.model.set_checked(states[0], True)
     action.trigger()   # one run: refused in one sentence
     assert window.compare_view is None and "Check 2 to 6 runs" in window.message_box.text()
     window.message_box.close()
-    window.runs_panel.table.selectAll()
+    window.runs_panel.model.set_checked(states[1], True)
     action.trigger()
     view = window.compare_view
     assert view is not None and view.objectName() == "compareView" and view.isVisible()

@@ -131,7 +131,7 @@ def test_a_run_trained_by_another_process_is_not_resumed(window, run_paths, tmp_
     try:
         assert holder.stdout.readline().strip() == "holding"
         config = (path / "config.json").read_bytes()
-        window.resume_run(state)
+        window.resume_run(state, more_epochs=1)
         qtbot.waitUntil(lambda: not state.is_training, timeout=60_000)
         qtbot.waitUntil(lambda: window.message_box is not None and "being trained by" in window.message_box.text(),
                         timeout=10_000)

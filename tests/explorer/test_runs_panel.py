@@ -45,19 +45,23 @@ def select_rows(panel: RunsPanel, *rows: int) -> None:
 
 
 def test_a_row_per_run_with_its_texts(panel, states, run_paths):
+    """Newest first: the AE, trained after the VAE, is the first row."""
     table = panel.findChild(type(panel.table), "runsList")
     assert table is panel.table and table.accessibleName() == "runsList"
     assert panel.model.rowCount() == 2
     vae, ae = states
-    assert [cell(panel, 0, "Name"), cell(panel, 1, "Name")] == [short_name(path.name) for path in run_paths]
-    assert run_paths[0].name in cell(panel, 0, "Name", Qt.ItemDataRole.ToolTipRole)
-    assert cell(panel, 0, "Variant") == vae.variant_title and cell(panel, 1, "Variant") == ae.variant_title
-    assert cell(panel, 0, "Dataset") == vae.dataset_name
-    assert cell(panel, 0, "Latent") == "2"
-    assert cell(panel, 0, "Status") == "completed"
-    assert cell(panel, 0, "Best val") == f"{min(vae.history.val['total']):.4g}"
-    assert str(run_paths[0]) in cell(panel, 0, "Status", Qt.ItemDataRole.ToolTipRole)
-    assert "Finished 2 epochs." in cell(panel, 0, "Name", Qt.ItemDataRole.ToolTipRole)
+    assert panel.model.state_at(0) is ae and panel.model.state_at(1) is vae
+    assert [cell(panel, 1, "Name"), cell(panel, 0, "Name")] == [short_name(path.name) for path in run_paths]
+    V = 1   # the VAE's row
+    assert run_paths[0].name in cell(panel, V, "Name", Qt.ItemDataRole.ToolTipRole)
+    assert cell(panel, V, "Variant") == vae.variant_title and cell(panel, 0, "Variant") == ae.variant_title
+    assert cell(panel, V, "Dataset") == vae.dataset_name
+    assert cell(panel, V, "Latent") == "2"
+    assert cell(panel, V, "Status") == "completed"
+    assert cell(panel, V, "Best val") == f"{min(vae.history.val['total']):.4g}"
+    assert cell(panel, V, "NLL") == "—"   # no metrics.json yet
+    assert str(run_paths[0]) in cell(panel, V, "Status", Qt.ItemDataRole.ToolTipRole)
+    assert "Finished 2 epochs." in cell(panel, V, "Name", Qt.ItemDataRole.ToolTipRole)
 
 
 def test_best_val_is_a_dash_without_validation(panel, session):
@@ -70,34 +74,34 @@ def test_selection_and_active_run_follow_each_other(qtbot, panel, session, state
     vae, ae = states
     assert session.active is ae and panel.selected_states() == [ae]   # added last, activated
     with qtbot.waitSignal(session.active_changed):
-        select_rows(panel, 0)
+        select_rows(panel, 1)
     assert session.active is vae
     font = Qt.ItemDataRole.FontRole
-    assert cell(panel, 0, "Name", font).bold() and cell(panel, 1, "Name", font) is None
+    assert cell(panel, 1, "Name", font).bold() and cell(panel, 0, "Name", font) is None
     session.set_active(ae)
-    assert panel.selected_states() == [ae] and panel.table.currentIndex().row() == 1
-    assert cell(panel, 1, "Name", font).bold()
+    assert panel.selected_states() == [ae] and panel.table.currentIndex().row() == 0
+    assert cell(panel, 0, "Name", font).bold()
 
 
 def test_status_changes_refresh_the_cell(qtbot, panel, states):
     vae = states[0]
     with qtbot.waitSignal(panel.model.dataChanged):
         vae._set_status("stopped", "Stopped by the user.")
-    assert cell(panel, 0, "Status") == "stopped"
+    assert cell(panel, 1, "Status") == "stopped"
     vae.status, vae.epoch = "running", 3
     update = TrainingUpdate("progress", 3, vae.step + 5, vae.step + 100, np.zeros(0, np.int64), {})
     with qtbot.waitSignal(panel.model.dataChanged, timeout=2000):   # throttled
         vae._on_update(update)
-    assert cell(panel, 0, "Status") == f"running 3/{vae.train_cfg.epochs}"
+    assert cell(panel, 1, "Status") == f"running 3/{vae.train_cfg.epochs}"
 
 
 def test_overlays_are_the_other_selected_runs(qtbot, panel, session, states):
     vae, ae = states
     seen = []
     panel.overlays_changed.connect(seen.append)
-    select_rows(panel, 0, 1)   # click the VAE, Ctrl-click the AE: the AE is active, the VAE an overlay
+    select_rows(panel, 1, 0)   # click the VAE, Ctrl-click the AE: the AE is active, the VAE an overlay
     assert session.active is ae and seen[-1] == [vae]
-    select_rows(panel, 1)
+    select_rows(panel, 0)
     assert session.active is ae and seen[-1] == []
 
 
@@ -141,7 +145,7 @@ def test_tab_leaves_the_table_and_arrows_move_within_it(qtbot, panel, session, s
     vae, ae = states
     panel.table.setFocus()
     qtbot.waitUntil(panel.table.hasFocus)
-    qtbot.keyClick(panel.table, Qt.Key.Key_Up)
+    qtbot.keyClick(panel.table, Qt.Key.Key_Down)
     assert session.active is vae
     qtbot.keyClick(panel.table, Qt.Key.Key_Tab)
     assert not panel.table.hasFocus() and session.active is vae
@@ -155,8 +159,8 @@ def test_the_table_never_raises_while_painting(qtbot, panel, session, states, ca
     vae.train_cfg = None
     panel.model.refresh(vae)
     for column in COLUMNS:
-        assert cell(panel, 0, column) is not None
-    assert cell(panel, 0, "Best val") == "?"
+        assert cell(panel, 1, column) is not None
+    assert cell(panel, 1, "Best val") == "?"
     panel.table.viewport().repaint()   # paints without raising
 
 

@@ -168,7 +168,7 @@ def test_the_panel_shows_the_selected_runs_settings_read_only(qtbot, panel, sess
     assert panel.latent.value() == vae.model_cfg.latent_dim == 2
     assert panel.model.currentData() == "vae" and panel.epochs.value() == vae.train_cfg.epochs
     assert not panel.latent.isEnabled() and not panel.model.isEnabled() and panel.read_only_note.isVisible()
-    assert panel.epochs.isEnabled()    # how far Resume trains
+    assert not panel.epochs.isEnabled()    # Resume asks how many more epochs
     assert panel.new_run.isEnabled()
     seen = []
     panel.new_run_requested.connect(lambda: (seen.append(1), session.set_active(None)))
