@@ -11,7 +11,7 @@ from typing import Any
 
 from engine.data import DataConfig
 from engine.errors import ConfigError
-from engine.models import BODIES, LIKELIHOODS, variant
+from engine.models import BODIES, LEGACY_LIKELIHOODS, LIKELIHOODS, variant
 from engine.models.base import check_params
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -77,6 +77,8 @@ class ModelConfig:
         if not isinstance(d, dict):
             raise ConfigError("The model settings must be a JSON object.")
         d = dict(d)
+        if d.get("likelihood") in LEGACY_LIKELIHOODS:   # e.g. "gaussian" was the squared error before issue 8
+            d["likelihood"] = LEGACY_LIKELIHOODS[d["likelihood"]]
         key = d.get("variant", "vae")
         try:
             params_class = variant(key).params_class
@@ -109,6 +111,11 @@ class TrainConfig:
     snapshot_every: int = 25
     #: steps between progress reports (each carries every step's losses since the last)
     report_every: int = 10
+    #: dynamic binarisation: every training batch is drawn x ~ Bernoulli(pixel); validation uses
+    #: one fixed binarisation (seeded); see engine.training.float_batch
+    binarize: bool = False
+    #: epochs of greedy layer-wise pretraining per layer pair of the MLP body, before ``epochs``
+    pretrain_epochs: int = 0
 
     def validate(self) -> None:
         checks = [
@@ -120,6 +127,7 @@ class TrainConfig:
             (self.probe_every >= 1 and self.snapshot_every >= 1 and self.report_every >= 1,
              "Report, probe and snapshot intervals must be at least one step."),
             (self.seed >= 0, "The seed cannot be negative."),
+            (0 <= self.pretrain_epochs <= 10_000, f"Pretraining epochs must be between 0 and 10000, not {self.pretrain_epochs}."),
         ]
         for ok, message in checks:
             if not ok:

@@ -19,6 +19,7 @@ everything else from JSON, and every load checks what it reads.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import re
@@ -99,7 +100,12 @@ class ProbeCodes:
 
 @dataclass
 class History:
-    """Losses per step (training) and per epoch (training means and validation)."""
+    """Losses per step (training) and per epoch (training means and validation).
+
+    Every per-step list is as long as ``steps``; a term that a step did not report (another
+    phase's term) is NaN there (null in the JSON).  ``phases`` marks where each training phase
+    began, as [first step, name] pairs (``pretrain_<i>``, ``train``); no marks means ``train``
+    throughout (and files written before phases existed)."""
 
     steps: list[int] = field(default_factory=list)
     terms: dict[str, list[float]] = field(default_factory=dict)
@@ -108,11 +114,16 @@ class History:
     train: dict[str, list[float]] = field(default_factory=dict)
     val: dict[str, list[float]] = field(default_factory=dict)
     seconds: list[float] = field(default_factory=list)
+    phases: list[list] = field(default_factory=list)
 
     def add_steps(self, steps, terms: dict[str, np.ndarray]) -> None:
+        before, added = len(self.steps), len(steps)
         self.steps.extend(int(s) for s in steps)
         for name, values in terms.items():
-            self.terms.setdefault(name, []).extend(float(v) for v in values)
+            self.terms.setdefault(name, [math.nan] * before).extend(float(v) for v in values)
+        for values in self.terms.values():
+            if len(values) < before + added:
+                values.extend([math.nan] * (before + added - len(values)))
 
     def add_epoch(self, epoch: int, step: int, train: dict[str, float], val: dict[str, float], seconds: float) -> None:
         self.epochs.append(epoch)
@@ -122,14 +133,30 @@ class History:
             for name, v in values.items():
                 target.setdefault(name, []).append(float(v))
 
+    def mark_phase(self, step: int, name: str) -> None:
+        """The phase ``name`` begins at ``step``."""
+        self.phases.append([int(step), str(name)])
+
+    def phase_at(self, step: int) -> str:
+        """The phase the given step belongs to."""
+        name = "train"
+        for first, phase in self.phases:
+            if first <= step:
+                name = phase
+        return name
+
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["terms"] = {k: [None if math.isnan(v) else v for v in vs] for k, vs in self.terms.items()}
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "History":
         try:
             h = cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
-        except TypeError as exc:
+            h.terms = {k: [math.nan if v is None else v for v in vs] for k, vs in h.terms.items()}
+            h.phases = [[int(first), str(name)] for first, name in h.phases]
+        except (TypeError, ValueError, AttributeError) as exc:
             raise RunError(f"The run history is malformed ({exc}).") from None
         lengths = {len(v) for v in h.terms.values()} | {len(h.steps)}
         if len(lengths) > 1:

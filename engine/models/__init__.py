@@ -16,8 +16,16 @@ from engine.models.ae import (
     SparseAE,
     SparseParams,
 )
-from engine.models.base import AutoencoderModel, LossOutput, NoParams
-from engine.models.nets import BODIES, resolve_body
+from engine.errors import ConfigError
+from engine.models.base import (
+    LEGACY_LIKELIHOODS,
+    LIKELIHOODS,
+    NORMALISED_LIKELIHOODS,
+    AutoencoderModel,
+    LossOutput,
+    NoParams,
+)
+from engine.models.nets import BODIES, conv_fits, resolve_body
 from engine.models.vae import CVAE, VAE, BetaVAE, BetaVAEParams, CVAEParams, VAEParams
 
 
@@ -46,7 +54,7 @@ class VariantSpec:
     conditional: bool = False
     has_density: bool = False
     fixed_likelihood: bool = False
-    bodies: tuple[str, ...] = ("auto", "mlp", "conv")
+    bodies: tuple[str, ...] = ("auto", "mlp", "conv", "lstm")
 
 
 VARIANTS: dict[str, VariantSpec] = {s.key: s for s in (
@@ -77,10 +85,9 @@ VARIANTS: dict[str, VariantSpec] = {s.key: s for s in (
                 conditional=True, has_density=True),
 )}
 
-LIKELIHOODS = ("bernoulli", "gaussian")
-
 __all__ = ["VARIANTS", "VariantSpec", "PRIORS", "AutoencoderModel", "LossOutput", "BODIES", "LIKELIHOODS",
-           "resolve_body", "variant", "build_model"]
+           "NORMALISED_LIKELIHOODS", "LEGACY_LIKELIHOODS", "resolve_body", "variant", "build_model",
+           "check_compatible", "built_body"]
 
 
 def variant(key: str) -> VariantSpec:
@@ -91,8 +98,44 @@ def variant(key: str) -> VariantSpec:
         raise ValueError(f"Unknown model {key!r}; choose one of {', '.join(VARIANTS)}.") from None
 
 
-def build_model(cfg, image_shape: tuple[int, int, int], n_classes: int) -> AutoencoderModel:
-    """A fresh model for a ``ModelConfig`` and the data it will see."""
+def built_body(cfg, image_shape) -> str:
+    """The body a ``ModelConfig`` builds on data of ``image_shape`` (what ``auto`` stands for)."""
     spec = variant(cfg.variant)
+    if cfg.body == "auto":
+        return spec.model_class.default_body or resolve_body("auto", tuple(image_shape))
+    return cfg.body
+
+
+def check_compatible(cfg, image_shape, device=None, pretrain_epochs: int = 0) -> None:
+    """Refuse, with one sentence (ConfigError), a model, body, data and device that cannot work
+    together, before anything is trained: nothing is silently replaced."""
+    spec = variant(cfg.variant)
+    body = built_body(cfg, image_shape)
+    c, h, w = tuple(image_shape)
+    if cfg.body not in spec.bodies:
+        raise ConfigError(f"The {spec.title} cannot be built on the {cfg.body} body; "
+                          f"choose one of {', '.join(spec.bodies)}.")
+    if body == "conv" and not conv_fits(image_shape):
+        raise ConfigError(f"The convolutional body needs square 28×28 or 32×32 images, not {h}×{w}; "
+                          "choose the MLP body or auto.")
+    if body == "lstm" and not cfg.hidden:
+        raise ConfigError("The LSTM body needs at least one hidden width (the size of its state).")
+    dev = None if device is None else getattr(device, "type", str(device))
+    if body == "lstm" and spec.model_class.loss_needs_grad and dev == "cuda":
+        raise ConfigError(f"The {spec.title}'s penalty needs a double backward pass, which cuDNN's LSTM does not "
+                          "support on CUDA; train it on the CPU or choose another body.")
+    if pretrain_epochs > 0:
+        if not spec.model_class.pretrainable:
+            raise ConfigError(f"Layer-wise pretraining applies to the deterministic autoencoders' MLP body, "
+                              f"not to the {spec.title}.")
+        if body != "mlp":
+            raise ConfigError(f"Layer-wise pretraining needs the MLP body, not the {body} body.")
+
+
+def build_model(cfg, image_shape: tuple[int, int, int], n_classes: int) -> AutoencoderModel:
+    """A fresh model for a ``ModelConfig`` and the data it will see (ConfigError when they
+    cannot work together, see ``check_compatible``)."""
+    spec = variant(cfg.variant)
+    check_compatible(cfg, image_shape)
     return spec.model_class(tuple(image_shape), max(1, n_classes), cfg.latent_dim, cfg.body,
                             tuple(cfg.hidden), cfg.likelihood, cfg.params)
