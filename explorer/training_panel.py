@@ -33,8 +33,10 @@ from engine.models import BODIES, LIKELIHOODS, VARIANTS
 from engine.training import available_devices
 from explorer.session import RunState, Session, rebind
 
-BODY_TITLES = {"auto": "Automatic (conv where it fits)", "mlp": "Fully connected (MLP)", "conv": "Convolutional"}
-LIKELIHOOD_TITLES = {"bernoulli": "Bernoulli (BCE)", "gaussian": "Gaussian (squared error)"}
+BODY_TITLES = {"auto": "Automatic (conv where it fits)", "mlp": "Fully connected (MLP)", "conv": "Convolutional",
+               "lstm": "LSTM over rows"}
+LIKELIHOOD_TITLES = {"bernoulli": "Bernoulli (BCE, nats)", "gaussian_fixed": "Gaussian, σ = 0.1 (nats)",
+                     "gaussian_learned": "Gaussian, learned σ (nats)", "squared_error": "Squared error (not nats)"}
 
 
 def _name(widget: QWidget, name: str, accessible: str | None = None) -> QWidget:
