@@ -115,7 +115,8 @@ VARIANTS: dict[str, VariantSpec] = {s.key: s for s in (
 )}
 
 __all__ = ["VARIANTS", "VariantSpec", "PRIORS", "AutoencoderModel", "LossOutput", "BODIES", "LIKELIHOODS",
-           "resolve_body", "variant", "build_model"]
+           "NORMALISED_LIKELIHOODS", "LEGACY_LIKELIHOODS", "resolve_body", "variant", "build_model",
+           "check_compatible", "built_body"]
 
 
 def variant(key: str) -> VariantSpec:

@@ -9,18 +9,17 @@ are the squared error and the KL (the ``neg_elbo`` term is left out).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
 
 import torch
 
 from engine.models.base import (
+    NORMALISED_LIKELIHOODS,
     AutoencoderModel,
     Densities,
     LossOutput,
     diagonal_normal_log_pdf,
-    NORMALISED_LIKELIHOODS,
     gaussian_kl,
     param,
     standard_normal_log_pdf,
