@@ -28,7 +28,6 @@ from torch import nn
 from engine.models.base import AutoencoderModel, LossOutput, optimize, param
 from engine.models.priors import LABELLED_PRIORS, PRIOR_SHAPES, sample_prior
 
-
 ADVERSARIAL_LR_RATIO = 0.2
 
 
