@@ -33,11 +33,12 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{message[0].upper()}{message[1:]} (see --help).")
 
 
-def _param_fields() -> dict[str, dataclasses.Field]:
-    fields: dict[str, dataclasses.Field] = {}
-    for spec in VARIANTS.values():
+def _param_fields() -> dict[str, list[tuple[str, dataclasses.Field]]]:
+    """Each variant parameter's name -> the (variant key, field) pairs that have it."""
+    fields: dict[str, list[tuple[str, dataclasses.Field]]] = {}
+    for key, spec in VARIANTS.items():
         for f in dataclasses.fields(spec.params_class):
-            fields.setdefault(f.name, f)
+            fields.setdefault(f.name, []).append((key, f))
     return fields
 
 
@@ -73,6 +74,13 @@ def _number_type(default):
     return _finite_float if type(default) is float else type(default)
 
 
+def _param_help(owners: list[tuple[str, dataclasses.Field]]) -> str:
+    """The flag's help: what it is, and each variant's own default."""
+    labels = dict.fromkeys(f.metadata.get("label", f.name) for _, f in owners)
+    defaults = "; ".join(f"{key} {f.default}" for key, f in owners)
+    return f"{' / '.join(labels)} (default: {defaults})"
+
+
 def _hidden(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in text.replace(" ", "").split(",") if v)
@@ -100,14 +108,29 @@ def build_parser() -> argparse.ArgumentParser:
     g = t.add_argument_group("model")
     g.add_argument("--model", default="vae", choices=list(VARIANTS), help="variant (default: vae)")
     g.add_argument("--latent-dim", type=int, default=2)
-    g.add_argument("--body", default="auto", choices=BODIES)
+    g.add_argument("--body", default="auto", choices=BODIES,
+                   help="body network: auto (conv for 28/32-pixel images, else mlp; lstm for seq_ae), mlp, conv, "
+                        "or lstm (rows as time steps) (default: auto)")
     g.add_argument("--hidden", type=_hidden, default=(512, 256), help="hidden widths, e.g. 512,256")
-    g.add_argument("--likelihood", default="bernoulli", choices=LIKELIHOODS)
-    for name, f in _param_fields().items():
-        meta = f.metadata
-        g.add_argument(f"--{name.replace('_', '-')}", dest=f"param_{name}", type=_number_type(f.default),
-                       choices=meta.get("choices"), default=None,
-                       help=f"{meta.get('label', name)} (variants that have it; default {f.default})")
+    g.add_argument("--likelihood", default="bernoulli", choices=LIKELIHOODS,
+                   help="reconstruction term: bernoulli (BCE, nats), gaussian_fixed (σ = 0.1, nats), "
+                        "gaussian_learned (one σ learned, nats), squared_error (not nats) (default: bernoulli)")
+    for name, owners in _param_fields().items():
+        f = owners[0][1]
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(f.default, bool):
+            g.add_argument(flag, dest=f"param_{name}", action=argparse.BooleanOptionalAction, default=None,
+                           help=_param_help(owners))
+            continue
+        g.add_argument(flag, dest=f"param_{name}", type=_number_type(f.default), choices=f.metadata.get("choices"),
+                       default=None, metavar=None if f.metadata.get("choices") else name.upper(),
+                       help=_param_help(owners))
+    g.add_argument("--pretrain-epochs", type=int, default=0,
+                   help="greedy layer-wise pretraining: epochs per layer pair of the MLP body before the "
+                        "end-to-end epochs (deterministic autoencoders; default: 0, none)")
+    g.add_argument("--binarize", action="store_true",
+                   help="dynamic binarisation: every training batch is drawn x ~ Bernoulli(pixel), validation "
+                        "uses one fixed draw (for NLLs comparable with the literature)")
     _add_train_args(t)
     t.add_argument("--out", default="runs", help="folder in which the run folder is made (default: runs)")
     t.add_argument("--name", help="run folder name (default: date-variant-dataset)")
@@ -197,7 +220,8 @@ def configs_from_args(a) -> tuple[DataConfig, ModelConfig, TrainConfig]:
         raise UserError(f"--{foreign[0].replace('_', '-')} does not apply to the {VARIANTS[a.model].title}.")
     model = ModelConfig(variant=a.model, latent_dim=a.latent_dim, body=a.body, hidden=a.hidden,
                         likelihood=a.likelihood, params=params_class(**given))
-    train = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed, device=a.device)
+    train = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed, device=a.device,
+                        binarize=a.binarize, pretrain_epochs=a.pretrain_epochs)
     for cfg in (data, model, train):
         cfg.validate()
     return data, model, train

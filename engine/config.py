@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.data import MAX_SEED, DataConfig
 from engine.errors import ConfigError
-from engine.models import BODIES, LIKELIHOODS, variant
+from engine.models import BODIES, LEGACY_LIKELIHOODS, LIKELIHOODS, variant
 from engine.models.base import check_params
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -110,6 +110,8 @@ class ModelConfig:
         if not isinstance(d, dict):
             raise ConfigError("The model settings must be a JSON object.")
         d = dict(d)
+        if d.get("likelihood") in LEGACY_LIKELIHOODS:   # e.g. "gaussian" was the squared error before issue 8
+            d["likelihood"] = LEGACY_LIKELIHOODS[d["likelihood"]]
         key = d.get("variant", "vae")
         try:
             params_class = variant(key).params_class
@@ -142,6 +144,11 @@ class TrainConfig:
     snapshot_every: int = 25
     #: steps between progress reports (each carries every step's losses since the last)
     report_every: int = 10
+    #: dynamic binarisation: every training batch is drawn x ~ Bernoulli(pixel); validation uses
+    #: one fixed binarisation (seeded); see engine.training.float_batch
+    binarize: bool = False
+    #: epochs of greedy layer-wise pretraining per layer pair of the MLP body, before ``epochs``
+    pretrain_epochs: int = 0
 
     def validate(self) -> None:
         for name, label, kind in (("epochs", "Epochs", int), ("batch_size", "The batch size", int),
@@ -162,6 +169,7 @@ class TrainConfig:
              "Report, probe and snapshot intervals must be at least one step."),
             (0 <= self.seed <= MAX_SEED, f"The seed must be between 0 and {MAX_SEED} (what torch and NumPy "
                                          f"accept), not {self.seed}."),
+            (0 <= self.pretrain_epochs <= 10_000, f"Pretraining epochs must be between 0 and 10000, not {self.pretrain_epochs}."),
         ]
         for ok, message in checks:
             if not ok:

@@ -97,7 +97,7 @@ def reconstruction_error(model: AutoencoderModel, images, labels=None) -> np.nda
         logits = model.decode_logits(model.encode(x, y), y)
         if model.likelihood == "bernoulli":
             err = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
-        elif model.likelihood == "gaussian":
+        elif model.output == "sigmoid":   # the Gaussian likelihoods and squared error: of the sigmoid mean
             err = (torch.sigmoid(logits) - x).pow(2)
         else:  # the linear AE scores its raw output
             err = (logits - x).pow(2)
@@ -108,7 +108,7 @@ def reconstruction_error(model: AutoencoderModel, images, labels=None) -> np.nda
 @torch.no_grad()
 def point_kl(model: AutoencoderModel, images, labels=None, samples: int = KL_SAMPLES) -> np.ndarray:
     """KL(q(z|x) ‖ p(z)) per image in nats, summed over latent dimensions (variants with a density)."""
-    spec = variant(model.key)
+    spec = variant(model.variant_key)
     if not spec.has_density:
         raise ValueError(f"The {spec.title} has no encoder distribution, so its points have no KL.")
     out = []

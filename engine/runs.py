@@ -210,21 +210,22 @@ def _show(v) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _check_numbers(values, where: str, name: str, whole: bool = False) -> None:
+def _check_numbers(values, where: str, name: str, whole: bool = False, gaps: bool = False) -> None:
+    """``gaps``: null stands for a value that was not reported."""
     if not isinstance(values, list):
         raise RunError(f"{where} is malformed: {name} is {_show(values)}, not a list of numbers.")
     check = _is_int if whole else _is_number
     for i, v in enumerate(values):
-        if not check(v):
+        if not check(v) and not (gaps and v is None):
             kind = "a whole number" if whole else "a finite number"
             raise RunError(f"{where} is malformed: {name}[{i}] is {_show(v)}, not {kind}.")
 
 
-def _check_series(d, where: str, name: str, length: int, length_of: str) -> None:
+def _check_series(d, where: str, name: str, length: int, length_of: str, gaps: bool = False) -> None:
     if not isinstance(d, dict):
         raise RunError(f"{where} is malformed: {name} is {_show(d)}, not an object of named lists.")
-    for key, values in d.items():
-        _check_numbers(values, where, f"{name}[{key!r}]")
+    for key, values in d.items():   # every step and epoch reports its total: only other terms have gaps
+        _check_numbers(values, where, f"{name}[{key!r}]", gaps=gaps and key != "total")
         if len(values) != length:
             raise RunError(f"{where} is malformed: {name}[{key!r}] holds {len(values)} values but {length_of} "
                            f"holds {length}.")
@@ -243,7 +244,12 @@ class ProbeCodes:
 
 @dataclass
 class History:
-    """Losses per step (training) and per epoch (training means and validation)."""
+    """Losses per step (training) and per epoch (training means and validation).
+
+    Every per-step list is as long as ``steps``; a term that a step did not report (another
+    phase's term) is NaN there (null in the JSON).  ``phases`` marks where each training phase
+    began, as [first step, name] pairs (``pretrain_<i>``, ``train``); no marks means ``train``
+    throughout (and files written before phases existed)."""
 
     steps: list[int] = field(default_factory=list)
     terms: dict[str, list[float]] = field(default_factory=dict)
@@ -252,32 +258,58 @@ class History:
     train: dict[str, list[float]] = field(default_factory=dict)
     val: dict[str, list[float]] = field(default_factory=dict)
     seconds: list[float] = field(default_factory=list)
+    phases: list[list] = field(default_factory=list)
 
     def add_steps(self, steps, terms: dict[str, np.ndarray]) -> None:
+        before, added = len(self.steps), len(steps)
         self.steps.extend(int(s) for s in steps)
         for name, values in terms.items():
-            self.terms.setdefault(name, []).extend(float(v) for v in values)
+            self.terms.setdefault(name, [math.nan] * before).extend(float(v) for v in values)
+        for values in self.terms.values():
+            if len(values) < before + added:
+                values.extend([math.nan] * (before + added - len(values)))
 
     def add_epoch(self, epoch: int, step: int, train: dict[str, float], val: dict[str, float], seconds: float) -> None:
         self.epochs.append(epoch)
         self.epoch_steps.append(step)
         self.seconds.append(seconds)
+        n = len(self.epochs)
         for target, values in ((self.train, train), (self.val, val)):
+            # a term a phase does not report (pretraining's, an AAE phase's) is NaN (JSON null) in that epoch
             for name, v in values.items():
-                target.setdefault(name, []).append(float(v))
+                target.setdefault(name, [math.nan] * (n - 1)).append(float(v))
+            for name, series in target.items():
+                if len(series) < n:
+                    series.append(math.nan)
+
+    def mark_phase(self, step: int, name: str) -> None:
+        """The phase ``name`` begins at ``step``."""
+        self.phases.append([int(step), str(name)])
+
+    def phase_at(self, step: int) -> str:
+        """The phase the given step belongs to."""
+        name = "train"
+        for first, phase in self.phases:
+            if first <= step:
+                name = phase
+        return name
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        for name in ("terms", "train", "val"):
+            d[name] = {k: [None if math.isnan(v) else v for v in vs] for k, vs in getattr(self, name).items()}
+        return d
 
     @classmethod
     def from_dict(cls, d: dict, where: str | Path = "The run history") -> "History":
         """A history from its JSON form; every list is checked (numbers, finite, lengths that
-        agree), so a bad value is one RunError naming ``where`` and the field."""
+        agree), so a bad value is one RunError naming ``where`` and the field.  A per-step term
+        may be null where a phase did not report it (an AAE's phases, layer-wise pretraining)."""
         if not isinstance(d, dict):
             raise RunError(f"{where} does not hold a training history.")
         h = cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
         _check_numbers(h.steps, where, "steps", whole=True)
-        _check_series(h.terms, where, "terms", len(h.steps), "steps")
+        _check_series(h.terms, where, "terms", len(h.steps), "steps", gaps=True)
         _check_numbers(h.epochs, where, "epochs", whole=True)
         for name in ("epoch_steps", "seconds"):
             values = getattr(h, name)
@@ -285,8 +317,14 @@ class History:
             if len(values) != len(h.epochs):
                 raise RunError(f"{where} is malformed: {name} holds {len(values)} values but epochs holds "
                                f"{len(h.epochs)}.")
-        _check_series(h.train, where, "train", len(h.epochs), "epochs")
-        _check_series(h.val, where, "val", len(h.epochs), "epochs")
+        _check_series(h.train, where, "train", len(h.epochs), "epochs", gaps=True)
+        _check_series(h.val, where, "val", len(h.epochs), "epochs", gaps=True)
+        if not isinstance(h.phases, list) or not all(
+                isinstance(p, list) and len(p) == 2 and _is_int(p[0]) and isinstance(p[1], str) for p in h.phases):
+            raise RunError(f"{where} is malformed: phases is {_show(h.phases)}, not a list of [step, name] pairs.")
+        for name in ("terms", "train", "val"):
+            setattr(h, name, {k: [math.nan if v is None else v for v in vs] for k, vs in getattr(h, name).items()})
+        h.phases = [[int(first), str(name)] for first, name in h.phases]
         return h
 
 

@@ -84,8 +84,14 @@ def main(argv: list[str] | None = None) -> int:
         # Moved out of the collector's sight, a full collection no longer walks it: such a collection
         # held the interpreter lock for 275–506 ms early in the first training, a stall under the cursor.
         import gc
+
+        from pyqtgraph.util.garbage_collector import GarbageCollector
         gc.collect()
         gc.freeze()
+        # Qt objects must die on the GUI thread: a collection that a training thread happens to run
+        # would free widgets there (a deadlock or a crash).  pyqtgraph's collector turns automatic
+        # collection off and collects on a 1 s timer of this thread instead.
+        window.garbage_collector = GarbageCollector(interval=1.0)
         for path in argv:
             window.open_run(path)
         if probe:

@@ -72,7 +72,7 @@ class MapColouring(QObject):
 
     def kinds(self) -> list[str]:
         model = self.state.model if self.state is not None else None
-        return [CLASS, *(available_values(model.key) if model is not None else [])]
+        return [CLASS, *(available_values(model.variant_key) if model is not None else [])]
 
     def set_kind(self, kind: str) -> None:
         if kind not in self.kinds():

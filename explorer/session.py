@@ -3,7 +3,8 @@ latent cursor (the code under the decoder canvas).
 
 A ``RunState`` owns one run: its settings, its run folder, its live training thread, a
 history for the loss plot, the latest probe codes for the latent map, and the GUI's own copy
-of the model, into which the worker's decoder snapshots are loaded.  The GUI never touches
+of the model, into which the worker's whole-model snapshots are loaded (so it encodes and
+decodes with the latest weights).  The GUI never touches
 the model the worker trains.
 
 Views that only show the latest numbers (the loss plot, the progress bar, the status bar, the
@@ -320,8 +321,8 @@ class RunState(QObject):
             self.history.add_steps(update.steps, update.terms)
         if update.kind == "epoch":
             self.history.add_epoch(update.epoch, update.step, update.train_terms or {}, update.val_terms or {}, 0.0)
-        if update.decoder_state is not None and self.model is not None:
-            self.model.decoder.load_state_dict(update.decoder_state)
+        if update.model_state is not None and self.model is not None:
+            self.model.load_state_dict(update.model_state)
             self._decoder_stale = True
         if update.probe is not None:
             self.probe = update.probe

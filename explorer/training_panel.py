@@ -44,8 +44,10 @@ from explorer.params_form import ParamsForm
 from explorer.presets import Preset
 from explorer.session import RunState, Session, rebind
 
-BODY_TITLES = {"auto": "Automatic (conv where it fits)", "mlp": "Fully connected (MLP)", "conv": "Convolutional"}
-LIKELIHOOD_TITLES = {"bernoulli": "Bernoulli (BCE)", "gaussian": "Gaussian (squared error)"}
+BODY_TITLES = {"auto": "Automatic (conv where it fits)", "mlp": "Fully connected (MLP)", "conv": "Convolutional",
+               "lstm": "LSTM over rows"}
+LIKELIHOOD_TITLES = {"bernoulli": "Bernoulli (BCE, nats)", "gaussian_fixed": "Gaussian, σ = 0.1 (nats)",
+                     "gaussian_learned": "Gaussian, learned σ (nats)", "squared_error": "Squared error (not nats)"}
 #: training-set sizes of the built-in sources (digits: 1,797 less the seeded 10% held out)
 KNOWN_TRAIN_SIZES = {"digits": 1617, "mnist": 60_000, "fashion-mnist": 60_000, "kmnist": 60_000, "cifar10": 50_000}
 #: the spin boxes accept values beyond the configs' ranges, so such a value is refused with the reason

@@ -2,20 +2,23 @@
 
 Every variant is an ``AutoencoderModel``: ``encode(x[, y]) -> z``,
 ``decode(z[, y]) -> images in [0, 1]``, ``loss(x[, y]) -> LossOutput``,
-``sample(n[, y])``, ``latent_dim`` and ``is_conditional``.  The decoder lives in
-``self.decoder`` alone (with the label conditioning done in ``decode``), so that a
-copy of ``self.decoder.state_dict()`` is all another thread needs to decode.
+``sample(n[, y])``, ``latent_dim`` and ``is_conditional``.  A model also owns its training:
+``configure_optimizers(lr)`` names its optimizers and ``training_step(x, y, optimizers)`` takes
+one step with them and returns its terms (minGPT / Lightning), so the trainer is one short loop
+for every variant, an adversarial AE's three phases included.  What another thread needs to
+encode and decode is a copy of ``model.state_dict()`` (each tensor once: tied weights too).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.models.nets import Decoder, Encoder
+from engine.models.nets import Decoder, Encoder, resolve_body
 
 
 def param(default, label: str, *, help: str = "", minimum=None, maximum=None, choices=None, step=None,
@@ -83,8 +86,8 @@ def diagonal_normal_log_pdf(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Ten
 
 @dataclass
 class LossOutput:
-    """One batch's objective: the total to minimise and the named terms (per image, in nats
-    for likelihood terms), plus the codes and reconstructions that produced them."""
+    """One batch's objective: the total to minimise and the named terms (per image; in nats for
+    normalised log-densities, see ``LIKELIHOODS``), plus the codes and reconstructions."""
 
     total: torch.Tensor
     terms: dict[str, torch.Tensor]
@@ -92,27 +95,49 @@ class LossOutput:
     recon: torch.Tensor
 
 
-def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor, likelihood: str) -> torch.Tensor:
-    """Per-image reconstruction term, summed over pixels, averaged over the batch.
+#: The reconstruction terms.  ``bernoulli``: −log p(x|z) of independent Bernoulli pixels (BCE
+#: with logits), in nats per image; on grey-level pixels it is pytorch/examples' convention and
+#: not a normalised likelihood (use dynamic binarisation, ``TrainConfig.binarize``, for NLLs that
+#: compare with the literature).  ``gaussian_fixed``: −log N(x; sigmoid(logits), σ²I) with
+#: σ = ``GAUSSIAN_SIGMA``, in nats per image (a density of continuous pixels).
+#: ``gaussian_learned``: the same with one σ learned with the model (σ-VAE, Rybkin et al. 2021).
+#: ``squared_error``: ‖x − sigmoid(logits)‖² summed over pixels: not a log-density, not nats.
+LIKELIHOODS = ("bernoulli", "gaussian_fixed", "gaussian_learned", "squared_error")
+NORMALISED_LIKELIHOODS = ("bernoulli", "gaussian_fixed", "gaussian_learned")
+#: names written by earlier versions -> today's name (run folders keep opening)
+LEGACY_LIKELIHOODS = {"gaussian": "squared_error"}
+GAUSSIAN_SIGMA = 0.1
+MIN_LOG_SIGMA = math.log(1e-3)
 
-    ``bernoulli``: the binary cross-entropy (the negative Bernoulli log-likelihood, in nats);
-    ``gaussian``: the squared error of the sigmoid mean; ``identity``: squared error of the
-    raw output (the linear autoencoder, whose optimum is PCA's subspace).
-    """
+
+def log_likelihood(logits: torch.Tensor, x: torch.Tensor, likelihood: str,
+                   log_sigma: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-image log p(x|z) in nats, summed over pixels (shape N).  Only normalised densities
+    belong here; ``squared_error`` (or the linear AE's ``identity``) raises ValueError."""
+    if likelihood == "bernoulli":
+        return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(dim=1)
+    if likelihood in ("gaussian_fixed", "gaussian_learned"):
+        if log_sigma is None:
+            log_sigma = torch.tensor(math.log(GAUSSIAN_SIGMA), device=x.device, dtype=x.dtype)
+        log_sigma = log_sigma.clamp(min=MIN_LOG_SIGMA)
+        sq = (x - torch.sigmoid(logits)).pow(2).flatten(1)
+        return -0.5 * (sq * torch.exp(-2 * log_sigma) + 2 * log_sigma + LOG_2PI).sum(dim=1)
+    raise ValueError(f"The {likelihood!r} reconstruction term is not a normalised log-density.")
+
+
+def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor, likelihood: str,
+                        log_sigma: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-image reconstruction term, summed over pixels, averaged over the batch: −log p(x|z)
+    in nats for the normalised likelihoods; the squared error of the sigmoid mean
+    (``squared_error``) or of the raw output (``identity``, the linear AE: PCA's subspace)."""
     n = x.shape[0]
     if likelihood == "bernoulli":
         return F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / n
-    if likelihood == "gaussian":
+    if likelihood in NORMALISED_LIKELIHOODS:
+        return -log_likelihood(logits, x, likelihood, log_sigma).mean()
+    if likelihood == "squared_error":
         return F.mse_loss(torch.sigmoid(logits), x, reduction="sum") / n
     return F.mse_loss(logits, x, reduction="sum") / n
-
-
-def log_likelihood(logits: torch.Tensor, x: torch.Tensor, likelihood: str) -> torch.Tensor:
-    """Per-image log p(x|z) in nats, summed over pixels (shape N).  Only normalised densities
-    belong here; a likelihood without one raises ValueError."""
-    if likelihood == "bernoulli":
-        return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(dim=1)
-    raise ValueError(f"The {likelihood!r} reconstruction term is not a normalised log-density.")
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -120,16 +145,44 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
 
 
+class NonFiniteStep(Exception):
+    """A loss or gradient became NaN or infinite; the optimizer step was not taken."""
+
+    def __init__(self, what: str):
+        super().__init__(what)
+        self.what = what   # "loss" or "gradient"
+
+
+def optimize(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One optimizer step on ``loss`` over the optimizer's parameters, taken only when the loss
+    and the gradient norm are finite (otherwise NonFiniteStep, the weights untouched)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, math.inf) if params else loss.new_zeros(())
+    check = torch.stack([loss.detach(), grad_norm.detach().to(loss.dtype)])
+    if not bool(torch.isfinite(check).all()):
+        raise NonFiniteStep("loss" if not bool(torch.isfinite(check[0])) else "gradient")
+    optimizer.step()
+
+
 class AutoencoderModel(nn.Module):
     """Base of every variant: an encoder body, a decoder body, and an objective."""
 
-    key: str = ""
     probabilistic: bool = False
     is_conditional: bool = False
     #: the objective differentiates through the encoder (contractive): keep autograd on in validation
     loss_needs_grad: bool = False
+    #: the registry key it was built for (set by ``engine.models.build_model``)
+    variant_key: str = ""
     #: ``identity`` output (linear AE) or sigmoid output for everything else
     output: str = "sigmoid"
+    #: the body ``auto`` means for this variant (None: conv where it fits, else mlp)
+    default_body: str | None = None
+    #: the decoder is the encoder's transpose (tied weights)
+    tied: bool = False
+    #: greedy layer-wise pretraining of the MLP body applies (deterministic, unconditional)
+    pretrainable: bool = False
 
     def __init__(self, image_shape: tuple[int, int, int], n_classes: int, latent_dim: int,
                  body: str, hidden: tuple[int, ...], likelihood: str, params):
@@ -140,11 +193,19 @@ class AutoencoderModel(nn.Module):
         self.likelihood = likelihood if self.output == "sigmoid" else "identity"
         self.params = params
         self.progress = 0.0  # training progress in epochs; set by the trainer (for warm-ups)
+        self.pretrain_epochs = 0  # epochs of layer-wise pretraining per layer pair (set by the trainer)
+        body = self.default_body if body == "auto" and self.default_body else resolve_body(body, image_shape)
         cond = n_classes if self.is_conditional else 0
         enc_out = 2 * latent_dim if self.probabilistic else latent_dim
         linear = self.output == "identity"
         self.encoder = Encoder(image_shape, body, hidden, enc_out, cond_dim=cond, linear=linear)
-        self.decoder = Decoder(image_shape, body, hidden, latent_dim + cond, linear=linear)
+        if self.tied:
+            from engine.models.nets import TiedDecoder
+            self.decoder = TiedDecoder(self.encoder, image_shape, linear=linear)
+        else:
+            self.decoder = Decoder(image_shape, body, hidden, latent_dim + cond, linear=linear)
+        if self.likelihood == "gaussian_learned":
+            self.log_sigma = nn.Parameter(torch.tensor(math.log(GAUSSIAN_SIGMA)))
         # A Gaussian fitted to the training codes, for sampling from deterministic models.
         self.register_buffer("code_mean", torch.zeros(latent_dim))
         self.register_buffer("code_chol", torch.eye(latent_dim))
@@ -188,7 +249,9 @@ class AutoencoderModel(nn.Module):
     def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> LossOutput:
         raise NotImplementedError
 
-    def prior_sample(self, n: int, device) -> torch.Tensor:
+    def prior_sample(self, n: int, device, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Codes to sample from: N(0, I) for probabilistic models, a Gaussian fitted to the
+        training codes for deterministic ones; variants with a chosen prior override it."""
         if self.probabilistic:
             return torch.randn(n, self.latent_dim, device=device)
         eps = torch.randn(n, self.latent_dim, device=device)
@@ -196,8 +259,7 @@ class AutoencoderModel(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Images decoded from the prior (probabilistic) or from a Gaussian fitted to the
-        training codes (deterministic models)."""
+        """Images decoded from the model's prior (``VariantSpec.prior`` says which)."""
         device = self.code_mean.device
         return self.decode(self.prior_sample(n, device), y)
 
@@ -212,9 +274,59 @@ class AutoencoderModel(nn.Module):
         self.code_mean.copy_(mean.float())
         self.code_chol.copy_(chol.float())
 
+    def reconstruction(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The batch's mean reconstruction term under this model's likelihood."""
+        return reconstruction_loss(logits, x, self.likelihood, getattr(self, "log_sigma", None))
+
+    def log_px(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Per-image log p(x|z) in nats (normalised likelihoods only)."""
+        return log_likelihood(logits, x, self.likelihood, getattr(self, "log_sigma", None))
+
     def ae_output(self, x: torch.Tensor, y, z: torch.Tensor, target: torch.Tensor | None = None):
         """Decode ``z`` and score it against ``target`` (default ``x``): (reconstruction term, recon)."""
         logits = self.decode_logits(z, y)
-        rec = reconstruction_loss(logits, x if target is None else target, self.likelihood)
+        rec = self.reconstruction(logits, x if target is None else target)
         recon = logits.clamp(0, 1) if self.output == "identity" else torch.sigmoid(logits)
         return rec, recon
+
+    # -- training (minGPT's configure_optimizers, Lightning's training_step) ------------------
+    @property
+    def phase(self) -> str:
+        """What the next training step does: ``train`` (end to end) or ``pretrain_<i>`` (layer
+        pair i of the greedy layer-wise pretraining, for ``pretrain_epochs`` epochs each)."""
+        if self.pretrain_epochs > 0:
+            pair = int(self.progress // self.pretrain_epochs)
+            if pair < len(self.encoder.layers()):
+                return f"pretrain_{pair + 1}"
+        return "train"
+
+    def pretraining_epochs_total(self) -> int:
+        """Epochs of layer-wise pretraining before the end-to-end training (one block per layer pair)."""
+        return self.pretrain_epochs * len(self.encoder.layers()) if self.pretrain_epochs > 0 else 0
+
+    def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
+        """The model's named optimizers: one Adam over every parameter (``model``), and one per
+        layer pair when layer-wise pretraining is on (``pretrain_<i>``)."""
+        optimizers = {"model": torch.optim.Adam(self.parameters(), lr=lr)}
+        if self.pretrain_epochs > 0:
+            from engine.models.pretraining import layer_pairs
+            for i, pair in enumerate(layer_pairs(self), 1):
+                optimizers[f"pretrain_{i}"] = torch.optim.Adam(pair.parameters, lr=lr)
+        return optimizers
+
+    def training_step(self, x: torch.Tensor, y: torch.Tensor | None,
+                      optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
+        """One step: the terms it minimised (detached, "total" first).  The default takes one
+        Adam step on ``loss``; NonFiniteStep (weights untouched) when the loss or gradient is not finite."""
+        phase = self.phase
+        if phase != "train":
+            from engine.models.pretraining import pretraining_step
+            return pretraining_step(self, int(phase.split("_")[1]), x, optimizers[phase])
+        out = self.loss(x, y)   # unconditional models ignore y
+        optimize(optimizers["model"], out.total)
+        return {"total": out.total.detach(), **{k: v.detach() for k, v in out.terms.items()}}
+
+    def selection_value(self, val: dict[str, float]) -> float:
+        """The number that picks the best checkpoint: an objective that does not change during
+        training (the validation total, unless a variant says otherwise)."""
+        return val["total"]

@@ -323,12 +323,18 @@ def test_a_failed_download_removes_what_it_created(tmp_path, monkeypatch):
     assert sorted(p.name for p in root.rglob("*")) == ["MNIST", "keep.txt"], "what was there stays, nothing else"
 
 
-def test_info_says_which_body_was_built(tmp_path, capsys):
+def test_conv_on_8x8_is_refused_and_info_says_which_body_auto_built(tmp_path, capsys):
+    """`--body conv` on 8×8 images used to build an MLP while info said conv: now it is refused before
+    any folder is made, and `auto` says what it built."""
     code, out, err = cli_result(capsys, "train", "--dataset", "digits", "--body", "conv", "--epochs", "1",
                                 "--hidden", "16", "--out", str(tmp_path), "--name", "conv8", "--quiet")
+    assert code == 2 and "conv" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "conv8").exists()
+    code, out, err = cli_result(capsys, "train", "--dataset", "digits", "--body", "auto", "--epochs", "1",
+                                "--hidden", "16", "--out", str(tmp_path), "--name", "auto8", "--quiet")
     assert code == 0, err
-    code, out, _ = cli_result(capsys, "info", str(tmp_path / "conv8"))
-    assert code == 0 and "body conv, built as mlp (conv needs square 28×28 or 32×32 images, these are 8×8)" in out
+    code, out, _ = cli_result(capsys, "info", str(tmp_path / "auto8"))
+    assert code == 0 and "body auto (mlp)" in out
 
 
 def test_sigint_during_start_up_imports_is_one_line(tmp_path):
@@ -471,7 +477,7 @@ optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 run.load_optimizers({"model": optimizer})
 probe = run.load_probe()
 run.begin_training()
-print("ready", flush=True)
+saved = 0
 while True:
     loss = sum(p.sum() for p in model.parameters())
     optimizer.zero_grad()
@@ -486,6 +492,9 @@ while True:
                           {k: float(run.step) for k in run.history.val}, 0.1)
     probe.step = run.step
     run.save_checkpoint(model, {"model": optimizer}, probe, best=run.step % 2 == 0)
+    saved += 1
+    if saved == 1:   # one whole checkpoint first, so every child moves the run on before it is killed
+        print("ready", flush=True)
 """
 
 #: what the parent waits for before it kills the child: the moment each kind of temporary entry appears

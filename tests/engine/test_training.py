@@ -28,11 +28,14 @@ def test_updates_carry_copies_probe_codes_and_snapshots(digits):
     probes = [u.probe for u in updates if u.probe is not None]
     assert probes and probes[-1].codes.shape == (len(digits.val), 2) and probes[-1].codes.dtype == np.float32
     assert len(probes[-1].labels) == len(digits.val) and probes[-1].indices.max() < len(digits.val)
-    snaps = [u.decoder_state for u in updates if u.decoder_state is not None]
+    snaps = [u.model_state for u in updates if u.model_state is not None]
     assert len(snaps) >= 3
-    live = trainer.model.decoder.state_dict()
+    live = trainer.model.state_dict()
+    assert set(snaps[-1]) == set(live), "the snapshot is the whole model: encoder, decoder, buffers"
+    assert any(k.startswith("encoder.") for k in snaps[-1]) and "code_mean" in snaps[-1]
     for k, v in snaps[-1].items():
         assert v.device.type == "cpu" and v.data_ptr() != live[k].data_ptr()
+        assert torch.equal(v, live[k])
     epoch = [u for u in updates if u.kind == "epoch"][-1]
     assert set(epoch.val_terms) == {"total", "reconstruction", "kl", "neg_elbo"}
     assert epoch.samples_per_sec > 0
@@ -85,24 +88,50 @@ def test_nan_loss_stops_and_keeps_the_last_finite_weights(digits, monkeypatch):
     model = trainer.model
     original = model.loss
 
+    before = {}
+
     def poisoned(x, y=None):
         calls["n"] += 1
         out = original(x, y)
-        if calls["n"] == 7:
+        if calls["n"] == 7:   # the weights now are those after step 6, the last finite ones
+            before.update({k: v.detach().clone() for k, v in model.state_dict().items()})
             out.total = out.total * float("nan")
         return out
 
     monkeypatch.setattr(model, "loss", poisoned)
-    before = None
-    updates = []
-    for update in gen:
-        updates.append(update)
-        if update.step == 5:
-            before = {k: v.clone() for k, v in model.state_dict().items()}
+    updates = list(gen)
     last = updates[-1]
     assert last.status == "failed" and "NaN" in last.reason and last.step == 6
-    assert all(torch.isfinite(v).all() for v in model.state_dict().values())
-    assert before is not None
+    assert set(before) == set(model.state_dict())
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), f"{k} changed after the non-finite loss"
+    assert all(torch.equal(last.model_state[k], before[k]) for k in before)
+
+
+def test_nan_gradient_stops_before_the_step(digits, monkeypatch):
+    """A finite loss whose gradient is not finite: the step is not taken either."""
+    trainer = Trainer(DIGITS, small_model("ae"), quick_train(epochs=3), dataset=digits)
+    gen = trainer.updates()
+    next(gen)
+    model = trainer.model
+    original = model.loss
+    calls = {"n": 0}
+    before = {}
+
+    def poisoned(x, y=None):
+        calls["n"] += 1
+        out = original(x, y)
+        if calls["n"] == 4:
+            before.update({k: v.detach().clone() for k, v in model.state_dict().items()})
+            # adds 0 to the loss, but d/dw sqrt(0·|w|) = inf·0 = NaN
+            out.total = out.total + torch.sqrt(model.decoder.code_weight().abs().sum() * 0)
+        return out
+
+    monkeypatch.setattr(model, "loss", poisoned)
+    last = list(gen)[-1]
+    assert last.status == "failed" and "gradient" in last.reason and last.step == 3
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k])
 
 
 def test_cuda_without_a_gpu_is_one_clear_sentence(monkeypatch):
