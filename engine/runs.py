@@ -278,7 +278,7 @@ class History:
             # a term a phase does not report (pretraining's, an AAE phase's) is NaN (JSON null) in that epoch
             for name, v in values.items():
                 target.setdefault(name, [math.nan] * (n - 1)).append(float(v))
-            for name, series in target.items():
+            for series in target.values():
                 if len(series) < n:
                     series.append(math.nan)
 

@@ -29,7 +29,7 @@ import torch
 
 from engine.config import DataConfig, ModelConfig, TrainConfig
 from engine.data import DatasetSplit, ImageSet, load_dataset
-from engine.errors import ConfigError
+from engine.errors import ConfigError, UserError
 from engine.models import AutoencoderModel, build_model, check_compatible
 from engine.models.base import NonFiniteStep
 from engine.runs import History, ProbeCodes, Run
@@ -266,9 +266,20 @@ class Trainer:
         sums: dict[str, float] = {}      # this epoch's sums and counts of each term, for its means
         counts: dict[str, int] = {}
 
+        movie = self._movie(run, model.latent_dim)
+
         def probe() -> ProbeCodes:
             codes = encode_all(model, probe_x, probe_y if conditional else None)
-            return ProbeCodes(codes, probe_y.cpu().numpy().copy(), probe_idx.numpy().copy(), step)
+            latest = ProbeCodes(codes, probe_y.cpu().numpy().copy(), probe_idx.numpy().copy(), step)
+            movie.add(latest)   # the training movie: every probe update, thinned to a budget
+            return latest
+
+        def save_movie() -> None:
+            if run is not None:
+                try:
+                    movie.save(run.path)
+                except (UserError, OSError):
+                    pass   # the movie is a view of the training, never worth failing it for
 
         def snapshot() -> dict[str, torch.Tensor]:
             return copy_state(model)
@@ -288,6 +299,7 @@ class Trainer:
             if run is not None:
                 run.status, run.reason, run.step, run.best_val = status, reason, step, best_val
                 run.end_training(model, optimizers, latest_probe)
+                save_movie()
             return TrainingUpdate("finished", epoch, step, total_steps, np.zeros(0, np.int64), {},
                                   probe=latest_probe, model_state=snapshot(), status=status, reason=reason)
 
@@ -366,6 +378,7 @@ class Trainer:
             if run is not None:
                 run.epochs_done, run.step, run.best_val = epoch + 1, step, best_val
                 run.save_checkpoint(model, optimizers, latest_probe, best=improved)
+                save_movie()
             eta = (total_steps - step) * cfg.batch_size / rate if rate > 0 else math.nan
             yield TrainingUpdate("epoch", epoch + 1, step, total_steps, flushed, update_terms, samples_per_sec=epoch_rate,
                                  eta_s=eta, val_terms=val, train_terms=train_means, probe=latest_probe,
@@ -373,6 +386,17 @@ class Trainer:
             t_report = time.perf_counter()
         epoch = last_epoch
         yield finish("completed", f"Finished {cfg.epochs} epochs.", latest_probe)
+
+    @staticmethod
+    def _movie(run: Run | None, latent_dim: int):
+        """The run's training movie, continued on resume (a damaged one starts afresh)."""
+        from engine.movie import ProbeMovie
+        if run is not None:
+            try:
+                return ProbeMovie.load(run.path, latent_dim) or ProbeMovie()
+            except UserError:
+                pass
+        return ProbeMovie()
 
     def run_to_end(self, callback=None) -> TrainingUpdate:
         """Drive ``updates()`` to the end (for the CLI and tests); returns the last update."""

@@ -567,7 +567,7 @@ def test_temp_files_a_crash_left_are_removed_on_the_next_open(run_path):
     (run_path / run.checkpoint / ".tmpQwErTy").write_bytes(b"y")
     again = Run.open(run_path)
     assert again.checkpoint == run.checkpoint and not litter(run_path)
-    assert sorted(p.name for p in run_path.iterdir()) == sorted(["config.json", run.checkpoint, ".lock"])
+    assert sorted(p.name for p in run_path.iterdir()) == sorted(["config.json", run.checkpoint, ".lock", "movie.safetensors"])
 
 
 # -- 4: state that tells the truth after a crash -------------------------------------------------------

@@ -22,16 +22,18 @@ def probe(step: int, n: int = 5, d: int = 2, value: float | None = None) -> Prob
 
 
 def train_with_movie(out, latent_dim: int = 2, name: str = "movie-run", variant: str = "vae"):
-    """Train a small run and record its movie from the probe of each update, as the trainer will."""
+    """Train a small run; the trainer records its movie (movie.safetensors) from every probe update."""
     trainer = Trainer(DIGITS, small_model(variant, latent_dim=latent_dim), quick_train(2), run_parent=out, run_name=name)
-    movie = ProbeMovie()
-    probes = []
-    for update in trainer.updates():
-        if update.probe is not None:
-            movie.add(update.probe)
-            probes.append(update.probe)
-    movie.save(trainer.run.path)
-    return Run.open(trainer.run.path), movie, probes
+    probes = [update.probe for update in trainer.updates() if update.probe is not None]
+    run = Run.open(trainer.run.path)
+    return run, ProbeMovie.load(run.path, latent_dim), probes
+
+
+def test_a_resumed_run_continues_its_movie(tmp_path):
+    run, movie, _ = train_with_movie(tmp_path)
+    Trainer.resume(run, 3).run_to_end()
+    again = ProbeMovie.load(run.path, 2)
+    assert len(again) > len(movie) and again.steps[: len(movie)].tolist() == movie.steps.tolist()
 
 
 @pytest.fixture(scope="module")
@@ -207,6 +209,7 @@ def test_a_run_without_a_movie_or_a_bad_target_is_one_sentence(tmp_path, capsys)
     trainer = Trainer(DIGITS, small_model("ae"), quick_train(1), run_parent=tmp_path, run_name="plain")
     trainer.run_to_end()
     run_dir = str(trainer.run.path)
+    (trainer.run.path / MOVIE).unlink()   # a run folder written before the trainer kept a movie
     assert main(["export", "movie", run_dir, "--out", str(tmp_path / "m.gif")]) == 2
     assert "has no training movie" in capsys.readouterr().err
     for out, message in (("m.png", "use .gif or .mp4"), ("nowhere/m.gif", "does not exist")):
