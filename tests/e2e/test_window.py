@@ -353,3 +353,27 @@ def test_a_run_with_a_bad_validation_value_does_not_crash_the_window(tmp_path, r
                                            "XDG_DATA_HOME": str(tmp_path), "LATENT_EXPLORER_LAUNCH_PROBE": "1"})
     assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
     assert "built" in out.stdout
+
+
+def test_an_image_folder_with_unreadable_files_trains_and_the_panel_counts_them(window, qtbot, tmp_path):
+    """Issue 11: one unreadable file no longer aborts the dataset; the panel says how many were skipped."""
+    from PIL import Image
+    folder = tmp_path / "images"
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (folder / label).mkdir(parents=True)
+        for i in range(12):
+            Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(folder / label / f"{i}.png")
+    (folder / "a" / "broken.png").write_bytes(b"not a png")
+    (folder / "b" / "notes.txt").write_text("not an image file, so not counted")
+    p = window.training_panel
+    configure(window, epochs=1, hidden="16")
+    p.dataset.setCurrentIndex(p.dataset.findData("folder"))
+    p.path.setText(str(folder))
+    p.start.click()
+    qtbot.waitUntil(lambda: window.session.active is not None and window.session.active.status in ("completed",
+                                                                                                   "running"),
+                    timeout=60_000)
+    qtbot.waitUntil(lambda: "skipped" in p.notice.text(), timeout=10_000)
+    assert "1 file skipped: not images PIL can read (broken.png)" in p.notice.text(), p.notice.text()
+    window.session.stop_all(10_000)
