@@ -84,10 +84,13 @@ def test_a_live_run_keeps_a_movie_of_its_probes(qtbot):
     assert view.movie_slider.slider.maximum() == len(kept) - 1 and view.movie_slider.is_live
 
 
-def test_a_run_without_a_movie_has_a_disabled_slider(qtbot, run_paths):
+def test_a_run_without_a_movie_has_a_disabled_slider(qtbot, run_paths, tmp_path):
+    import shutil
+    old = shutil.copytree(run_paths[1], tmp_path / "old-run")
+    (old / "movie.safetensors").unlink(missing_ok=True)   # as a run folder from before the trainer kept a movie
     session = Session()
     view = LatentView(session)
     qtbot.addWidget(view)
-    session.add(RunState.open(run_paths[1]))   # a saved run without movie.safetensors: its probe is one frame
+    session.add(RunState.open(old))   # a saved run without movie.safetensors: its probe is one frame
     assert not view.movie_slider.isEnabled()
     assert view.shutdown()
