@@ -26,6 +26,7 @@ from torchvision.utils import make_grid
 from engine.data import load_dataset
 from engine.errors import UserError
 from engine.models import AutoencoderModel, variant
+from engine.outputs import output_target
 from engine.runs import Run, atomic_write
 
 METRICS_FILE = "metrics.json"
@@ -127,12 +128,7 @@ def metrics_table(runs: Sequence[Run]) -> MetricsTable:
 
 
 def _check_target(path: str | Path, suffixes: tuple[str, ...], what: str) -> Path:
-    path = Path(path).expanduser()
-    if path.suffix.lower() not in suffixes:
-        raise UserError(f"Cannot write the {what} to {path.name}: use a name ending in {' or '.join(suffixes)}.")
-    if not path.parent.is_dir():
-        raise UserError(f"The folder {path.parent} does not exist.")
-    return path
+    return output_target(path, suffixes, f"the {what}", f"a name ending in {' or '.join(suffixes)}")
 
 
 def write_table(table: MetricsTable, path: str | Path) -> Path:

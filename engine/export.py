@@ -18,6 +18,7 @@ from torchvision.utils import make_grid, save_image
 from engine.data import ImageSet
 from engine.errors import UserError
 from engine.models import AutoencoderModel
+from engine.outputs import output_target
 from engine.runs import atomic_write
 from engine.training import encode_all
 
@@ -125,12 +126,8 @@ def interpolation_grid(model: AutoencoderModel, images: ImageSet, pairs: int = 4
 
 def save_grid(grid: torch.Tensor, path: str | Path) -> Path:
     """Write an image grid atomically; the format follows the file suffix."""
-    path = Path(path).expanduser()
+    path = output_target(path, IMAGE_SUFFIXES, "an image", f"one of {', '.join(IMAGE_SUFFIXES)}")
     suffix = path.suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
-        raise UserError(f"Cannot write an image to {path.name}: use one of {', '.join(IMAGE_SUFFIXES)}.")
-    if not path.parent.is_dir():
-        raise UserError(f"The folder {path.parent} does not exist.")
     fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}.get(suffix, suffix[1:].upper())
     buffer = io.BytesIO()
     save_image(grid, buffer, format=fmt)
@@ -181,11 +178,7 @@ def save_map_csv(path: str | Path, xy: np.ndarray, labels: np.ndarray, indices: 
     """The latent map's points as CSV: ``index`` (into the validation set), ``label``, ``class``,
     the 2-D map coordinates ``x``, ``y`` and, when given, the value the map is coloured by, in a
     column named ``value_name`` (e.g. ``reconstruction_bce``; see ``engine.point_values``)."""
-    path = Path(path).expanduser()
-    if path.suffix.lower() != ".csv":
-        raise UserError(f"Cannot write map coordinates to {path.name}: use .csv.")
-    if not path.parent.is_dir():
-        raise UserError(f"The folder {path.parent} does not exist.")
+    path = output_target(path, (".csv",), "map coordinates")
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     labels, indices = np.asarray(labels).reshape(-1), np.asarray(indices).reshape(-1)
     columns = {"labels": labels, "indices": indices}
@@ -229,15 +222,10 @@ def video_available() -> bool:
 def check_animation_target(path: str | Path, fps: float) -> Path:
     """The expanded path when an animation can be written there at ``fps``; UserError otherwise
     (a bad suffix, a missing folder, a bad frame rate, MP4 without imageio-ffmpeg)."""
-    path = Path(path).expanduser()
-    suffix = path.suffix.lower()
-    if suffix not in ANIMATION_SUFFIXES:
-        raise UserError(f"Cannot write an animation to {path.name}: use .gif or .mp4.")
-    if not path.parent.is_dir():
-        raise UserError(f"The folder {path.parent} does not exist.")
+    path = output_target(path, ANIMATION_SUFFIXES, "an animation")
     if not 0 < fps <= MAX_FPS:
         raise UserError(f"The frame rate must be above 0 and at most {MAX_FPS} frames per second, not {fps:g}.")
-    if suffix == ".mp4" and not video_available():
+    if path.suffix.lower() == ".mp4" and not video_available():
         raise UserError("Writing MP4 needs imageio-ffmpeg: pip install 'latent-explorer[video]' "
                         "(or pip install imageio-ffmpeg), or export a .gif instead.")
     return path

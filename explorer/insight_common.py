@@ -1,5 +1,6 @@
 """What the insight views share: decoding with the GUI's model copy, redraws at most once a
-frame (and none while a view is hidden), and the export row (size, PNG, SVG, last folder)."""
+frame (and none while a view is hidden), the export row (size, PNG, SVG, last folder) and the
+pane that holds the picture, its note and that row."""
 
 from __future__ import annotations
 
@@ -10,12 +11,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSettings, QTimer
-from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSettings, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.errors import UserError
 from engine.models import AutoencoderModel, variant
-from explorer.insight_figure import GridFigure, export_figure
+from explorer.insight_figure import FigureCanvas, GridFigure, export_figure
 
 FRAME_INTERVAL_MS = 16            # cursor moves are coalesced to one redraw a frame
 DECODE_BUDGET_S = 0.004           # GUI-thread time per decoding turn; a larger batch is split over turns
@@ -35,6 +46,11 @@ def prior_kind(state) -> str:
         return variant(state.model_cfg.variant).prior
     except ValueError:
         return "fitted"
+
+
+def class_name(names: list[str], label: int) -> str:
+    """A class's name, or its number where the run names fewer classes."""
+    return names[label] if label < len(names) else str(label)
 
 
 def model_device(model: AutoencoderModel) -> torch.device:
@@ -245,3 +261,59 @@ def safe_file_stem(text: str) -> str:
     """A file name stem from a run name: letters, digits, '-', '_' and '.' kept."""
     stem = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in text).strip("-.")
     return stem or "figure"
+
+
+def run_file_stem(state, what: str) -> str:
+    """The default export name of a view of ``state``: "<run name>-<what>"."""
+    return safe_file_stem(f"{state.name if state is not None else 'run'}-{what}")
+
+
+# -- the layout ------------------------------------------------------------------------------------
+def controls_row(parent: QWidget, items, stretch: bool = True) -> QHBoxLayout:
+    """A row of ``(words, widget)`` pairs, each widget after a label of its words (none for None);
+    room to spare goes to the right when ``stretch``."""
+    row = QHBoxLayout()
+    for words, widget in items:
+        if words:
+            row.addWidget(QLabel(words, parent))
+        row.addWidget(widget)
+    if stretch:
+        row.addStretch(1)
+    return row
+
+
+# -- the picture -----------------------------------------------------------------------------------
+class FigurePane(QWidget):
+    """The lower part of every insight view: its ``GridFigure`` on a canvas in a scroll area, an
+    optional note under it, and the export row.  ``show_figure`` puts a figure (or, for None, a
+    placeholder sentence) up and emits ``rendered`` with it; ``figure()`` first runs ``settle``
+    (the view's waiting redraw, the decoding under way), so it returns what the view shows now."""
+
+    rendered = Signal(object)   # the GridFigure just shown, or None
+
+    def __init__(self, parent: QWidget, file_stem: Callable[[], str], settle: tuple[Callable[[], None], ...],
+                 note: QLabel | None = None):
+        super().__init__(parent)
+        self.shown: GridFigure | None = None
+        self.settle = settle
+        self.canvas = FigureCanvas(self)
+        self.scroll = QScrollArea(self)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setWidget(self.canvas)
+        self.export_bar = ExportBar(self.figure, file_stem, self)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.scroll, 1)
+        if note is not None:
+            layout.addWidget(note)
+        layout.addWidget(self.export_bar)
+
+    def figure(self) -> GridFigure | None:
+        for finish in self.settle:
+            finish()
+        return self.shown
+
+    def show_figure(self, figure: GridFigure | None, placeholder: str | None = None) -> None:
+        self.shown = figure
+        self.canvas.set_figure(figure, placeholder)
+        self.rendered.emit(figure)

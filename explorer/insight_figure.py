@@ -20,6 +20,7 @@ from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from engine.errors import UserError
+from engine.outputs import output_target
 from engine.runs import atomic_write
 from explorer.decoder_canvas import to_qimage
 
@@ -187,12 +188,8 @@ def paint_figure(painter: QPainter, figure: GridFigure, scale: float, background
 def export_figure(figure: GridFigure | None, path: str | Path, cell_px: int = 96) -> Path:
     """Write ``figure`` as PNG or SVG (by suffix), each image's longer side ``cell_px`` pixels,
     black on white; atomically, so a failed export leaves an existing file as it was."""
-    path = Path(path).expanduser()
+    path = output_target(path, EXPORT_FORMATS, "a figure")
     suffix = path.suffix.lower()
-    if suffix not in EXPORT_FORMATS:
-        raise UserError(f"Cannot export to {path.name}: choose a .png or .svg file name.")
-    if not path.parent.is_dir():
-        raise UserError(f"The folder {path.parent} does not exist.")
     if figure is None or not figure.n_rows or not figure.image_size[0]:
         raise UserError("There is nothing to export yet: the view has no images.")
     if not 8 <= cell_px <= 2048:

@@ -15,19 +15,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import (
-    QCheckBox,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QScrollArea,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QCheckBox, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
-from explorer.insight_common import ChunkedDecoder, ExportBar, FrameThrottle, encode_images, prior_kind, safe_file_stem
-from explorer.insight_figure import FigureCanvas, GridFigure
+from explorer.insight_common import (
+    ChunkedDecoder,
+    FigurePane,
+    FrameThrottle,
+    class_name,
+    controls_row,
+    encode_images,
+    prior_kind,
+    run_file_stem,
+)
+from explorer.insight_figure import GridFigure
 from explorer.session import LatentCursor, RunState, rebind
 
 DEFAULT_STEPS = 10
@@ -121,7 +121,6 @@ class InterpolationView(QWidget):
         self.state: RunState | None = None
         self.cursor = cursor
         self.endpoints = endpoints if endpoints is not None else InterpolationEndpoints(self)
-        self._figure: GridFigure | None = None
         self.path_codes = np.zeros((0, 0))
 
         self.pick_a = QPushButton("A ← cursor", self)
@@ -137,27 +136,19 @@ class InterpolationView(QWidget):
         self.spherical_box = QCheckBox("Spherical", self)
         self.spherical_box.setToolTip("Along the great circle (slerp) rather than a straight line; "
                                       "the default for a standard-normal prior")
-        controls = QHBoxLayout()
-        for words, widget in ((None, self.pick_a), (None, self.pick_b), (None, self.swap_button),
-                              ("Images", self.image_a), (None, self.image_b), (None, self.use_images),
-                              ("Steps", self.steps_spin), (None, self.spherical_box)):
-            if words:
-                controls.addWidget(QLabel(words, self))
-            controls.addWidget(widget)
-        controls.addStretch(1)
-        self.canvas = FigureCanvas(self)
-        self.canvas.placeholder = "Pick two points: A and B from the cursor, two clicks on the map, or two images."
-        self.scroll = QScrollArea(self)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setWidget(self.canvas)
-        self.export_bar = ExportBar(self.figure, self._file_stem, self)
-        layout = QVBoxLayout(self)
-        layout.addLayout(controls)
-        layout.addWidget(self.scroll, 1)
-        layout.addWidget(self.export_bar)
-
+        controls = controls_row(self, ((None, self.pick_a), (None, self.pick_b), (None, self.swap_button),
+                                       ("Images", self.image_a), (None, self.image_b), (None, self.use_images),
+                                       ("Steps", self.steps_spin), (None, self.spherical_box)))
         self.throttle = FrameThrottle(self, self.refresh)
         self.decoder = ChunkedDecoder(self)
+        self.pane = FigurePane(self, lambda: run_file_stem(self.state, "interpolation"),
+                               (self.throttle.flush, self.decoder.finish_now))
+        self.pane.canvas.placeholder = "Pick two points: A and B from the cursor, two clicks on the map, or two images."
+        self.pane.rendered.connect(self.rendered)
+        layout = QVBoxLayout(self)
+        layout.addLayout(controls)
+        layout.addWidget(self.pane, 1)
+
         self.pick_a.clicked.connect(lambda: self._pick_cursor("a"))
         self.pick_b.clicked.connect(lambda: self._pick_cursor("b"))
         self.swap_button.clicked.connect(self.endpoints.swap)
@@ -170,9 +161,8 @@ class InterpolationView(QWidget):
 
     # -- public -------------------------------------------------------------------------------------
     def figure(self) -> GridFigure | None:
-        self.throttle.flush()
-        self.decoder.finish_now()
-        return self._figure
+        """What the view shows now (rendered first if a redraw is waiting)."""
+        return self.pane.figure()
 
     def bind(self, state: RunState | None) -> None:
         self.state = rebind(self.state, state, {"decoder_changed": self._on_weights, "probe_changed": self._on_probe})
@@ -215,7 +205,7 @@ class InterpolationView(QWidget):
         model, ends = self._model, self.endpoints
         if model is None or not ends.complete or not (self._fits(ends.a.code) and self._fits(ends.b.code)):
             self.decoder.cancel()
-            self._show(None, "No model" if model is None else None)
+            self.pane.show_figure(None, "No model" if model is None else None)
             return
         steps, spherical = self.steps_spin.value(), self.spherical_box.isChecked()
         self.path_codes = interpolate(ends.a.code, ends.b.code, steps, spherical)
@@ -223,9 +213,9 @@ class InterpolationView(QWidget):
         t = np.linspace(0, 1, steps)
         captions = ["A"] + [f"t={v:.2f}" for v in t[1:-1]] + ["B"]
         how = "spherical" if spherical else "linear"
-        what = f", decoded as class {self._class_name(label)}" if label is not None else ""
+        what = f", decoded as class {class_name(self.state.class_names, label)}" if label is not None else ""
         title = f"{self.state.name}: A = {self._words(ends.a)} → B = {self._words(ends.b)} ({how}{what})"
-        self.decoder.start(model, self.path_codes, label, lambda images: self._show(GridFigure(
+        self.decoder.start(model, self.path_codes, label, lambda images: self.pane.show_figure(GridFigure(
             [list(images)], title=title, row_labels=[how], captions=[captions], marks={(0, 0), (0, steps - 1)})))
 
     # -- internals ------------------------------------------------------------------------------------
@@ -236,24 +226,12 @@ class InterpolationView(QWidget):
     def _fits(self, code: np.ndarray) -> bool:
         return self._model is not None and code.shape == (self._model.latent_dim,)
 
-    def _class_name(self, label: int) -> str:
-        names = self.state.class_names
-        return names[label] if label < len(names) else str(label)
-
     def _words(self, end) -> str:
         if end.image is not None and self.state.probe is not None and end.image < len(self.state.probe.labels):
             label = int(self.state.probe.labels[end.image])
-            return f"image {end.image} (class {self._class_name(label)})"
+            return f"image {end.image} (class {class_name(self.state.class_names, label)})"
         shown = ", ".join(f"{v:.2f}" for v in end.code[:4])
         return f"({shown}{', …' if len(end.code) > 4 else ''})"
-
-    def _file_stem(self) -> str:
-        return safe_file_stem(f"{self.state.name if self.state else 'run'}-interpolation")
-
-    def _show(self, figure: GridFigure | None, placeholder: str | None = None) -> None:
-        self._figure = figure
-        self.canvas.set_figure(figure, placeholder)
-        self.rendered.emit(figure)
 
     def _pick_cursor(self, which: str) -> None:
         if self.cursor.code is not None and self._fits(self.cursor.code):

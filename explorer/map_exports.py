@@ -10,18 +10,10 @@ import os
 from pathlib import Path
 
 from engine.errors import UserError
+from engine.outputs import output_target
 
 PICTURE_SUFFIXES = (".png", ".svg")
 PNG_SCALE = 2   # a PNG's pixels per screen pixel
-
-
-def _target(path, suffixes) -> Path:
-    path = Path(path).expanduser()
-    if path.suffix.lower() not in suffixes:
-        raise UserError(f"Cannot write the map to {path.name}: use {' or '.join(suffixes)}.")
-    if not path.parent.is_dir():
-        raise UserError(f"The folder {path.parent} does not exist.")
-    return path
 
 
 def export_map_picture(view, path) -> Path:
@@ -30,7 +22,7 @@ def export_map_picture(view, path) -> Path:
     the closed paths Qt 6.11 writes, as the loss plot found, so the scene is painted directly.)"""
     from PySide6.QtCore import QRectF, QSize
     from PySide6.QtGui import QImage, QPainter
-    path = _target(path, PICTURE_SUFFIXES)
+    path = output_target(path, PICTURE_SUFFIXES, "the map")
     if view.points.n_points == 0:
         raise UserError("The map has no points to export yet.")
     plot = view.plot

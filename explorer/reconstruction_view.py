@@ -16,12 +16,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QScrollArea, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from engine.data import load_dataset
 from explorer.background import BackgroundTask
-from explorer.insight_common import ExportBar, FrameThrottle, model_device, safe_file_stem
-from explorer.insight_figure import FigureCanvas, GridFigure
+from explorer.insight_common import FigurePane, FrameThrottle, class_name, controls_row, model_device, run_file_stem
+from explorer.insight_figure import GridFigure
 from explorer.session import RunState, rebind
 
 EVALUATED = 1000          # validation images whose errors are measured (the map's images: all of them)
@@ -58,7 +58,6 @@ class ReconstructionView(QWidget):
         self.setObjectName("reconstructionView")
         self.setAccessibleName("reconstructionView")
         self.state: RunState | None = None
-        self._figure: GridFigure | None = None
         self.rows = np.zeros(0, np.int64)        # validation-set indices of the last finished pass
         self._rows = self.rows                   # those of the pass under way
         self.errors = np.zeros(0)                # their errors, in the order of ``rows``
@@ -77,27 +76,19 @@ class ReconstructionView(QWidget):
             for key, words in items.items():
                 combo.addItem(words, key)
         self.count_spin = QSpinBox(self, minimum=1, maximum=128, value=32)
-        controls = QHBoxLayout()
-        for words, widget in (("Images", self.source_combo), ("Error", self.error_combo),
-                              ("Order", self.order_combo), ("Show", self.count_spin)):
-            controls.addWidget(QLabel(words, self))
-            controls.addWidget(widget)
-        controls.addStretch(1)
+        controls = controls_row(self, (("Images", self.source_combo), ("Error", self.error_combo),
+                                       ("Order", self.order_combo), ("Show", self.count_spin)))
         self.note = QLabel(self)
-        self.canvas = FigureCanvas(self)
-        self.scroll = QScrollArea(self)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setWidget(self.canvas)
-        self.export_bar = ExportBar(self.figure, self._file_stem, self)
+        self.throttle = FrameThrottle(self, self.refresh)
+        self.pane = FigurePane(self, lambda: run_file_stem(self.state, "reconstructions"),
+                               (self.throttle.flush, self.finish_now), note=self.note)
+        self.pane.rendered.connect(self.rendered)
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
-        layout.addWidget(self.scroll, 1)
-        layout.addWidget(self.note)
-        layout.addWidget(self.export_bar)
+        layout.addWidget(self.pane, 1)
 
         self.chunk_timer = QTimer(self, interval=0)
         self.chunk_timer.timeout.connect(self._next_chunk)
-        self.throttle = FrameThrottle(self, self.refresh)
         self.source_combo.currentIndexChanged.connect(self.throttle.request)
         self.error_combo.currentIndexChanged.connect(self.throttle.request)
         self.order_combo.currentIndexChanged.connect(lambda _: self._show_sorted())
@@ -114,9 +105,8 @@ class ReconstructionView(QWidget):
         return self.task is not None
 
     def figure(self) -> GridFigure | None:
-        self.throttle.flush()
-        self.finish_now()
-        return self._figure
+        """What the view shows now (the pass under way run to its end first)."""
+        return self.pane.figure()
 
     def bind(self, state: RunState | None) -> None:
         self.state = rebind(self.state, state, {"decoder_changed": self._on_weights, "probe_changed": self._on_probe})
@@ -228,7 +218,7 @@ class ReconstructionView(QWidget):
     @staticmethod
     def _image_words(row: int, split, names) -> str:
         label = int(split.val.labels[row])
-        return f"#{row} ({names[label] if label < len(names) else label})"
+        return f"#{row} ({class_name(names, label)})"
 
     # -- loading and following the run -------------------------------------------------------------
     def _load_images(self) -> None:
@@ -277,12 +267,7 @@ class ReconstructionView(QWidget):
     def _model(self):
         return self.state.model if self.state is not None else None
 
-    def _file_stem(self) -> str:
-        return safe_file_stem(f"{self.state.name if self.state else 'run'}-reconstructions")
-
     def _show(self, figure: GridFigure | None, placeholder: str | None = None) -> None:
-        self._figure = figure
-        self.canvas.set_figure(figure, placeholder)
         if figure is None and placeholder:
             self.note.setText("")
-        self.rendered.emit(figure)
+        self.pane.show_figure(figure, placeholder)

@@ -17,28 +17,21 @@ import math
 import numpy as np
 import torch
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (
-    QDoubleSpinBox,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QScrollArea,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QDoubleSpinBox, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from engine.models import AutoencoderModel
 from explorer.insight_common import (
     PRIOR_WORDS,
     ChunkedDecoder,
-    ExportBar,
+    FigurePane,
     FrameThrottle,
+    class_name,
+    controls_row,
     model_device,
     prior_kind,
-    safe_file_stem,
+    run_file_stem,
 )
-from explorer.insight_figure import FigureCanvas, GridFigure
+from explorer.insight_figure import GridFigure
 from explorer.session import RunState, rebind
 
 DEFAULT_COUNT = 64
@@ -91,7 +84,6 @@ class SamplesView(QWidget):
         self.setObjectName("samplesView")
         self.setAccessibleName("samplesView")
         self.state: RunState | None = None
-        self._figure: GridFigure | None = None
         self.noise_codes = np.zeros((0, 0), np.float32)   # the codes of the last grid
         self.per_class = False          # a row per class: a conditional model, or a prior that depends on the label
         self._prior_labelled = False
@@ -104,25 +96,18 @@ class SamplesView(QWidget):
         self.seed_spin = QSpinBox(self, minimum=0, maximum=2**31 - 1, value=0)
         self.seed_spin.setToolTip("The noise the samples are drawn from; it stays the same as the model trains")
         self.new_noise = QPushButton("New noise", self)
-        controls = QHBoxLayout()
-        for words, widget in ((None, self.count_label), (None, self.count_spin), ("Temperature", self.temperature_spin),
-                              ("Seed", self.seed_spin), (None, self.new_noise)):
-            if words:
-                controls.addWidget(QLabel(words, self))
-            controls.addWidget(widget)
-        controls.addStretch(1)
-        self.canvas = FigureCanvas(self)
-        self.scroll = QScrollArea(self)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setWidget(self.canvas)
-        self.export_bar = ExportBar(self.figure, self._file_stem, self)
-        layout = QVBoxLayout(self)
-        layout.addLayout(controls)
-        layout.addWidget(self.scroll, 1)
-        layout.addWidget(self.export_bar)
-
+        controls = controls_row(self, ((None, self.count_label), (None, self.count_spin),
+                                       ("Temperature", self.temperature_spin), ("Seed", self.seed_spin),
+                                       (None, self.new_noise)))
         self.throttle = FrameThrottle(self, self.refresh)
         self.decoder = ChunkedDecoder(self)
+        self.pane = FigurePane(self, lambda: run_file_stem(self.state, "samples"),
+                               (self.throttle.flush, self.decoder.finish_now))
+        self.pane.rendered.connect(self.rendered)
+        layout = QVBoxLayout(self)
+        layout.addLayout(controls)
+        layout.addWidget(self.pane, 1)
+
         for signal in (self.count_spin.valueChanged, self.temperature_spin.valueChanged, self.seed_spin.valueChanged):
             signal.connect(self.throttle.request)
         self.new_noise.clicked.connect(lambda: self.seed_spin.setValue(self.seed_spin.value() + 1))
@@ -130,9 +115,8 @@ class SamplesView(QWidget):
 
     # -- public -------------------------------------------------------------------------------------
     def figure(self) -> GridFigure | None:
-        self.throttle.flush()
-        self.decoder.finish_now()
-        return self._figure
+        """What the view shows now (rendered first if a redraw is waiting)."""
+        return self.pane.figure()
 
     def bind(self, state: RunState | None) -> None:
         self.state = rebind(self.state, state, {"decoder_changed": self.throttle.request})
@@ -150,7 +134,7 @@ class SamplesView(QWidget):
         model = self._model
         if model is None:
             self.decoder.cancel()
-            self._show(None, "No model")
+            self.pane.show_figure(None, "No model")
             return
         prior, seed, temperature = prior_kind(self.state), self.seed_spin.value(), self.temperature_spin.value()
         n = self.count_spin.value()
@@ -163,7 +147,7 @@ class SamplesView(QWidget):
                 codes = np.tile(sample_codes(model, n, seed, temperature, prior), (len(classes), 1))
             decode_labels = labels if model.is_conditional else None
             names = self.state.class_names
-            rows = [names[c] if c < len(names) else str(c) for c in classes]
+            rows = [class_name(names, c) for c in classes]
             what = f"{n} per class, a row per class{'' if self._prior_labelled else ', the same noise in each row'}"
         else:
             codes = sample_codes(model, n, seed, temperature, prior)
@@ -175,7 +159,7 @@ class SamplesView(QWidget):
 
         def show(images: np.ndarray) -> None:
             cells = [list(images[s:s + width]) for s in range(0, len(images), width)]
-            self._show(GridFigure(cells, title=title, row_labels=rows))
+            self.pane.show_figure(GridFigure(cells, title=title, row_labels=rows))
 
         self.decoder.start(model, codes, decode_labels, show)
 
@@ -183,11 +167,3 @@ class SamplesView(QWidget):
     @property
     def _model(self):
         return self.state.model if self.state is not None else None
-
-    def _file_stem(self) -> str:
-        return safe_file_stem(f"{self.state.name if self.state else 'run'}-samples")
-
-    def _show(self, figure: GridFigure | None, placeholder: str | None = None) -> None:
-        self._figure = figure
-        self.canvas.set_figure(figure, placeholder)
-        self.rendered.emit(figure)

@@ -19,17 +19,23 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
-    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from explorer.insight_common import ChunkedDecoder, ExportBar, FrameThrottle, prior_kind, safe_file_stem
-from explorer.insight_figure import FigureCanvas, GridFigure
+from explorer.insight_common import (
+    ChunkedDecoder,
+    FigurePane,
+    FrameThrottle,
+    class_name,
+    controls_row,
+    prior_kind,
+    run_file_stem,
+)
+from explorer.insight_figure import GridFigure
 from explorer.session import LatentCursor, RunState, rebind
 
 DEFAULT_ROWS = 10
@@ -62,7 +68,6 @@ class TraversalView(QWidget):
         self.setAccessibleName("traversalView")
         self.state: RunState | None = None
         self.cursor = cursor
-        self._figure: GridFigure | None = None
         self.activity = np.zeros(0)
         self.activity_words = ""
         self.dims_error = ""
@@ -79,27 +84,20 @@ class TraversalView(QWidget):
         self.span_spin = QDoubleSpinBox(self, minimum=0.5, maximum=6.0, value=3.0, singleStep=0.5, decimals=1)
         self.span_spin.setPrefix("±")
         self.span_spin.setSuffix(" sd")
-        controls = QHBoxLayout()
-        for words, widget in (("Dimensions", self.rows_spin), (None, self.order_combo), (None, self.only_edit),
-                              ("Steps", self.steps_spin), ("Range", self.span_spin)):
-            if words:
-                controls.addWidget(QLabel(words, self))
-            controls.addWidget(widget)
+        controls = controls_row(self, (("Dimensions", self.rows_spin), (None, self.order_combo),
+                                       (None, self.only_edit), ("Steps", self.steps_spin), ("Range", self.span_spin)),
+                                stretch=False)
         self.note = QLabel(self)
         self.note.setWordWrap(True)
-        self.canvas = FigureCanvas(self)
-        self.scroll = QScrollArea(self)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setWidget(self.canvas)
-        self.export_bar = ExportBar(self.figure, self._file_stem, self)
-        layout = QVBoxLayout(self)
-        layout.addLayout(controls)
-        layout.addWidget(self.scroll, 1)
-        layout.addWidget(self.note)
-        layout.addWidget(self.export_bar)
-
         self.throttle = FrameThrottle(self, self.refresh)
         self.decoder = ChunkedDecoder(self)
+        self.pane = FigurePane(self, lambda: run_file_stem(self.state, "traversals"),
+                               (self.throttle.flush, self.decoder.finish_now), note=self.note)
+        self.pane.rendered.connect(self.rendered)
+        layout = QVBoxLayout(self)
+        layout.addLayout(controls)
+        layout.addWidget(self.pane, 1)
+
         for signal in (self.rows_spin.valueChanged, self.order_combo.currentIndexChanged, self.steps_spin.valueChanged,
                        self.span_spin.valueChanged, self.only_edit.editingFinished):
             signal.connect(self.throttle.request)
@@ -110,9 +108,7 @@ class TraversalView(QWidget):
     # -- public -------------------------------------------------------------------------------------
     def figure(self) -> GridFigure | None:
         """What the view shows now (rendered first if a redraw is waiting)."""
-        self.throttle.flush()
-        self.decoder.finish_now()
-        return self._figure
+        return self.pane.figure()
 
     def bind(self, state: RunState | None) -> None:
         self.state = rebind(self.state, state, {"decoder_changed": self.throttle.request,
@@ -166,7 +162,7 @@ class TraversalView(QWidget):
         model = self._model
         if model is None:
             self.decoder.cancel()
-            self._show(None, "No model")
+            self.pane.show_figure(None, "No model")
             return
         centre, sd, words = self.ranges()
         dims = self.dimensions()
@@ -186,14 +182,14 @@ class TraversalView(QWidget):
             if abs(values[nearest] - code[k]) <= span * sd[k] / max(steps - 1, 1):
                 marks.add((r, nearest))
         label = self.cursor.label if model.is_conditional else None
-        what = f" decoded as class {self._class_name(label)}" if label is not None else ""
+        what = f" decoded as class {class_name(self.state.class_names, label)}" if label is not None else ""
         title = (f"{self.state.name}: each row sweeps one dimension over ±{span:g} {words}, "
                  f"the others at the cursor's code{what}")
         col_labels = [f"{v:+.3g} sd" if v else "0 sd" for v in t]
 
         def show(images: np.ndarray) -> None:
             cells = [list(images[r * steps:(r + 1) * steps]) for r in range(len(dims))]
-            self._show(GridFigure(cells, title=title, row_labels=[f"z{k}" for k in dims], col_labels=col_labels,
+            self.pane.show_figure(GridFigure(cells, title=title, row_labels=[f"z{k}" for k in dims], col_labels=col_labels,
                                   captions=captions, marks=marks))
 
         ordered = self.order_combo.currentData() == "active" and self.activity_words
@@ -207,18 +203,6 @@ class TraversalView(QWidget):
     @property
     def _model(self):
         return self.state.model if self.state is not None else None
-
-    def _class_name(self, label: int) -> str:
-        names = self.state.class_names
-        return names[label] if label < len(names) else str(label)
-
-    def _file_stem(self) -> str:
-        return safe_file_stem(f"{self.state.name if self.state else 'run'}-traversals")
-
-    def _show(self, figure: GridFigure | None, placeholder: str | None = None) -> None:
-        self._figure = figure
-        self.canvas.set_figure(figure, placeholder)
-        self.rendered.emit(figure)
 
     def _on_probe(self, probe) -> None:
         self.activity, self.activity_words = self._measure_activity()

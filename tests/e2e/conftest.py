@@ -1,3 +1,3 @@
-"""The e2e tests share the trained runs of the GUI tests."""
+"""The e2e tests share the trained runs and the window fixture of the GUI tests."""
 
-from tests.explorer.conftest import run_paths  # noqa: F401
+from tests.explorer.conftest import run_paths, window  # noqa: F401

@@ -14,18 +14,6 @@ KEY_WIDGETS = ["trainingPanel", "datasetCombo", "modelCombo", "latentDimSpin", "
                "pauseButton", "stopButton", "lossPlot", "latentView", "decoderCanvas", "runsList"]
 
 
-@pytest.fixture()
-def window(qtbot, tmp_path):
-    w = MainWindow(runs_dir=tmp_path / "runs")
-    qtbot.addWidget(w)
-    w.resize(1400, 900)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.session.stop_all(5000)
-    w.latent_view.shutdown()
-
-
 def configure(w, model="vae", epochs=200, latent=2, hidden="64, 32"):
     p = w.training_panel
     p.dataset.setCurrentIndex(p.dataset.findData("digits"))

@@ -6,30 +6,13 @@ import csv
 import time
 
 import numpy as np
-import pytest
 from PySide6.QtCore import QEvent, QPointF, Qt, QTimer
 from PySide6.QtGui import QImage, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from engine.runs import ProbeCodes
-from explorer.main_window import MainWindow
 
 LEFT, NONE = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
-
-
-@pytest.fixture()
-def window(qtbot, tmp_path):
-    w = MainWindow(runs_dir=tmp_path / "runs")
-    qtbot.addWidget(w)
-    w.resize(1400, 900)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    for task in list(w._exports):
-        task.wait(60_000)
-    w.latent_view.colouring.wait()
-    w.session.stop_all(5000)
-    w.latent_view.shutdown()
 
 
 def click_map(w, x, y, release_at=None):

@@ -13,25 +13,11 @@ import textwrap
 import threading
 from pathlib import Path
 
-import pytest
-
 from engine.runs import Run
 from explorer.main_window import MainWindow
 from tests.engine.test_faults import CONFIG_TAMPERINGS, HISTORY_TAMPERINGS, edit_json, tamper_file
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture()
-def window(qtbot, tmp_path):
-    w = MainWindow(runs_dir=tmp_path / "runs")
-    qtbot.addWidget(w)
-    w.resize(1400, 900)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.session.stop_all(5000)
-    w.latent_view.shutdown()
 
 
 def copy_run(run_paths, tmp_path, name: str) -> Path:

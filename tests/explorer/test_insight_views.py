@@ -47,7 +47,7 @@ def show(qtbot, widget, size=(640, 420)):
 
 def pixels(view) -> QImage:
     view.figure()   # any waiting redraw happens first
-    return view.canvas.grab().toImage()
+    return view.pane.canvas.grab().toImage()
 
 
 def other_weights(state: RunState, seed: int = 1) -> None:
@@ -273,7 +273,7 @@ def test_a_prior_that_depends_on_the_label_gets_a_row_per_class(qtbot, digits):
 
 # -- reconstructions ------------------------------------------------------------------------------
 def wait_for_errors(qtbot, view):
-    qtbot.waitUntil(lambda: not view.loading and not view.computing and view._figure is not None, timeout=20_000)
+    qtbot.waitUntil(lambda: not view.loading and not view.computing and view.pane.shown is not None, timeout=20_000)
 
 
 def test_reconstructions_are_sorted_by_error_worst_first(qtbot, run_paths):
@@ -325,14 +325,14 @@ def test_every_view_exports_a_non_blank_png_and_a_valid_svg(qtbot, run_paths, tm
     wait_for_errors(qtbot, tabs.reconstructions)
     for view, words in ((tabs.traversals, "z0"), (tabs.interpolation, "A ="), (tabs.samples, "noise seed"),
                         (tabs.reconstructions, "output")):
-        view.export_bar.size_combo.setCurrentIndex(view.export_bar.size_combo.findData(64))
-        png = view.export_bar.export(tmp_path / f"{view.objectName()}.png")
+        view.pane.export_bar.size_combo.setCurrentIndex(view.pane.export_bar.size_combo.findData(64))
+        png = view.pane.export_bar.export(tmp_path / f"{view.objectName()}.png")
         image = QImage(str(png))
         assert not image.isNull() and image.width() > 64 * view.figure().n_cols
         grey = image.convertToFormat(QImage.Format.Format_Grayscale8)
         values = np.frombuffer(grey.constBits(), np.uint8, grey.sizeInBytes())
         assert values.min() < 50 and values.max() > 200 and len(np.unique(values)) > 10
-        svg = view.export_bar.export(tmp_path / f"{view.objectName()}.svg")
+        svg = view.pane.export_bar.export(tmp_path / f"{view.objectName()}.svg")
         root = ET.parse(svg).getroot()
         assert root.tag.endswith("svg") and QSvgRenderer(str(svg)).isValid()
         text = svg.read_text()
@@ -363,9 +363,9 @@ def test_export_dialogs_open_in_the_last_folder_used(qtbot, run_paths, tmp_path,
         return str(tmp_path / "figures" / f"chosen{len(asked)}"), kind
 
     monkeypatch.setattr(insight_common.QFileDialog, "getSaveFileName", fake_dialog)
-    written = tabs.traversals.export_bar.export_dialog(".svg")
+    written = tabs.traversals.pane.export_bar.export_dialog(".svg")
     assert written == tmp_path / "figures" / "chosen1.svg" and written.exists()
-    tabs.samples.export_bar.export_dialog(".png")
+    tabs.samples.pane.export_bar.export_dialog(".png")
     assert asked[1].startswith(str(tmp_path / "figures")) and asked[1].endswith("-samples.png")
 
 
@@ -379,10 +379,10 @@ def test_tabs_follow_the_active_run_and_hidden_tabs_wait(qtbot, run_paths):
     ae = session.add(RunState.open(run_paths[1]))
     assert all(view.state is ae for view in tabs.views)
     qtbot.wait(50)
-    assert tabs.samples.throttle.pending and tabs.samples._figure is None   # hidden: nothing decoded yet
+    assert tabs.samples.throttle.pending and tabs.samples.pane.shown is None   # hidden: nothing decoded yet
     tabs.setCurrentWidget(tabs.samples)
-    qtbot.waitUntil(lambda: tabs.samples._figure is not None, timeout=2000)
-    assert "Gaussian fitted" in tabs.samples._figure.title
+    qtbot.waitUntil(lambda: tabs.samples.pane.shown is not None, timeout=2000)
+    assert "Gaussian fitted" in tabs.samples.pane.shown.title
     assert not tabs.interpolation.spherical_box.isChecked()   # not a standard-normal prior
     assert tabs.pick_from_map(np.zeros(2, np.float32)) == "a"
 

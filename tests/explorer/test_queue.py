@@ -21,21 +21,6 @@ from explorer.train_queue import QueueItem, QueuePanel, TrainQueue, sweep_items
 from tests.engine.helpers import DIGITS, quick_train, small_model
 
 
-@pytest.fixture
-def window(qtbot, tmp_path):
-    w = MainWindow(runs_dir=tmp_path / "runs")
-    qtbot.addWidget(w)
-    w.resize(1400, 900)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.train_queue.set_paused(True)
-    w.metrics_runner.cancel()
-    w.metrics_runner.wait(10_000)
-    w.session.stop_all(10_000)
-    w.latent_view.shutdown()
-
-
 def configure(w, model="beta_vae", epochs=1, hidden="32"):
     p = w.training_panel
     p.dataset.setCurrentIndex(p.dataset.findData("digits"))

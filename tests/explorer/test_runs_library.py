@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from explorer.main_window import MainWindow
 from explorer.runs_panel import COLUMNS, short_name
+from tests.window_fixtures import close_window, open_window
 
 
 @pytest.fixture
@@ -30,16 +31,10 @@ def runs_dir(tmp_path, run_paths):
 
 @pytest.fixture
 def window(qtbot, runs_dir):
-    w = MainWindow(runs_dir=runs_dir)
-    qtbot.addWidget(w)
-    w.resize(1280, 770)
-    w.show()
-    qtbot.waitExposed(w)
+    """The window on the runs folder of an earlier launch, 1280×770."""
+    w = open_window(qtbot, runs_dir, (1280, 770))
     yield w
-    w.metrics_runner.cancel()
-    w.metrics_runner.wait(10_000)
-    w.session.stop_all(10_000)
-    w.latent_view.shutdown()
+    close_window(w)
 
 
 def cell(window, row, column, role=Qt.ItemDataRole.DisplayRole):
