@@ -20,6 +20,8 @@ step that would have spoiled the weights, so the weights kept are the last finit
 from __future__ import annotations
 
 import math
+import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -41,6 +43,21 @@ EVAL_BATCH = 1024
 # anywhere.  Training takes torch's default (one per core, or OMP_NUM_THREADS) in whatever thread
 # it runs; a GUI thread beside it keeps one (explorer/app.py, tune_for_gui).
 TRAIN_THREADS = torch.get_num_threads()
+#: the nice value a training thread gives itself on Linux, where niceness belongs to each thread
+#: and the OpenMP workers it starts inherit it: 0 (the CLI) leaves it alone; the app raises it so
+#: that a GUI thread beside it gets a core at once (explorer/app.py, tune_for_gui)
+TRAIN_NICENESS = 0
+
+
+def lower_thread_priority(niceness: int) -> None:
+    """Raise the calling thread's nice value to ``niceness`` (Linux only; elsewhere the call would
+    lower the whole process, so nothing is done).  The threads it starts afterwards inherit it."""
+    if niceness <= 0 or not sys.platform.startswith("linux"):
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, max(os.getpriority(os.PRIO_PROCESS, 0), niceness))
+    except OSError:
+        pass
 
 
 def use_threads(n: int) -> None:
@@ -244,6 +261,7 @@ class Trainer:
     def updates(self):
         """Train, yielding ``TrainingUpdate`` values; the last one has ``kind == "finished"``."""
         cfg = self.train_cfg
+        lower_thread_priority(TRAIN_NICENESS)   # first: before its OpenMP workers start
         use_threads(TRAIN_THREADS)
         torch.manual_seed(cfg.seed)
         split = self._dataset or load_dataset(self.data_cfg)

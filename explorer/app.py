@@ -29,10 +29,19 @@ def tune_for_gui() -> None:
     - The GIL switches every millisecond, so the GUI thread gets its turn quickly.
     - OpenMP keeps its default wait policy: OMP_WAIT_POLICY=PASSIVE cost a quarter of the in-app
       throughput and made drag latency and timer lateness slightly worse
-      (benchmarks/bench_drag_latency.py --sweep)."""
+      (benchmarks/bench_drag_latency.py --sweep).
+    - Training threads run at nice 10 (Linux): on 2 loaded cores the GUI thread spent 88% of its
+      slow drags runnable but waiting for a core that the training team held; a niced team
+      yields the core at once, and takes it all whenever the GUI is idle."""
+    import engine.training
     from engine.training import use_threads  # importing it records torch's default count first
     use_threads(1)
+    engine.training.TRAIN_NICENESS = TRAINING_NICENESS
     sys.setswitchinterval(0.001)
+
+
+#: the nice value of the app's training threads (engine.training.TRAIN_NICENESS)
+TRAINING_NICENESS = 10
 
 
 def preload_in_background() -> None:
@@ -42,6 +51,25 @@ def preload_in_background() -> None:
         import scipy.signal  # noqa: F401
         import scipy.spatial  # noqa: F401
     threading.Thread(target=preload, name="preload", daemon=True).start()
+
+
+def collect_garbage_on_gui_thread():
+    """Set the garbage collector up for the app once its views are built; keep what it returns
+    alive as long as the app (benchmarks call it too, to measure what the app does).
+
+    - Everything imported so far (torch, Qt, the engine: ~270k objects) lives as long as the app.
+      Moved out of the collector's sight (``gc.freeze``), a full collection no longer walks it:
+      such a collection held the interpreter lock for 275–506 ms early in the first training, a
+      stall under the cursor.
+    - Qt objects must die on the GUI thread: a collection that a training thread happens to run
+      would free widgets there (a deadlock or a crash).  pyqtgraph's collector turns automatic
+      collection off and collects on a 1 s timer of this thread instead."""
+    import gc
+
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+    gc.collect()
+    gc.freeze()
+    return GarbageCollector(interval=1.0)
 
 
 LAUNCH_PROBE = "LATENT_EXPLORER_LAUNCH_PROBE"
@@ -80,18 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
 
     def with_views() -> None:
-        # Everything imported so far (torch, Qt, the engine: ~270k objects) lives as long as the app.
-        # Moved out of the collector's sight, a full collection no longer walks it: such a collection
-        # held the interpreter lock for 275–506 ms early in the first training, a stall under the cursor.
-        import gc
-
-        from pyqtgraph.util.garbage_collector import GarbageCollector
-        gc.collect()
-        gc.freeze()
-        # Qt objects must die on the GUI thread: a collection that a training thread happens to run
-        # would free widgets there (a deadlock or a crash).  pyqtgraph's collector turns automatic
-        # collection off and collects on a 1 s timer of this thread instead.
-        window.garbage_collector = GarbageCollector(interval=1.0)
+        window.garbage_collector = collect_garbage_on_gui_thread()
         for path in argv:
             window.open_run(path)
         if probe:
