@@ -1,6 +1,6 @@
 """Training throughput: the engine's Trainer versus the pytorch/examples VAE loop, on MNIST.
 
-Run: ``.venv/bin/python benchmarks/bench_throughput.py [--rounds 5] [--steps 300] [--device auto]``
+Run: ``.venv/bin/python benchmarks/bench_throughput.py [--rounds 5] [--steps 400] [--device auto]``
 
 Both train the 784-400-20 VAE with Adam (lr 1e-3) on batches of 128 real MNIST images:
 
@@ -9,10 +9,14 @@ Both train the 784-400-20 VAE with Adam (lr 1e-3) on batches of 128 real MNIST i
   pin_memory=True`` with CUDA, as there), sigmoid + ``F.binary_cross_entropy(reduction='sum')``
   + KLD, ``loss.item()`` every step;
 * ours — ``engine.training.Trainer`` (``ModelConfig(variant="vae", latent_dim=20, body="mlp",
-  hidden=(400,), likelihood="bernoulli")``), its updates consumed as the GUI worker consumes them;
-* bare (diagnostic) — the engine's model in a minimal loop over the same in-memory uint8 data
-  (shuffled indexing, ``.float().div_(255)``, ``model.loss``, ``loss.item()``): the ceiling the
-  Trainer could reach, so ours/bare is the Trainer's own overhead.
+  hidden=(400,), likelihood="bernoulli")``) with the settings ``main.py train`` gives it (TrainConfig's
+  defaults: probe codes of 5000 validation images every 200 steps, a model snapshot every 25, a
+  report every 10), its updates consumed as the GUI worker consumes them; ``--no-probes`` leaves
+  the probes and snapshots out;
+* bare (diagnostic) — the engine's model and its own optimizer (``configure_optimizers``) in a
+  minimal loop over the same in-memory uint8 data (shuffled indexing, ``.float().div_(255)``,
+  ``model.loss``, ``loss.item()``): the ceiling the Trainer could reach, so ours/bare is the
+  Trainer's own overhead.
 
 ``--threads N`` runs both sides on N torch threads: the reference through ``torch.set_num_threads``
 and the Trainer through ``engine.training.TRAIN_THREADS`` (which it applies to its own thread when
@@ -74,16 +78,19 @@ def reference_run(train_set, device, warmup: int, steps: int, seed: int) -> floa
     return samples / elapsed
 
 
-def ours_run(split, data_cfg, device, warmup: int, steps: int, seed: int, report_every: int) -> float:
+def ours_run(split, data_cfg, device, warmup: int, steps: int, seed: int, report_every: int,
+             cli_settings: bool = True) -> float:
     """Samples per second of the engine's Trainer, from its progress update at step ``warmup`` on.
 
     Time is counted between consecutive progress updates only (training steps; never the
     per-epoch validation), and the generator is driven the way the GUI worker drives it.
     """
     steps_per_epoch = math.ceil(len(split.train) / BATCH)
+    # what ``main.py train`` runs (engine/cli.py): TrainConfig's defaults for everything the CLI
+    # has no flag for (probe size and interval, snapshot interval), unless --no-probes says otherwise
+    extra = dict(probe_size=1000, probe_every=NEVER, snapshot_every=NEVER) if not cli_settings else {}
     train_cfg = TrainConfig(epochs=math.ceil((warmup + steps) / steps_per_epoch) + 1, batch_size=BATCH, lr=LR,
-                            seed=seed, device=device.type, probe_size=1000, probe_every=NEVER,
-                            snapshot_every=NEVER, report_every=report_every)
+                            seed=seed, device=device.type, report_every=report_every, **extra)
     trainer = Trainer(data_cfg, MODEL, train_cfg, dataset=split)
     updates = trainer.updates()
     elapsed, timed_steps, last = 0.0, 0, None
@@ -110,7 +117,7 @@ def bare_run(split, device, warmup: int, steps: int, seed: int) -> float:
     torch.manual_seed(seed)
     train_set = split.train
     model = build_model(MODEL, train_set.shape, train_set.n_classes).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    optimizer = model.configure_optimizers(LR)["model"]   # the model's own Adam, as the Trainer uses it
     images = train_set.images.to(device)
     THREADS_SEEN["bare"] = torch.get_num_threads()
     n = images.shape[0]
@@ -138,10 +145,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common.add_common_args(parser)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=300, help="timed optimizer steps per contender and round")
+    parser.add_argument("--steps", type=int, default=400,
+                        help="timed optimizer steps per contender and round (400: two of the probes made every 200)")
     parser.add_argument("--warmup", type=int, default=20, help="untimed steps first (a multiple of --report-every)")
     parser.add_argument("--report-every", type=int, default=10,
                         help="the Trainer's report interval in steps (default: the app's, 10)")
+    parser.add_argument("--no-probes", action="store_true",
+                        help="the Trainer without its probe codes and snapshots (main.py train makes both)")
     parser.add_argument("--no-bare", action="store_true", help="leave the diagnostic bare loop out")
     args = parser.parse_args()
     if args.warmup % args.report_every or args.steps % args.report_every:
@@ -158,7 +168,8 @@ def main() -> None:
     split = load_dataset(data_cfg)
     contenders = {
         "reference": lambda seed: reference_run(ref_train, device, args.warmup, args.steps, seed),
-        "ours": lambda seed: ours_run(split, data_cfg, device, args.warmup, args.steps, seed, args.report_every),
+        "ours": lambda seed: ours_run(split, data_cfg, device, args.warmup, args.steps, seed, args.report_every,
+                                        cli_settings=not args.no_probes),
     }
     if not args.no_bare:
         contenders["bare"] = lambda seed: bare_run(split, device, args.warmup, args.steps, seed)
@@ -188,7 +199,7 @@ def main() -> None:
     print(f"load average at the end: {env['load_average_at_end']}")
     common.write_json(args.json, {
         "benchmark": "throughput", "environment": env,
-        "settings": {"rounds": args.rounds, "steps": args.steps, "warmup": args.warmup, "batch_size": BATCH,
+        "settings": {"ours_as_cli": not args.no_probes, "rounds": args.rounds, "steps": args.steps, "warmup": args.warmup, "batch_size": BATCH,
                      "report_every": args.report_every, "model": MODEL.to_dict()},
         "samples_per_sec": rates, "median_samples_per_sec": med,
         "ratio_ours_over_reference": ratio, "per_round_ratios": round_ratios,

@@ -155,15 +155,44 @@ class NonFiniteStep(Exception):
 
 def optimize(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     """One optimizer step on ``loss`` over the optimizer's parameters, taken only when the loss
-    and the gradient norm are finite (otherwise NonFiniteStep, the weights untouched)."""
+    and every gradient element are finite (otherwise NonFiniteStep, the weights untouched).
+
+    The check is one number read once: the loss plus the 2-norm of each gradient (one fused
+    ``_foreach_norm`` pass; a NaN or ±inf anywhere makes its norm, and so the sum, non-finite).
+    It can only err on the safe side: a sum of finite norms that overflows float32 stops the run
+    too, as the global gradient norm computed before would have."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-    grad_norm = torch.nn.utils.clip_grad_norm_(params, math.inf) if params else loss.new_zeros(())
-    check = torch.stack([loss.detach(), grad_norm.detach().to(loss.dtype)])
-    if not bool(torch.isfinite(check).all()):
-        raise NonFiniteStep("loss" if not bool(torch.isfinite(check[0])) else "gradient")
+    grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+    check = loss.detach()
+    if grads:
+        check = check + gradient_norm_sum(grads).to(check.dtype)
+    if not math.isfinite(check.item()):
+        raise NonFiniteStep("loss" if not bool(torch.isfinite(loss.detach()).all()) else "gradient")
     optimizer.step()
+
+
+def gradient_norm_sum(grads: list[torch.Tensor]) -> torch.Tensor:
+    """Σ_i ‖g_i‖₂ over the gradients: finite exactly when every element is (short of overflow)."""
+    first = grads[0]
+    if all(g.device == first.device and g.dtype == first.dtype and not g.is_sparse for g in grads):
+        return torch.stack(torch._foreach_norm(grads)).sum()
+    return torch.stack([torch.linalg.vector_norm(g.coalesce().values() if g.is_sparse else g).double().cpu()
+                        for g in grads]).sum()
+
+
+#: devices with torch's fused Adam kernel (one kernel for all parameters: about 3x faster than the
+#: per-tensor loop on the CPU for the 784-400-20 VAE, and the fastest on CUDA)
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
+
+
+def adam(params, lr: float, **kwargs) -> torch.optim.Adam:
+    """``torch.optim.Adam`` (the same update), fused where torch has the kernel for the parameters'
+    device and dtype; a resumed run keeps the implementation its saved optimizer state names."""
+    params = list(params)
+    fused = bool(params) and all(p.device.type in FUSED_ADAM_DEVICES and p.dtype in (torch.float32, torch.float64)
+                                 and p.device == params[0].device for p in params)
+    return torch.optim.Adam(params, lr=lr, fused=fused or None, **kwargs)
 
 
 class AutoencoderModel(nn.Module):
@@ -307,11 +336,11 @@ class AutoencoderModel(nn.Module):
     def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
         """The model's named optimizers: one Adam over every parameter (``model``), and one per
         layer pair when layer-wise pretraining is on (``pretrain_<i>``)."""
-        optimizers = {"model": torch.optim.Adam(self.parameters(), lr=lr)}
+        optimizers = {"model": adam(self.parameters(), lr=lr)}
         if self.pretrain_epochs > 0:
             from engine.models.pretraining import layer_pairs
             for i, pair in enumerate(layer_pairs(self), 1):
-                optimizers[f"pretrain_{i}"] = torch.optim.Adam(pair.parameters, lr=lr)
+                optimizers[f"pretrain_{i}"] = adam(pair.parameters, lr=lr)
         return optimizers
 
     def training_step(self, x: torch.Tensor, y: torch.Tensor | None,
