@@ -11,7 +11,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSettings, QTimer
-from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.errors import UserError
 from engine.models import AutoencoderModel, variant
@@ -188,6 +197,21 @@ def remember_export_folder(folder: Path) -> None:
         settings.setValue(EXPORT_FOLDER_KEY, str(folder))
     else:
         _memory_settings[EXPORT_FOLDER_KEY] = str(folder)
+
+
+def control_rows(parent: QWidget, *rows) -> QVBoxLayout:
+    """The views' controls as short rows of (words or None, widget), so a view fits a laptop's
+    right-hand dock (about 440 px) instead of scrolling sideways."""
+    layout = QVBoxLayout()
+    for row in rows:
+        line = QHBoxLayout()
+        for words, widget in row:
+            if words:
+                line.addWidget(QLabel(words, parent))
+            line.addWidget(widget)
+        line.addStretch(1)
+        layout.addLayout(line)
+    return layout
 
 
 class ExportBar(QWidget):

@@ -17,8 +17,6 @@ import torch
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
-    QHBoxLayout,
-    QLabel,
     QPushButton,
     QScrollArea,
     QSpinBox,
@@ -26,7 +24,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.insight_common import ChunkedDecoder, ExportBar, FrameThrottle, encode_images, prior_kind, safe_file_stem
+from explorer.insight_common import (
+    ChunkedDecoder,
+    ExportBar,
+    FrameThrottle,
+    control_rows,
+    encode_images,
+    prior_kind,
+    safe_file_stem,
+)
 from explorer.insight_figure import FigureCanvas, GridFigure
 from explorer.session import LatentCursor, RunState, rebind
 
@@ -137,14 +143,10 @@ class InterpolationView(QWidget):
         self.spherical_box = QCheckBox("Spherical", self)
         self.spherical_box.setToolTip("Along the great circle (slerp) rather than a straight line; "
                                       "the default for a standard-normal prior")
-        controls = QHBoxLayout()
-        for words, widget in ((None, self.pick_a), (None, self.pick_b), (None, self.swap_button),
-                              ("Images", self.image_a), (None, self.image_b), (None, self.use_images),
-                              ("Steps", self.steps_spin), (None, self.spherical_box)):
-            if words:
-                controls.addWidget(QLabel(words, self))
-            controls.addWidget(widget)
-        controls.addStretch(1)
+        controls = control_rows(self, ((None, self.pick_a), (None, self.pick_b), (None, self.swap_button),
+                                       (None, self.spherical_box)),
+                                (("Images", self.image_a), (None, self.image_b), (None, self.use_images),
+                                 ("Steps", self.steps_spin)))
         self.canvas = FigureCanvas(self)
         self.canvas.placeholder = "Pick two points: A and B from the cursor, two clicks on the map, or two images."
         self.scroll = QScrollArea(self)

@@ -16,11 +16,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QScrollArea, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QScrollArea, QSpinBox, QVBoxLayout, QWidget
 
 from engine.data import load_dataset
 from explorer.background import BackgroundTask
-from explorer.insight_common import ExportBar, FrameThrottle, model_device, safe_file_stem
+from explorer.insight_common import ExportBar, FrameThrottle, control_rows, model_device, safe_file_stem
 from explorer.insight_figure import FigureCanvas, GridFigure
 from explorer.session import RunState, rebind
 
@@ -77,13 +77,10 @@ class ReconstructionView(QWidget):
             for key, words in items.items():
                 combo.addItem(words, key)
         self.count_spin = QSpinBox(self, minimum=1, maximum=128, value=32)
-        controls = QHBoxLayout()
-        for words, widget in (("Images", self.source_combo), ("Error", self.error_combo),
-                              ("Order", self.order_combo), ("Show", self.count_spin)):
-            controls.addWidget(QLabel(words, self))
-            controls.addWidget(widget)
-        controls.addStretch(1)
+        controls = control_rows(self, (("Images", self.source_combo), ("Error", self.error_combo)),
+                                (("Order", self.order_combo), ("Show", self.count_spin)))
         self.note = QLabel(self)
+        self.note.setWordWrap(True)
         self.canvas = FigureCanvas(self)
         self.scroll = QScrollArea(self)
         self.scroll.setWidgetResizable(True)

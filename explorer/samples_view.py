@@ -19,7 +19,6 @@ import torch
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
-    QHBoxLayout,
     QLabel,
     QPushButton,
     QScrollArea,
@@ -34,6 +33,7 @@ from explorer.insight_common import (
     ChunkedDecoder,
     ExportBar,
     FrameThrottle,
+    control_rows,
     model_device,
     prior_kind,
     safe_file_stem,
@@ -104,13 +104,9 @@ class SamplesView(QWidget):
         self.seed_spin = QSpinBox(self, minimum=0, maximum=2**31 - 1, value=0)
         self.seed_spin.setToolTip("The noise the samples are drawn from; it stays the same as the model trains")
         self.new_noise = QPushButton("New noise", self)
-        controls = QHBoxLayout()
-        for words, widget in ((None, self.count_label), (None, self.count_spin), ("Temperature", self.temperature_spin),
-                              ("Seed", self.seed_spin), (None, self.new_noise)):
-            if words:
-                controls.addWidget(QLabel(words, self))
-            controls.addWidget(widget)
-        controls.addStretch(1)
+        controls = control_rows(self, ((None, self.count_label), (None, self.count_spin),
+                                       ("Temperature", self.temperature_spin)),
+                                (("Seed", self.seed_spin), (None, self.new_noise)))
         self.canvas = FigureCanvas(self)
         self.scroll = QScrollArea(self)
         self.scroll.setWidgetResizable(True)

@@ -19,7 +19,6 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QScrollArea,
@@ -28,7 +27,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.insight_common import ChunkedDecoder, ExportBar, FrameThrottle, prior_kind, safe_file_stem
+from explorer.insight_common import (
+    ChunkedDecoder,
+    ExportBar,
+    FrameThrottle,
+    control_rows,
+    prior_kind,
+    safe_file_stem,
+)
 from explorer.insight_figure import FigureCanvas, GridFigure
 from explorer.session import LatentCursor, RunState, rebind
 
@@ -79,12 +85,8 @@ class TraversalView(QWidget):
         self.span_spin = QDoubleSpinBox(self, minimum=0.5, maximum=6.0, value=3.0, singleStep=0.5, decimals=1)
         self.span_spin.setPrefix("±")
         self.span_spin.setSuffix(" sd")
-        controls = QHBoxLayout()
-        for words, widget in (("Dimensions", self.rows_spin), (None, self.order_combo), (None, self.only_edit),
-                              ("Steps", self.steps_spin), ("Range", self.span_spin)):
-            if words:
-                controls.addWidget(QLabel(words, self))
-            controls.addWidget(widget)
+        controls = control_rows(self, (("Dimensions", self.rows_spin), (None, self.order_combo), (None, self.only_edit)),
+                                (("Steps", self.steps_spin), ("Range", self.span_spin)))
         self.note = QLabel(self)
         self.note.setWordWrap(True)
         self.canvas = FigureCanvas(self)
