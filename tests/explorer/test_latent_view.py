@@ -284,3 +284,16 @@ def test_umap_is_fitted_on_the_projection_worker_and_stale_results_are_dropped(q
     assert view.shutdown()
     assert not view.worker._thread.isRunning()
     assert view.worker.request("umap", state.probe.codes) == 0  # a closed worker takes no more work
+
+
+def test_the_class_legend_fits_a_short_map(qtbot, explorer):
+    """In the comparison window's short maps the legend ran past the bottom: class 9 was cut off."""
+    session, state, view, canvas = explorer
+    window = view.window()
+    for height in (560, 240):
+        window.resize(900, height)
+        qtbot.wait(50)
+        legend, box = view.legend.sceneBoundingRect(), view.view.sceneBoundingRect()
+        assert len(view.legend.items) == 10 and view.legend.isVisible()
+        assert legend.bottom() <= box.bottom() + 1, (height, legend, box)
+    assert view.legend.columnCount > 1
