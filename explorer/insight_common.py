@@ -31,6 +31,7 @@ DECODE_BUDGET_S = 0.004           # GUI-thread time per decoding turn; a larger 
 EXPORT_FOLDER_KEY = "export/last_folder"
 EXPORT_SIZES = (32, 64, 96, 128, 192, 256)   # each image's longer side in an export, pixels
 DEFAULT_EXPORT_SIZE = 96
+FIGURE_MIN_PX = 120               # a view's picture never shorter: a short dock scrolls the tab instead
 PRIOR_WORDS = {"standard_normal": "N(0, I)", "chosen": "the model's chosen prior",
                "fitted": "a Gaussian fitted to the training codes"}
 

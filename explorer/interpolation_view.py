@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.insight_common import (
+    FIGURE_MIN_PX,
     ChunkedDecoder,
     ExportBar,
     FrameThrottle,
@@ -151,6 +152,7 @@ class InterpolationView(QWidget):
         self.canvas.placeholder = "Pick two points: A and B from the cursor, two clicks on the map, or two images."
         self.scroll = QScrollArea(self)
         self.scroll.setWidgetResizable(True)
+        self.scroll.setMinimumHeight(FIGURE_MIN_PX)
         self.scroll.setWidget(self.canvas)
         self.export_bar = ExportBar(self.figure, self._file_stem, self)
         layout = QVBoxLayout(self)

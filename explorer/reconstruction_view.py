@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QComboBox, QLabel, QScrollArea, QSpinBox, QVBoxLay
 
 from engine.data import load_dataset
 from explorer.background import BackgroundTask
-from explorer.insight_common import ExportBar, FrameThrottle, control_rows, model_device, safe_file_stem
+from explorer.insight_common import FIGURE_MIN_PX, ExportBar, FrameThrottle, control_rows, model_device, safe_file_stem
 from explorer.insight_figure import FigureCanvas, GridFigure
 from explorer.session import RunState, rebind
 
@@ -84,6 +84,7 @@ class ReconstructionView(QWidget):
         self.canvas = FigureCanvas(self)
         self.scroll = QScrollArea(self)
         self.scroll.setWidgetResizable(True)
+        self.scroll.setMinimumHeight(FIGURE_MIN_PX)
         self.scroll.setWidget(self.canvas)
         self.export_bar = ExportBar(self.figure, self._file_stem, self)
         layout = QVBoxLayout(self)

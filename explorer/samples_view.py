@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from engine.models import AutoencoderModel
 from explorer.insight_common import (
+    FIGURE_MIN_PX,
     PRIOR_WORDS,
     ChunkedDecoder,
     ExportBar,
@@ -110,6 +111,7 @@ class SamplesView(QWidget):
         self.canvas = FigureCanvas(self)
         self.scroll = QScrollArea(self)
         self.scroll.setWidgetResizable(True)
+        self.scroll.setMinimumHeight(FIGURE_MIN_PX)
         self.scroll.setWidget(self.canvas)
         self.export_bar = ExportBar(self.figure, self._file_stem, self)
         layout = QVBoxLayout(self)

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.insight_common import (
+    FIGURE_MIN_PX,
     ChunkedDecoder,
     ExportBar,
     FrameThrottle,
@@ -92,6 +93,7 @@ class TraversalView(QWidget):
         self.canvas = FigureCanvas(self)
         self.scroll = QScrollArea(self)
         self.scroll.setWidgetResizable(True)
+        self.scroll.setMinimumHeight(FIGURE_MIN_PX)
         self.scroll.setWidget(self.canvas)
         self.export_bar = ExportBar(self.figure, self._file_stem, self)
         layout = QVBoxLayout(self)
