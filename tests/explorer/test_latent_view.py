@@ -297,3 +297,15 @@ def test_the_class_legend_fits_a_short_map(qtbot, explorer):
         assert len(view.legend.items) == 10 and view.legend.isVisible()
         assert legend.bottom() <= box.bottom() + 1, (height, legend, box)
     assert view.legend.columnCount > 1
+
+
+def test_the_colour_menu_never_widens_the_map_toolbar(explorer):
+    """With every kind listed before it was first shown, the combo asked for its longest item's
+    width: a run opened from the command line made the window 1379 px wide on a 1280 px screen."""
+    from PySide6.QtWidgets import QWidgetItem
+    session, state, view, canvas = explorer
+    combo = view.colouring.combo
+    assert combo.count() > 1
+    longest = max(combo.fontMetrics().horizontalAdvance(combo.itemText(i)) for i in range(combo.count()))
+    assert QWidgetItem(combo).minimumSize().width() < longest
+    assert combo.sizeHint().width() > longest   # shown whole where there is room
