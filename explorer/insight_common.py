@@ -33,6 +33,7 @@ DECODE_BUDGET_S = 0.004           # GUI-thread time per decoding turn; a larger 
 EXPORT_FOLDER_KEY = "export/last_folder"
 EXPORT_SIZES = (32, 64, 96, 128, 192, 256)   # each image's longer side in an export, pixels
 DEFAULT_EXPORT_SIZE = 96
+FIGURE_MIN_PX = 120               # a view's picture never shorter: a short dock scrolls the tab instead
 PRIOR_WORDS = {"standard_normal": "N(0, I)", "chosen": "the model's chosen prior",
                "fitted": "a Gaussian fitted to the training codes"}
 
@@ -206,6 +207,21 @@ def remember_export_folder(folder: Path) -> None:
         _memory_settings[EXPORT_FOLDER_KEY] = str(folder)
 
 
+def control_rows(parent: QWidget, *rows) -> QVBoxLayout:
+    """The views' controls as short rows of (words or None, widget), so a view fits a laptop's
+    right-hand dock (about 440 px) instead of scrolling sideways."""
+    layout = QVBoxLayout()
+    for row in rows:
+        line = QHBoxLayout()
+        for words, widget in row:
+            if words:
+                line.addWidget(QLabel(words, parent))
+            line.addWidget(widget)
+        line.addStretch(1)
+        layout.addLayout(line)
+    return layout
+
+
 class ExportBar(QWidget):
     """Image size, "PNG…" and "SVG…": writes what ``figure()`` returns (the view's current picture)."""
 
@@ -268,20 +284,6 @@ def run_file_stem(state, what: str) -> str:
     return safe_file_stem(f"{state.name if state is not None else 'run'}-{what}")
 
 
-# -- the layout ------------------------------------------------------------------------------------
-def controls_row(parent: QWidget, items, stretch: bool = True) -> QHBoxLayout:
-    """A row of ``(words, widget)`` pairs, each widget after a label of its words (none for None);
-    room to spare goes to the right when ``stretch``."""
-    row = QHBoxLayout()
-    for words, widget in items:
-        if words:
-            row.addWidget(QLabel(words, parent))
-        row.addWidget(widget)
-    if stretch:
-        row.addStretch(1)
-    return row
-
-
 # -- the picture -----------------------------------------------------------------------------------
 class FigurePane(QWidget):
     """The lower part of every insight view: its ``GridFigure`` on a canvas in a scroll area, an
@@ -300,6 +302,7 @@ class FigurePane(QWidget):
         self.scroll = QScrollArea(self)
         self.scroll.setWidgetResizable(True)
         self.scroll.setWidget(self.canvas)
+        self.scroll.setMinimumHeight(FIGURE_MIN_PX)
         self.export_bar = ExportBar(self.figure, file_stem, self)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

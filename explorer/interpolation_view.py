@@ -22,7 +22,7 @@ from explorer.insight_common import (
     FigurePane,
     FrameThrottle,
     class_name,
-    controls_row,
+    control_rows,
     encode_images,
     prior_kind,
     run_file_stem,
@@ -136,9 +136,10 @@ class InterpolationView(QWidget):
         self.spherical_box = QCheckBox("Spherical", self)
         self.spherical_box.setToolTip("Along the great circle (slerp) rather than a straight line; "
                                       "the default for a standard-normal prior")
-        controls = controls_row(self, ((None, self.pick_a), (None, self.pick_b), (None, self.swap_button),
-                                       ("Images", self.image_a), (None, self.image_b), (None, self.use_images),
-                                       ("Steps", self.steps_spin), (None, self.spherical_box)))
+        controls = control_rows(self, ((None, self.pick_a), (None, self.pick_b), (None, self.swap_button),
+                                       (None, self.spherical_box)),
+                                (("Images", self.image_a), (None, self.image_b), (None, self.use_images),
+                                 ("Steps", self.steps_spin)))
         self.throttle = FrameThrottle(self, self.refresh)
         self.decoder = ChunkedDecoder(self)
         self.pane = FigurePane(self, lambda: run_file_stem(self.state, "interpolation"),

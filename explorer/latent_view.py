@@ -173,6 +173,7 @@ class LatentView(QWidget):
                                     brush=pg.mkBrush(palette.color(QPalette.ColorRole.Base)))
         self.legend.setParentItem(self.view)
         self._legend_names: list[str] = []
+        self.view.sigResized.connect(self._fit_legend)
         self.plot.viewport().installEventFilter(self)
         # colour by a value (explorer/map_values.py): the menu, the colour bar beside the map, a caption under it
         self.colouring = MapColouring(self)
@@ -534,11 +535,25 @@ class LatentView(QWidget):
             return
         self._legend_names = list(names)
         self.legend.clear()
-        self.legend.setColumnCount(max(1, math.ceil(len(names) / 12)))
+        self.legend.setColumnCount(1)
         for name, color in zip(names, palette_for(self._n_colors()) if names else []):
             sample = pg.ScatterPlotItem(symbol="o", size=9, pen=None, brush=pg.mkBrush(color))
             self.legend.addItem(sample, name)
+        self._fit_legend()
         self.legend.setVisible(bool(names) and self.colouring.kind == CLASS)
+
+    def _fit_legend(self, *_) -> None:
+        """As many columns as the map's height needs (at most 12 rows), so a short map (the
+        comparison window's) shows every class instead of cutting the last ones off."""
+        n = len(self.legend.items)
+        if not n:
+            return
+        rows_now = math.ceil(n / self.legend.columnCount)
+        row_h = max(self.legend.boundingRect().height() / rows_now, 1.0) if self.legend.isVisible() else 22.0
+        room = max(1, int((self.view.height() - 20) // row_h))
+        columns = max(1, math.ceil(n / min(12, room)))
+        if columns != self.legend.columnCount:
+            self.legend.setColumnCount(columns)
 
     # -- the cursor ---------------------------------------------------------------------------------
     def _place_handle_at_code(self, code: np.ndarray) -> None:

@@ -56,6 +56,9 @@ class MapColouring(QObject):
         self.combo.setObjectName("colourByCombo")
         self.combo.setAccessibleName("colourByCombo")
         self.combo.setToolTip("What the points' colours show")
+        # as wide as its longest item where there is room, but never wider than "Class" needs: a
+        # run opened with every kind listed widened the map's toolbar and the window past 1280 px
+        self.combo.setMinimumWidth(self.combo.fontMetrics().horizontalAdvance(TITLES[CLASS]) + 44)
         self.combo.currentIndexChanged.connect(lambda i: self.set_kind(self.combo.itemData(i) or CLASS))
         self.bar = pg.ColorBarItem(values=(0, 1), colorMap=COLORMAP, interactive=False, width=12)
         self.bar.hide()

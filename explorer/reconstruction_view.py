@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QComboBox, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from engine.data import load_dataset
 from explorer.background import BackgroundTask
-from explorer.insight_common import FigurePane, FrameThrottle, class_name, controls_row, model_device, run_file_stem
+from explorer.insight_common import FigurePane, FrameThrottle, class_name, control_rows, model_device, run_file_stem
 from explorer.insight_figure import GridFigure
 from explorer.session import RunState, rebind
 
@@ -76,9 +76,10 @@ class ReconstructionView(QWidget):
             for key, words in items.items():
                 combo.addItem(words, key)
         self.count_spin = QSpinBox(self, minimum=1, maximum=128, value=32)
-        controls = controls_row(self, (("Images", self.source_combo), ("Error", self.error_combo),
-                                       ("Order", self.order_combo), ("Show", self.count_spin)))
+        controls = control_rows(self, (("Images", self.source_combo), ("Error", self.error_combo)),
+                                (("Order", self.order_combo), ("Show", self.count_spin)))
         self.note = QLabel(self)
+        self.note.setWordWrap(True)
         self.throttle = FrameThrottle(self, self.refresh)
         self.pane = FigurePane(self, lambda: run_file_stem(self.state, "reconstructions"),
                                (self.throttle.flush, self.finish_now), note=self.note)

@@ -26,7 +26,7 @@ from explorer.insight_common import (
     FigurePane,
     FrameThrottle,
     class_name,
-    controls_row,
+    control_rows,
     model_device,
     prior_kind,
     run_file_stem,
@@ -96,9 +96,9 @@ class SamplesView(QWidget):
         self.seed_spin = QSpinBox(self, minimum=0, maximum=2**31 - 1, value=0)
         self.seed_spin.setToolTip("The noise the samples are drawn from; it stays the same as the model trains")
         self.new_noise = QPushButton("New noise", self)
-        controls = controls_row(self, ((None, self.count_label), (None, self.count_spin),
-                                       ("Temperature", self.temperature_spin), ("Seed", self.seed_spin),
-                                       (None, self.new_noise)))
+        controls = control_rows(self, ((None, self.count_label), (None, self.count_spin),
+                                       ("Temperature", self.temperature_spin)),
+                                (("Seed", self.seed_spin), (None, self.new_noise)))
         self.throttle = FrameThrottle(self, self.refresh)
         self.decoder = ChunkedDecoder(self)
         self.pane = FigurePane(self, lambda: run_file_stem(self.state, "samples"),

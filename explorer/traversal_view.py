@@ -31,7 +31,7 @@ from explorer.insight_common import (
     FigurePane,
     FrameThrottle,
     class_name,
-    controls_row,
+    control_rows,
     prior_kind,
     run_file_stem,
 )
@@ -84,9 +84,8 @@ class TraversalView(QWidget):
         self.span_spin = QDoubleSpinBox(self, minimum=0.5, maximum=6.0, value=3.0, singleStep=0.5, decimals=1)
         self.span_spin.setPrefix("±")
         self.span_spin.setSuffix(" sd")
-        controls = controls_row(self, (("Dimensions", self.rows_spin), (None, self.order_combo),
-                                       (None, self.only_edit), ("Steps", self.steps_spin), ("Range", self.span_spin)),
-                                stretch=False)
+        controls = control_rows(self, (("Dimensions", self.rows_spin), (None, self.order_combo), (None, self.only_edit)),
+                                (("Steps", self.steps_spin), ("Range", self.span_spin)))
         self.note = QLabel(self)
         self.note.setWordWrap(True)
         self.throttle = FrameThrottle(self, self.refresh)

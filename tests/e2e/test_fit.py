@@ -99,3 +99,21 @@ def test_every_dock_widget_is_reachable_by_name(laptop):
     w = laptop(1280, 800)
     for name in ("trainingPanel", "decoderCanvas", "runsList", "lossPlot", "latentView", "presetCombo"):
         assert w.findChild(QWidget, name) is not None, name
+
+
+@pytest.mark.parametrize("screen", [(1280, 800), (1366, 768)])
+def test_the_insight_views_fit_the_right_hand_dock(laptop, screen):
+    """Their control rows were 490-650 px wide in a dock of about 440: every tab scrolled sideways,
+    hiding the traversals' last column, the notes' ends and the export row; the picture keeps a
+    usable height (a short dock scrolls the tab vertically instead)."""
+    w = laptop(*screen)
+    w.insights_dock.show()
+    w.insights_dock.raise_()
+    QApplication.processEvents()
+    scroll = w.insights_dock.widget()
+    for index, view in enumerate(w.insight_tabs.views):
+        w.insight_tabs.setCurrentIndex(index)
+        QApplication.processEvents()
+        assert view.minimumSizeHint().width() <= scroll.viewport().width(), (type(view).__name__, scroll.width())
+        assert not scroll.horizontalScrollBar().isVisible(), type(view).__name__
+        assert view.pane.scroll.height() >= 120, type(view).__name__   # the picture: 50 px with two rows of controls

@@ -284,3 +284,28 @@ def test_umap_is_fitted_on_the_projection_worker_and_stale_results_are_dropped(q
     assert view.shutdown()
     assert not view.worker._thread.isRunning()
     assert view.worker.request("umap", state.probe.codes) == 0  # a closed worker takes no more work
+
+
+def test_the_class_legend_fits_a_short_map(qtbot, explorer):
+    """In the comparison window's short maps the legend ran past the bottom: class 9 was cut off."""
+    session, state, view, canvas = explorer
+    window = view.window()
+    for height in (560, 240):
+        window.resize(900, height)
+        qtbot.wait(50)
+        legend, box = view.legend.sceneBoundingRect(), view.view.sceneBoundingRect()
+        assert len(view.legend.items) == 10 and view.legend.isVisible()
+        assert legend.bottom() <= box.bottom() + 1, (height, legend, box)
+    assert view.legend.columnCount > 1
+
+
+def test_the_colour_menu_never_widens_the_map_toolbar(explorer):
+    """With every kind listed before it was first shown, the combo asked for its longest item's
+    width: a run opened from the command line made the window 1379 px wide on a 1280 px screen."""
+    from PySide6.QtWidgets import QWidgetItem
+    session, state, view, canvas = explorer
+    combo = view.colouring.combo
+    assert combo.count() > 1
+    longest = max(combo.fontMetrics().horizontalAdvance(combo.itemText(i)) for i in range(combo.count()))
+    assert QWidgetItem(combo).minimumSize().width() < longest
+    assert combo.sizeHint().width() > longest   # shown whole where there is room
