@@ -347,21 +347,24 @@ class TrainingPanel(QWidget):
         rows.addLayout(row)
         return box
 
-    def _queue(self) -> None:
+    def _configs_or_say_why(self):
+        """The panel's settings, or None with the reason shown under the form."""
         try:
-            configs = self.configs()
+            return self.configs()
         except UserError as exc:
             self.error.setText(str(exc))
             self.error.setVisible(True)
+            return None
+
+    def _queue(self) -> None:
+        configs = self._configs_or_say_why()
+        if configs is None:
             return
         self.queue_requested.emit(configs)
 
     def _sweep(self) -> None:
-        try:
-            configs = self.configs()
-        except UserError as exc:
-            self.error.setText(str(exc))
-            self.error.setVisible(True)
+        configs = self._configs_or_say_why()
+        if configs is None:
             return
         self.sweep_requested.emit((configs, self.sweep_axis.currentData(), self.sweep_values.text()))
 
@@ -502,11 +505,8 @@ class TrainingPanel(QWidget):
             self.download_bar.setValue(done)
 
     def _start(self) -> None:
-        try:
-            configs = self.configs()
-        except UserError as exc:
-            self.error.setText(str(exc))
-            self.error.setVisible(True)
+        configs = self._configs_or_say_why()
+        if configs is None:
             return
         self.start_requested.emit(configs)
 
