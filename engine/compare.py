@@ -28,6 +28,7 @@ from engine.errors import UserError
 from engine.models import AutoencoderModel, variant
 from engine.outputs import output_target
 from engine.runs import Run, atomic_write
+from engine.training import float_batch
 
 METRICS_FILE = "metrics.json"
 FIGURE_SUFFIXES = (".png", ".svg")
@@ -177,7 +178,7 @@ def sample_images(model: AutoencoderModel, noise: torch.Tensor | None, n: int, s
 @torch.no_grad()
 def reconstruction_rows(model: AutoencoderModel, images_u8: torch.Tensor, labels: torch.Tensor, nrow: int) -> torch.Tensor:
     """Rows of inputs each followed by a row of their reconstructions (N×C×H×W in [0, 1])."""
-    x = images_u8.float() / 255.0
+    x = float_batch(images_u8)
     recon = model.reconstruct(x, labels if model.is_conditional else None).cpu()
     rows = []
     for s in range(0, len(x), nrow):

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from engine.data import MAX_SEED, DataConfig
+from engine.data import MAX_SEED, DataConfig, settings_from_dict
 from engine.errors import ConfigError
 from engine.models import BODIES, LEGACY_LIKELIHOODS, LIKELIHOODS, variant
 from engine.models.base import check_params
@@ -30,19 +30,6 @@ def check_number(value, label: str, kind: type) -> None:
         raise ConfigError(f"{label} must be a whole number, not {value!r}.")
     if not math.isfinite(value):
         raise ConfigError(f"{label} must be a finite number, not {value}.")
-
-
-def _from_dict(cls, d: dict, what: str):
-    if not isinstance(d, dict):
-        raise ConfigError(f"The {what} settings must be a JSON object.")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise ConfigError(f"Unknown {what} setting {unknown[0]!r}.")
-    try:
-        return cls(**d)
-    except TypeError as exc:
-        raise ConfigError(f"Bad {what} settings: {exc}.") from None
 
 
 @dataclass(frozen=True)
@@ -117,8 +104,8 @@ class ModelConfig:
             params_class = variant(key).params_class
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        params = _from_dict(params_class, d.pop("params", None) or {}, "model parameter")
-        cfg = _from_dict(cls, d, "model")
+        params = settings_from_dict(params_class, d.pop("params", None) or {}, "model parameter")
+        cfg = settings_from_dict(cls, d, "model")
         return dataclasses.replace(cfg, params=params)
 
     def with_params(self, **changes) -> "ModelConfig":
@@ -180,4 +167,4 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        return _from_dict(cls, d, "training")
+        return settings_from_dict(cls, d, "training")

@@ -76,6 +76,21 @@ _FIELD_TYPES = {
 }
 
 
+def settings_from_dict(cls, d: dict, what: str):
+    """A settings dataclass from its JSON form: ConfigError with one sentence for a non-object, an unknown
+    key or a bad value (``engine.config`` builds every settings class through this)."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"The {what} settings must be a JSON object.")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ConfigError(f"Unknown {what} setting {unknown[0]!r}.")
+    try:
+        return cls(**d)
+    except TypeError as exc:
+        raise ConfigError(f"Bad {what} settings: {exc}.") from None
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Where the images come from and how they are split; JSON-able through ``to_dict``/``from_dict``.
@@ -118,13 +133,7 @@ class DataConfig:
     @classmethod
     def from_dict(cls, d: dict) -> DataConfig:
         """Rebuild settings from ``to_dict``'s form; an unknown key raises ``ConfigError`` naming it."""
-        if not isinstance(d, dict):
-            raise ConfigError("The data settings must be a JSON object.")
-        names = {field.name for field in dataclasses.fields(cls)}
-        unknown = [key for key in d if key not in names]
-        if unknown:
-            raise ConfigError(f"Unknown data setting {unknown[0]!r}.")
-        return cls(**d)
+        return settings_from_dict(cls, d, "data")
 
 
 @dataclass
@@ -152,9 +161,6 @@ class ImageSet:
         """The images at ``idx`` (an index tensor, list or slice), as a new set."""
         return ImageSet(self.images[idx].contiguous(), self.labels[idx], list(self.class_names))
 
-    def float_batch(self, idx: torch.Tensor | list[int] | slice, device: torch.device | str = "cpu") -> torch.Tensor:
-        """The images at ``idx`` on ``device`` as floats in [0, 1] (moved as uint8, converted there)."""
-        return self.images[idx].to(device).float().div_(255)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from engine.errors import UserError
 from engine.models import AutoencoderModel
 from engine.outputs import output_target
 from engine.runs import atomic_write
-from engine.training import encode_all
+from engine.training import encode_all, float_batch
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -46,7 +46,7 @@ def sample_grid(model: AutoencoderModel, n: int = 64, nrow: int = 8, label: int 
 def reconstruction_grid(model: AutoencoderModel, images: ImageSet, n: int = 32, nrow: int = 8) -> torch.Tensor:
     """Rows of inputs, each followed by a row of their reconstructions."""
     n = min(n, len(images))
-    x = images.images[:n].float() / 255.0
+    x = float_batch(images.images[:n])
     y = images.labels[:n] if model.is_conditional else None
     recon = model.reconstruct(x, y).cpu()
     rows = []
@@ -107,7 +107,7 @@ def interpolation_path(model: AutoencoderModel, images: ImageSet, pairs: int = 4
         raise UserError("Interpolation needs at least two images.")
     if steps < 2:
         raise UserError(f"An interpolation needs at least 2 steps, not {steps}.")
-    x = images.images[:n].float() / 255.0
+    x = float_batch(images.images[:n])
     y = images.labels[:n] if model.is_conditional else None
     z = model.encode(x, y)
     t = torch.linspace(0, 1, steps).reshape(1, steps, 1)
@@ -445,7 +445,7 @@ def export_tensorboard(run, logdir: str | Path, *, model: AutoencoderModel | Non
                 writer.add_scalar(tag, value, step)
         if n:
             writer.add_embedding(torch.from_numpy(codes), metadata=metadata, metadata_header=["label", "class", "index"],
-                                 label_img=subset.images.float() / 255.0, global_step=run.step, tag="codes")
+                                 label_img=float_batch(subset.images), global_step=run.step, tag="codes")
         writer.close()
         writer = None
         _move_into_place(tmp, target)

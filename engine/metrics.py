@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from engine.data import TORCHVISION_SOURCES, ImageSet, load_dataset
 from engine.errors import RunError, UserError
 from engine.models import AutoencoderModel, variant
+from engine.training import float_batch
 
 METRICS_FILE = "metrics.json"
 METRICS_FORMAT = "latent-explorer-metrics"
@@ -88,15 +89,14 @@ def binarized(images_u8: torch.Tensor, seed: int = BINARIZE_SEED) -> torch.Tenso
     generator = torch.Generator().manual_seed(seed)
     out = torch.empty_like(images_u8)
     for s in range(0, images_u8.shape[0], 4096):
-        p = images_u8[s:s + 4096].float().div_(255.0)
-        out[s:s + 4096] = torch.bernoulli(p, generator=generator).mul_(255).to(torch.uint8)
+        out[s:s + 4096] = float_batch(images_u8[s:s + 4096], True, generator).mul_(255).to(torch.uint8)
     return out
 
 
 def _batches(images_u8: torch.Tensor, labels: torch.Tensor | None, batch: int, device):
     """Float batches in [0, 1] (and their labels) on ``device``."""
     for s in range(0, images_u8.shape[0], batch):
-        x = images_u8[s:s + batch].to(device).float().div_(255.0)
+        x = float_batch(images_u8[s:s + batch].to(device))
         y = labels[s:s + batch].to(device) if labels is not None else None
         yield x, y
 

@@ -336,7 +336,6 @@ class LatentView(QWidget):
         self.live.show(self._name, self.state.probe if self.state is not None else None)
         self.live.request()
 
-    request_umap = request_layout  # the name it had when UMAP was the only slow projection
 
     def shutdown(self) -> bool:
         """End the view's own projection thread and process (the main window calls this on close);

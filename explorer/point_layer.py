@@ -112,11 +112,6 @@ class PointLayer(pg.GraphicsObject):
     def n_points(self) -> int:
         return len(self._x)
 
-    @property
-    def colors(self) -> list[QtGui.QColor]:
-        """Colour per label, as used by the last ``set_points``."""
-        return list(self._colors)
-
     def set_points(self, xy: np.ndarray, labels: np.ndarray, colors: list[QtGui.QColor] | None = None) -> None:
         """Replace all points. ``xy`` is N×2 (data coordinates), ``labels`` N ints in 0..K-1.
 
@@ -159,9 +154,6 @@ class PointLayer(pg.GraphicsObject):
         self._size = float(px)
         self.informViewBoundsChanged()
         self.update()
-
-    def point_size(self) -> float:
-        return self._size
 
     def set_selected(self, index: int | None) -> None:
         """Highlight one point (drawn larger with an outline), or none."""

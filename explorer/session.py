@@ -458,9 +458,6 @@ class Session(QObject):
             self.active = state
             self.active_changed.emit(state)
 
-    def training(self) -> list[RunState]:
-        return [r for r in self.runs if r.is_training]
-
     def stop_all(self, timeout_ms: int = 10_000) -> bool:
         """Stop every training run and wait for its thread; True when all ended in time."""
         for state in self.runs:

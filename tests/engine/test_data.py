@@ -73,15 +73,12 @@ def test_digits_loads_split_and_deterministic():
     assert len(load_dataset(DataConfig(val_fraction=0.5)).val) == 899
 
 
-def test_image_set_subset_and_float_batch():
+def test_image_set_subset():
     images = torch.arange(4 * 3 * 2 * 2, dtype=torch.uint8).reshape(4, 3, 2, 2)
     data = ImageSet(images, torch.tensor([0, 1, 0, 1]), ["a", "b"])
     assert len(data) == 4 and data.shape == (3, 2, 2) and data.n_classes == 2
     part = data.subset(torch.tensor([3, 1]))
     assert len(part) == 2 and part.labels.tolist() == [1, 1] and torch.equal(part.images[0], images[3])
-    batch = data.float_batch(slice(0, 2), "cpu")
-    assert batch.dtype == torch.float32 and torch.allclose(batch, images[:2].float() / 255)
-    assert data.images.dtype == torch.uint8  # the stored images are untouched
 
 
 # --- torchvision sources ------------------------------------------------------------------------------

@@ -269,7 +269,7 @@ def test_umap_is_fitted_on_the_projection_worker_and_stale_results_are_dropped(q
     view.set_projection("umap")  # the first request
     first = view.worker.latest_id
     assert view.busy.isVisible() and view.recompute.isVisible()
-    view.request_umap()  # a newer request: the first one's result must never arrive
+    view.request_layout()  # a newer request: the first one's result must never arrive
     second = view.worker.latest_id
     assert second > first
     qtbot.waitUntil(lambda: bool(results or failures), timeout=240_000)  # numba compiles UMAP on first use
