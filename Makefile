@@ -24,10 +24,12 @@ $(VENV)/bin/python:
 
 $(VENV)/.installed-run: pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e .
+	$(PY) tools/warm_caches.py
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) tools/warm_caches.py
 	@touch $@ $(VENV)/.installed-run
 
 screenshot: $(VENV)/.installed-run

@@ -13,7 +13,8 @@ background (real MNIST with ``--data-root DIR`` holding ``MNIST/raw/*.gz`` or th
 200 steps) and decoder snapshots (every 25 steps).  Phase "idle" repeats the drag afterwards
 with the trained model and no training.  ``--as-app`` sets the process up as explorer/app.py
 does: ``tune_for_gui`` before any torch op, pyqtgraph's options, and once the views are built
-``collect_garbage_on_gui_thread`` (gc.freeze, collections on a GUI-thread timer).
+``collect_garbage_on_gui_thread`` (gc.freeze, collections on a GUI-thread timer) and the
+background preload (``preload_in_background``), waited for before training starts.
 
 Each phase reports its whole drag and, separately, the drag after the first --settle-seconds
 (5 s): the first probe updates of a run come in the first seconds.  Drags slower than
@@ -72,6 +73,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--train-nice", type=int,
                         help="the training thread's nice value (engine.training.TRAIN_NICENESS; --as-app: the app's)")
     parser.add_argument("--omp-passive", action="store_true", help="OMP_WAIT_POLICY=PASSIVE before torch loads")
+    parser.add_argument("--watchdog", metavar="FILE",
+                        help="append every thread's Python stack to FILE whenever the GUI thread stalls "
+                             "longer than --watchdog-ms (faulthandler's watchdog needs no GIL: it shows who holds it)")
+    parser.add_argument("--watchdog-ms", type=float, default=40.0, help="the stall that --watchdog records (default 40)")
     parser.add_argument("--sweep", action="store_true", help="compare the threading settings in child processes")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # child mode: print one JSON line
     return parser.parse_args(argv)
@@ -154,7 +159,7 @@ class EventLog:
         else:
             start = self._gc_started.pop(ident, now)
             self.events.append((start, now, f"gc gen {info['generation']} ({(now - start) * 1e3:.1f} ms, "
-                                             f"{threading.current_thread().name})"))
+                                             f"{threading.current_thread().name}, {info['collected']} freed)"))
 
     def between(self, start: float, end: float) -> list[str]:
         return [f"{(e - start) * 1e3:+.1f} {what}" for s, e, what in self.events if e >= start and s <= end]
@@ -176,6 +181,7 @@ class DragProbe:
         self._pending: float | None = None
         self._phase = 0.0
         self._last_stall: float | None = None
+        self.watchdog, self.watchdog_ms = None, 40.0   # --watchdog: an open file, and the stall that dumps
         canvas.painted.connect(self._on_painted)
         self.move_timer = QTimer(interval=TICK_MS, timerType=Qt.TimerType.PreciseTimer, timeout=self._move)
         self.stall_timer = QTimer(interval=STALL_MS, timerType=Qt.TimerType.PreciseTimer, timeout=self._stall)
@@ -210,6 +216,9 @@ class DragProbe:
 
     def stop(self) -> None:
         from PySide6.QtCore import QEvent, Qt
+        if self.watchdog is not None:
+            import faulthandler
+            faulthandler.cancel_dump_traceback_later()
         self.move_timer.stop()
         self.stall_timer.stop()
         self._send(QEvent.Type.MouseButtonRelease, self._point(), Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton)
@@ -237,6 +246,9 @@ class DragProbe:
 
     def _stall(self) -> None:
         now = time.perf_counter()
+        if self.watchdog is not None:   # re-armed at each tick: it fires only when the GUI thread stalls
+            import faulthandler
+            faulthandler.dump_traceback_later(self.watchdog_ms / 1e3, file=self.watchdog)
         if self._last_stall is not None:
             self.lateness.append(max(0.0, (now - self._last_stall) * 1e3 - STALL_MS))
         self._last_stall = now
@@ -307,13 +319,19 @@ def measure(args) -> dict:
         window.resize(1200, 750)
         window.show()
         if args.as_app:
-            from explorer.app import collect_garbage_on_gui_thread
+            from explorer.app import collect_garbage_on_gui_thread, preload_in_background
             window.garbage_collector = collect_garbage_on_gui_thread()   # as explorer/app.py's with_views
+            preload = preload_in_background()
+            while preload.is_alive():   # a person clicks Train a few seconds after launch
+                run_for(0.1)
+            run_for(1.1)   # the collector's next check freezes what the preload imported
         log = EventLog()
         model = ModelConfig(variant="vae", latent_dim=2, body=args.body)
         state = session.add(RunState(data_cfg, model, TrainConfig(epochs=1000, device="cpu"), dataset=dataset))
         log.watch(state)
         probe = DragProbe(view, canvas)
+        if args.watchdog:
+            probe.watchdog, probe.watchdog_ms = open(args.watchdog, "a"), args.watchdog_ms
         try:
             state.start(Path(tmp) / "runs")
             t0 = time.perf_counter()

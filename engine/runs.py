@@ -329,12 +329,19 @@ class History:
 
 
 def package_versions() -> dict[str, str]:
+    """The versions a run was made with; torchvision's from its metadata (importing it takes ~160
+    modules, on the training thread when a run starts)."""
+    from importlib import metadata
+
     import numpy
-    import torchvision
 
     from engine import __version__
+    try:
+        vision = metadata.version("torchvision")
+    except metadata.PackageNotFoundError:
+        vision = "unknown"
     return {"latent-explorer": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "numpy": numpy.__version__}
+            "torchvision": vision, "numpy": numpy.__version__}
 
 
 def _slug(text: str) -> str:

@@ -27,6 +27,9 @@ def tune_for_gui() -> None:
       (110,000 context switches where there had been 400) and trained 12–20% slower.  The
       training thread keeps torch's default count (``engine.training.use_threads``).
     - The GIL switches every millisecond, so the GUI thread gets its turn quickly.
+    - NumPy's and SciPy's BLAS run on the calling thread only (``limit_blas_threads``): a threaded
+      GEMM on the GUI thread (the decoder canvas's nearest-code spacing at each probe update)
+      woke an OpenBLAS team beside the training team and spun for 20–40 ms under the cursor.
     - OpenMP keeps its default wait policy: OMP_WAIT_POLICY=PASSIVE cost a quarter of the in-app
       throughput and made drag latency and timer lateness slightly worse
       (benchmarks/bench_drag_latency.py --sweep).
@@ -38,19 +41,44 @@ def tune_for_gui() -> None:
     use_threads(1)
     engine.training.TRAIN_NICENESS = TRAINING_NICENESS
     sys.setswitchinterval(0.001)
+    limit_blas_threads()
+
+
+def limit_blas_threads() -> None:
+    """One BLAS thread for every BLAS library loaded so far (OpenBLAS keeps one count per library;
+    call it again once SciPy's own is loaded).  The projection child process keeps its own."""
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(1, user_api="blas")
 
 
 #: the nice value of the app's training threads (engine.training.TRAIN_NICENESS)
 TRAINING_NICENESS = 10
 
 
-def preload_in_background() -> None:
+#: set once ``preload_in_background`` has imported everything a first run needs
+PRELOADED = threading.Event()
+
+
+def preload_in_background() -> threading.Thread:
     """Import, behind the shown window, the modules that the first run needs but start-up does not
-    (about a second on 2 cores), so the first redraw or drag does not pay for them."""
+    (about two seconds on 2 cores: SciPy's, and torch's optimizer machinery through
+    ``engine.training.rehearse``), so that neither the first redraw or drag nor the first
+    collection after a run starts pays for them; sets ``PRELOADED`` when done."""
     def preload() -> None:
-        import scipy.signal  # noqa: F401
-        import scipy.spatial  # noqa: F401
-    threading.Thread(target=preload, name="preload", daemon=True).start()
+        try:
+            import scipy.linalg  # noqa: F401
+            import scipy.signal  # noqa: F401
+            import scipy.spatial  # noqa: F401
+            limit_blas_threads()   # SciPy's own OpenBLAS, loaded just now
+            from engine.training import rehearse
+            rehearse()
+        except Exception:  # noqa: BLE001 — an optimisation only: the first run imports them itself
+            pass
+        finally:
+            PRELOADED.set()
+    thread = threading.Thread(target=preload, name="preload", daemon=True)
+    thread.start()
+    return thread
 
 
 def collect_garbage_on_gui_thread():
@@ -67,9 +95,22 @@ def collect_garbage_on_gui_thread():
     import gc
 
     from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    class GuiThreadCollector(GarbageCollector):
+        """pyqtgraph's collector; once the preload is done, it freezes what the preload imported
+        too (~150,000 objects: left young, the first collections after a run starts walked them
+        for ~80 ms with the interpreter lock held)."""
+        refrozen = False
+
+        def check(self) -> None:
+            if not self.refrozen and PRELOADED.is_set():
+                self.refrozen = True
+                gc.freeze()
+            super().check()
+
     gc.collect()
     gc.freeze()
-    return GarbageCollector(interval=1.0)
+    return GuiThreadCollector(interval=1.0)
 
 
 LAUNCH_PROBE = "LATENT_EXPLORER_LAUNCH_PROBE"

@@ -33,7 +33,7 @@ from engine.errors import UserError
 from engine.models import VARIANTS, AutoencoderModel, build_model
 from engine.movie import ProbeMovie
 from engine.runs import History, ProbeCodes, Run
-from engine.training import Trainer, TrainingUpdate
+from engine.training import Trainer, TrainingUpdate, adopt_state
 from engine.worker import TrainingThread
 from explorer.rate_meter import RateMeter
 
@@ -322,7 +322,7 @@ class RunState(QObject):
         if update.kind == "epoch":
             self.history.add_epoch(update.epoch, update.step, update.train_terms or {}, update.val_terms or {}, 0.0)
         if update.model_state is not None and self.model is not None:
-            self.model.load_state_dict(update.model_state)
+            adopt_state(self.model, update.model_state)   # no copy: the snapshot is the run's alone
             self._decoder_stale = True
         if update.probe is not None:
             self.probe = update.probe

@@ -161,3 +161,27 @@ def test_training_takes_torch_default_thread_count_in_any_thread(digits):
     thread.start()
     thread.join()
     assert seen and set(seen) == {TRAIN_THREADS}
+
+
+def test_adopt_state_uses_the_snapshot_without_copying_and_falls_back_on_a_mismatch():
+    from engine.config import ModelConfig
+    from engine.models import build_model
+    from engine.training import adopt_state, copy_state
+
+    source = build_model(ModelConfig(variant="vae", latent_dim=2), (1, 8, 8), 10)
+    target = build_model(ModelConfig(variant="vae", latent_dim=2), (1, 8, 8), 10)
+    with torch.no_grad():
+        for p in target.parameters():
+            p.add_(1.0)   # certainly different from the source
+    snapshot = copy_state(source)
+    adopt_state(target, snapshot)
+    for name, tensor in target.state_dict().items():
+        assert tensor.data_ptr() == snapshot[name].data_ptr(), f"{name} was copied"
+    z = torch.zeros(3, 2)
+    with torch.no_grad():
+        assert torch.equal(target.decode(z), source.decode(z))
+    assert all(p.requires_grad for p in target.parameters()), "the parameters stay parameters"
+    wrong = dict(copy_state(source))
+    wrong.pop(next(iter(wrong)))
+    with pytest.raises(RuntimeError, match="Missing key"):
+        adopt_state(target, wrong)   # load_state_dict's own error
