@@ -21,7 +21,9 @@ Run: ``python benchmarks/bench_projection.py [--points 70000] [--dim 16] [--umap
   epochs), and one that fits scikit-learn's TSNE twice.  Every side runs on one thread
   (OMP/BLAS/numba 1; umap-learn with a random_state is single-threaded) at the projection
   process's priority (nice ``CHILD_NICE``).  ``--cold-cache``
-  points numba at an empty cache folder, as on a machine where umap never ran.
+  points numba at an empty cache folder, as on a machine where umap never ran; ``--after-install``
+  fills such an empty folder with ``tools/warm_caches.py`` first, as ``make run`` and ``make test``
+  do after installing.
 * With ``--tsne``: openTSNE (ours, engine.projection.TSNEProjection) against scikit-learn's
   TSNE on the same ``--map-points`` codes in this process, one thread each: time, KL
   divergence, and how many of each code's 10 nearest codes stay among its 10 nearest points.
@@ -152,11 +154,18 @@ def baseline(name: str, path: Path, env: dict) -> tuple[float, float]:
 def bench_maps(args) -> dict:
     codes = synthetic_codes(args.map_points, args.dim)
     env = dict(ONE_THREAD)
-    cache = tempfile.TemporaryDirectory() if args.cold_cache else None
+    cache = tempfile.TemporaryDirectory() if args.cold_cache or args.after_install else None
     if cache is not None:
         env["NUMBA_CACHE_DIR"] = cache.name
+    if args.after_install:   # an empty cache filled as `make run` fills it after installing
+        start = time.perf_counter()
+        subprocess.run([sys.executable, str(ROOT / "tools" / "warm_caches.py")], check=True, cwd=ROOT,
+                       env={**os.environ, **env}, stdout=subprocess.DEVNULL)
+        print(f"tools/warm_caches.py filled an empty numba cache in {time.perf_counter() - start:.1f} s")
+        cache_kept, cache = cache, None   # both sides use the filled cache
     print(f"maps of {args.map_points} x {args.dim} codes, one thread each side"
-          + (", numba cache empty" if cache else ", numba's on-disk cache as found"))
+          + (", numba cache empty" if cache else ", numba's on-disk cache as found" if not args.after_install
+             else ", numba cache as the install left it"))
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "codes.npy"
@@ -181,6 +190,8 @@ def bench_maps(args) -> dict:
                   f"({base_second / max(later):.1f}x)   target <= 5 s")
     if cache is not None:
         cache.cleanup()
+    if args.after_install:
+        cache_kept.cleanup()
     return results
 
 
@@ -225,6 +236,9 @@ def main() -> None:
     parser.add_argument("--map-points", type=int, default=5000, help="codes in the --maps and --tsne maps (default 5000)")
     parser.add_argument("--updates", type=int, default=3, help="later maps timed by --maps (default 3)")
     parser.add_argument("--cold-cache", action="store_true", help="--maps with an empty numba cache")
+    parser.add_argument("--after-install", action="store_true",
+                        help="--maps with an empty numba cache that tools/warm_caches.py fills first, as the "
+                             "Makefile does after installing")
     parser.add_argument("--request-after", type=float, default=0.0,
                         help="--maps: seconds from launch to the first map's request (default 0: at once)")
     parser.add_argument("--json", help="also write the --maps/--tsne results here")

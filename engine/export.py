@@ -17,7 +17,7 @@ from torchvision.utils import make_grid, save_image
 
 from engine.data import ImageSet
 from engine.errors import UserError
-from engine.models import AutoencoderModel
+from engine.models import AutoencoderModel, has_standard_normal_prior
 from engine.outputs import output_target
 from engine.runs import atomic_write
 from engine.training import encode_all, float_batch
@@ -75,8 +75,9 @@ def traversal_codes(model: AutoencoderModel, base: torch.Tensor | None = None, d
         raise UserError(f"Latent dimensions must be between 0 and {d - 1}.")
     if steps < 2:
         raise UserError(f"A traversal needs at least 2 steps, not {steps}.")
-    base = (torch.zeros(d) if model.probabilistic else model.code_mean.cpu()) if base is None else base.reshape(d)
-    scale = torch.ones(d) if model.probabilistic else marginal_std(model)
+    standard = has_standard_normal_prior(model)
+    base = (torch.zeros(d) if standard else model.code_mean.cpu()) if base is None else base.reshape(d)
+    scale = torch.ones(d) if standard else marginal_std(model)
     values = torch.linspace(-span, span, steps)
     codes = base.repeat(len(dims) * steps, 1)
     for r, k in enumerate(dims):
@@ -86,7 +87,7 @@ def traversal_codes(model: AutoencoderModel, base: torch.Tensor | None = None, d
 
 def traversal_unit(model: AutoencoderModel) -> str:
     """What a traversal's steps are measured in."""
-    return "prior standard deviations" if model.probabilistic else "marginal standard deviations of the codes"
+    return "prior standard deviations" if has_standard_normal_prior(model) else "marginal standard deviations of the codes"
 
 
 @torch.no_grad()

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.models import has_standard_normal_prior
 from engine.runs import ProbeCodes
 from explorer.session import LatentCursor, RunState, Session, rebind
 
@@ -34,7 +35,7 @@ MAX_SLIDERS = 64
 SLIDER_STEPS = 1000
 #: a code farther than this many median nearest-neighbour spacings from every probe code is off the manifold
 OFF_MANIFOLD_RATIO = 3.0
-#: slider half-range for probabilistic models (their prior is N(0, I))
+#: slider half-range for models with a standard-normal prior (the VAE family, the WAE)
 PRIOR_RANGE = 3.0
 
 
@@ -309,7 +310,7 @@ class DecoderCanvas(QWidget):
         else:
             self._nearest = NearestCodes(codes)
             self._typical_spacing = self._nearest.typical_spacing()
-        probabilistic = self.state is not None and self.state.model is not None and self.state.model.probabilistic
+        standard = self.state is not None and self.state.model is not None and has_standard_normal_prior(self.state.model)
         cursor = self.cursor
         if self._nearest is not None and self._cursor_origin == "reset" and cursor.code is not None \
                 and self._fits(cursor.code):
@@ -321,7 +322,7 @@ class DecoderCanvas(QWidget):
                 lo, hi = float(codes[:, row.dim].min()), float(codes[:, row.dim].max())
                 margin = 0.1 * (hi - lo) or 1.0
                 lo, hi = lo - margin, hi + margin
-                if probabilistic:
+                if standard:   # the sliders reach ±3 prior sd even where the codes do not (yet)
                     lo, hi = min(lo, -PRIOR_RANGE), max(hi, PRIOR_RANGE)
             else:
                 lo, hi = -PRIOR_RANGE, PRIOR_RANGE

@@ -114,7 +114,15 @@ VARIANTS: dict[str, VariantSpec] = {s.key: s for s in (
                 prior="standard_normal", bodies=ALL_BODIES),
 )}
 
-__all__ = ["VARIANTS", "VariantSpec", "PRIORS", "AutoencoderModel", "LossOutput", "BODIES", "LIKELIHOODS",
+def has_standard_normal_prior(model: AutoencoderModel) -> bool:
+    """Whether the model's codes are meant to follow N(0, I) (its variant's ``prior``): the VAE
+    family and the WAE.  Traversals and the decoder's sliders then span prior standard deviations
+    around 0; other codes are spanned in the marginal standard deviations of the codes."""
+    spec = VARIANTS.get(getattr(model, "variant_key", ""))
+    return spec.prior == "standard_normal" if spec is not None else bool(model.probabilistic)
+
+
+__all__ = ["VARIANTS", "has_standard_normal_prior", "VariantSpec", "PRIORS", "AutoencoderModel", "LossOutput", "BODIES", "LIKELIHOODS",
            "NORMALISED_LIKELIHOODS", "LEGACY_LIKELIHOODS", "resolve_body", "variant", "build_model",
            "check_compatible", "built_body"]
 

@@ -194,3 +194,20 @@ def test_map_csv_refuses_mismatched_columns_and_bad_targets(tmp_path):
     with pytest.raises(UserError, match="use .csv"):
         save_map_csv(tmp_path / "m.txt", xy, [0, 1, 2], [0, 1, 2])
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("variant, standard", [("vae", True), ("wae_mmd", True), ("iwae", True),
+                                               ("aae", False), ("ae", False)])
+def test_traversals_span_prior_sd_exactly_where_the_prior_is_standard_normal(variant, standard):
+    """The WAE's codes are pulled towards N(0, I) though its encoder is deterministic; an AAE's
+    prior is the one chosen (a mixture, a swiss roll...), so its codes are spanned by their own spread."""
+    from engine.export import traversal_codes, traversal_unit
+    from engine.models import has_standard_normal_prior
+    model = model_of(variant)
+    with torch.no_grad():
+        model.code_mean.fill_(5.0)   # the fitted codes' mean, used by the AE and the AAE
+    codes, _, _ = traversal_codes(model, dims=[0], steps=3)
+    assert has_standard_normal_prior(model) is standard
+    assert traversal_unit(model) == ("prior standard deviations" if standard else
+                                     "marginal standard deviations of the codes")
+    assert float(codes[1, 1]) == pytest.approx(0.0 if standard else 5.0)
