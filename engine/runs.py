@@ -773,6 +773,19 @@ class Run:
     def build_model(self) -> AutoencoderModel:
         return build_model(self.model, self.image_shape, self.n_classes)
 
+    @property
+    def trained_epochs(self) -> int:
+        """Epochs of end-to-end training done: ``epochs_done`` less the layer-wise pretraining's
+        (``--epochs`` counts these; the pretraining comes on top, one block per layer pair)."""
+        if self.train.pretrain_epochs <= 0:
+            return self.epochs_done
+        try:
+            model = self.build_model()
+        except (ValueError, RuntimeError):
+            return self.epochs_done
+        model.pretrain_epochs = self.train.pretrain_epochs
+        return max(0, self.epochs_done - model.pretraining_epochs_total())
+
     def _busy_or(self, error: RunError) -> RunError:
         """A file vanished or changed under us because another process trains the run: say that."""
         if self.is_training_elsewhere():

@@ -344,7 +344,7 @@ class LatentView(QWidget):
         self.live.reset()
         if self._owns_worker:
             return self.worker.shutdown()
-        self.worker.cancel()
+        self.worker.cancel(self.live)   # the shared worker's other maps keep theirs
         return True
 
     def showEvent(self, event) -> None:

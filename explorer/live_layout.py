@@ -4,10 +4,11 @@ The latent map asks ``LiveLayout`` for the layout of the projection it shows.  W
 arrived (a new run, a first fit, another run opened) the map shows a PCA layout and the note
 says so; when the codes change (a probe update while training), the last layout stays on show
 and a warm-started refit (``init`` = the last layout: fewer epochs, aligned to it) runs on the
-shared ``ProjectionWorker``.  One fit is in flight at a time: the worker drops results of any
-request but its newest, so a fit per probe update would never let one arrive; instead the next
-refit starts when the last one has arrived, after a rest as long as that fit took (so a live
-map keeps at most about half a core busy beside training).
+shared ``ProjectionWorker`` (each map is its own client there, so the comparison's maps take
+turns).  One fit per map is in flight at a time: the worker drops results of any request but the
+map's newest, so a fit per probe update would never let one arrive; instead the next refit starts
+when the last one has arrived, after a rest as long as that fit took (so a live map keeps at most
+about half a core busy beside training).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class LiveLayout(QObject):
         return name in self._stale
 
     def in_flight(self) -> bool:
-        return self._in_flight is not None and self._in_flight[0] == self.worker.latest_id
+        return self._in_flight is not None and self._in_flight[0] == self.worker.latest_id_for(self)
 
     def busy(self) -> bool:
         """A layout of the shown projection is being computed."""
@@ -128,7 +129,7 @@ class LiveLayout(QObject):
         if previous is not None and len(previous[1]) == len(self.probe.codes):
             params["init"] = previous[1]
         self.error = ""
-        request_id = self.worker.request(self.name, self.probe.codes, **params)
+        request_id = self.worker.request(self.name, self.probe.codes, client=self, **params)
         self._in_flight = (request_id, self.name, self.probe) if request_id else None
         self.changed.emit()
 
@@ -172,4 +173,4 @@ class LiveLayout(QObject):
         self._next.stop()
         if self._in_flight is not None:
             self._in_flight = None
-            self.worker.cancel()
+            self.worker.cancel(self)

@@ -97,6 +97,25 @@ class ValidationSample(pg.ItemSample):
             p.drawEllipse(QPointF(i * step, 11), 3, 3)
 
 
+class TermSample(pg.ItemSample):
+    """A term's legend key.  A term left off the plot because it equals the total keeps a dotted
+    line in its colour; pyqtgraph's crossed eye would say that the person had hidden it."""
+
+    def __init__(self, item, same_as_total):
+        super().__init__(item)
+        self.same_as_total = same_as_total   # () -> bool
+
+    def paint(self, p, *args):
+        if self.item.isVisible() or not self.same_as_total():
+            super().paint(p, *args)
+            return
+        pen = pg.mkPen(self.item.opts["pen"])
+        pen.setStyle(Qt.PenStyle.DotLine)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setPen(pen)
+        p.drawLine(QPointF(0, 11), QPointF(20, 11))
+
+
 class SideLegend(pg.LegendItem):
     """A legend that tells its owner when its size changes (the plot keeps room for it beside the data)."""
 
@@ -392,7 +411,7 @@ class LossPlot(QWidget):
     def _add_term(self, name: str) -> None:
         series = LossSeries(self.state.history, name, self.smoothing.value())
         curves = self.curves[name] = TermCurves(self.plot_item, series)
-        self.legend.addItem(curves.smooth, name)
+        self.legend.addItem(TermSample(curves.smooth, lambda: curves.same_as_total), name)
         action = self.terms_menu.addAction(name)
         action.setCheckable(True)
         action.toggled.connect(lambda on: self.set_term_visible(name, on))
@@ -471,6 +490,7 @@ class LossPlot(QWidget):
                     if sample.item is curves.smooth:
                         label.setText(f"{name} (= {TOTAL})" if same else name,
                                       color=self.palette().color(QPalette.ColorRole.Text))
+                        sample.update()
         if changed:
             self._apply_visibility()
 

@@ -2,9 +2,10 @@
 (UMAP, t-SNE).
 
 UMAP compiles and runs numba code that must never run in two threads at once, so the whole
-application shares one ``ProjectionWorker``: requests are tagged with increasing ids, only the
-newest pending request runs (older pending ones are replaced), and a result whose id is no
-longer the newest is dropped.  The fit itself runs in a child process
+application shares one ``ProjectionWorker``.  Each request names its ``client`` (a map's
+``LiveLayout``; the comparison's maps share one worker): requests are tagged with increasing ids,
+each client's newest pending request replaces its older one, the clients' requests run in the
+order they first came, and a result whose id is no longer its client's newest is dropped.  The fit itself runs in a child process
 (``engine.projection_service``), so it never holds the GUI's interpreter lock and closing never
 waits for it: ``shutdown()`` kills the child and returns at once.  The layout comes back as a
 ``FittedLayout`` (the local inverse for dragging), built on the worker thread.
@@ -13,7 +14,7 @@ waits for it: ``shutdown()`` kills the child and returns at once.  The layout co
 worker = ProjectionWorker()
 worker.warm_up()                               # as soon as the window is up: compile umap in the child
 worker.computed.connect(lambda result: ...)    # (request id, fitted projection, xy N×2)
-request_id = worker.request("umap", codes, init=previous_xy)
+request_id = worker.request("umap", codes, client=me, init=previous_xy)
 ...
 worker.shutdown()                              # before the application quits; never waits for a fit
 ```
@@ -124,9 +125,10 @@ def _title(name: str) -> str:
 
 
 class ProjectionWorker(QObject):
-    """Fits projections on one background QThread (in a child process); newest request wins."""
+    """Fits projections on one background QThread (in a child process); each client's newest
+    request wins, and every client gets its turn."""
 
-    computed = Signal(object)  # (request id, projection, xy N×2) for the newest request only
+    computed = Signal(object)  # (request id, projection, xy N×2) for each client's newest request only
     failed = Signal(object)    # (request id, message)
     busy_changed = Signal(bool)
     warmed = Signal(object)    # the warm-up ended: seconds (None when it could not run)
@@ -139,8 +141,10 @@ class ProjectionWorker(QObject):
 
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._pending: ProjectionRequest | None = None
-        self._latest = 0
+        self._pending: dict[object, ProjectionRequest] = {}   # client -> its newest request not yet begun
+        self._latest: dict[object, int] = {}                  # client -> the id of its newest request
+        self._client_of: dict[int, object] = {}               # the ids whose results are awaited
+        self._newest = 0
         self._busy = False
         self._closed = False
         self._warm_state = "cold"   # "cold" -> "warming" -> "warm"
@@ -163,11 +167,16 @@ class ProjectionWorker(QObject):
 
     @property
     def latest_id(self) -> int:
-        """The id of the newest request (0 before the first)."""
-        return self._latest
+        """The id of the newest request of any client (0 before the first)."""
+        return self._newest
+
+    def latest_id_for(self, client) -> int:
+        """The id of ``client``'s newest request (0 when it has none, or it was cancelled)."""
+        return self._latest.get(client, 0)
 
     def is_busy(self) -> bool:
-        """True from a request until its result (or the newest one's) has arrived."""
+        """True from a request until its result (or its client's newer one's) has arrived, for
+        any client."""
         return self._busy
 
     def is_warm(self) -> bool:
@@ -186,27 +195,39 @@ class ProjectionWorker(QObject):
         self._start_thread()
         self._warm.emit()
 
-    def request(self, name: str, codes: np.ndarray, **params) -> int:
-        """Ask for ``make_projection(name, **params).fit(codes)``; returns the request's id
-        (0, and nothing happens, once the worker has been shut down)."""
+    def request(self, name: str, codes: np.ndarray, *, client=None, **params) -> int:
+        """Ask for ``make_projection(name, **params).fit(codes)`` on behalf of ``client`` (any
+        hashable: its newer request replaces this one); returns the request's id (0, and nothing
+        happens, once the worker has been shut down)."""
         if self._closed:
             return 0
         request_id = next(self._ids)
         request = ProjectionRequest(request_id, name, np.array(codes, dtype=np.float32, copy=True), dict(params))
         with self._lock:
-            self._pending = request
-            self._latest = request_id
+            self._pending[client] = request   # a client already waiting keeps its place in the queue
+            self._forget(client)
+            self._latest[client] = self._newest = request_id
+            self._client_of[request_id] = client
         self._start_thread()
         self._set_busy(True)
         self._wake.emit()
         return request_id
 
-    def cancel(self) -> None:
-        """Forget the pending request and drop whatever result is under way."""
+    def cancel(self, client=...) -> None:
+        """Forget ``client``'s pending request and drop its result under way (every client's
+        when none is named)."""
         with self._lock:
-            self._pending = None
-            self._latest = next(self._ids)
-        self._set_busy(False)
+            clients = list(self._latest) if client is ... else [client]
+            for c in clients:
+                self._pending.pop(c, None)
+                self._forget(c)
+                self._latest.pop(c, None)
+            busy = bool(self._client_of)
+        self._set_busy(busy)
+
+    def _forget(self, client) -> None:
+        """(Under the lock.) No longer await ``client``'s newest result."""
+        self._client_of.pop(self._latest.get(client, 0), None)
 
     def shutdown(self, timeout_ms: int = SHUTDOWN_WAIT_MS) -> bool:
         """Drop pending work, kill the child (a fit under way is abandoned: a projection is never
@@ -223,25 +244,34 @@ class ProjectionWorker(QObject):
 
     def _has_pending(self) -> bool:
         with self._lock:
-            return self._pending is not None
+            return bool(self._pending)
 
     def _take_pending(self) -> ProjectionRequest | None:
+        """The request of the client that has waited longest (None when there is none)."""
         with self._lock:
-            request, self._pending = self._pending, None
-        return request
+            if not self._pending:
+                return None
+            return self._pending.pop(next(iter(self._pending)))
+
+    def _settle(self, request_id: int) -> bool:
+        """The result of ``request_id`` has come: True when its client still awaits it."""
+        with self._lock:
+            awaited = request_id in self._client_of
+            self._client_of.pop(request_id, None)
+            busy = bool(self._client_of)
+        self._set_busy(busy)
+        return awaited
 
     def _on_done(self, result) -> None:
         request_id, name, projection, xy, seconds = result
         self.last_fit_seconds = seconds
         if name == "umap":
             self._warm_state = "warm"   # a UMAP fit compiles umap as well as the warm-up does
-        if request_id == self._latest:
-            self._set_busy(False)
+        if self._settle(request_id):
             self.computed.emit((request_id, projection, xy))
 
     def _on_failed(self, result) -> None:
-        if result[0] == self._latest:
-            self._set_busy(False)
+        if self._settle(result[0]):
             self.failed.emit(result)
 
     def _on_warmed(self, seconds) -> None:

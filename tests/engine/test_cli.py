@@ -118,3 +118,20 @@ def test_bad_arguments_are_one_sentence(args, needle, capsys):
 def test_export_to_a_bad_suffix_keeps_nothing(run_dir, tmp_path, capsys):
     assert main(["export", "samples", str(run_dir), "--out", str(tmp_path / "grid.txt")]) == 2
     assert not (tmp_path / "grid.txt").exists()
+
+
+def test_resume_counts_end_to_end_epochs_not_the_layer_wise_pretraining(tmp_path, capsys):
+    """--epochs is the end-to-end training's: a pretrained run of 1 epoch (after 2 of pretraining,
+    one per layer pair) resumes to 2, and asking for 1 again says what was done."""
+    assert main(["train", "--dataset", "digits", "--model", "ae", "--latent-dim", "2", "--hidden", "32",
+                 "--epochs", "1", "--pretrain-epochs", "1", "--out", str(tmp_path), "--name", "pre", "--quiet"]) == 0
+    run = Run.open(tmp_path / "pre")
+    assert run.epochs_done == 3 and run.trained_epochs == 1
+    capsys.readouterr()
+    assert main(["resume", str(tmp_path / "pre"), "--epochs", "1", "--quiet"]) == 2
+    assert "already trained 1 epochs (after 2 of layer-wise pretraining)" in capsys.readouterr().err
+    assert main(["resume", str(tmp_path / "pre"), "--epochs", "2", "--quiet"]) == 0
+    run = Run.open(tmp_path / "pre")
+    assert run.epochs_done == 4 and run.trained_epochs == 2
+    assert main(["info", str(tmp_path / "pre")]) == 0
+    assert "2/2 epochs after 2 of layer-wise pretraining" in capsys.readouterr().out

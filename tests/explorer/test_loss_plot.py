@@ -71,8 +71,28 @@ def test_a_term_equal_to_the_total_is_not_drawn_twice(plot, session_with_runs):
     assert curves.smooth.isVisible()          # the total is hidden: its equal takes its place
     plot.set_term_visible("total", True)
     assert not curves.smooth.isVisible()
+    sample = next(sample for sample, _ in plot.legend.items if sample.item is curves.smooth)
+    assert term_coloured_pixels(sample, "neg_elbo") > 5, "a dotted line in its colour, not the 'hidden' eye"
+    kl = next(sample for sample, _ in plot.legend.items if sample.item is plot.curves["kl"].smooth)
+    plot.set_term_visible("kl", False)
+    assert term_coloured_pixels(kl, "kl") == 0, "a term the person hid shows pyqtgraph's crossed eye"
+    plot.set_term_visible("kl", True)
     session_with_runs[0].set_active(session_with_runs[1][1])   # a plain AE's total is its reconstruction
     assert [n for n, c in plot.curves.items() if c.same_as_total] == ["reconstruction"]
+
+
+def term_coloured_pixels(sample, name: str) -> int:
+    """How many pixels of a legend key's 24×24 picture are (nearly) the term's colour."""
+    from PySide6.QtGui import QImage, QPainter
+    image = QImage(24, 24, QImage.Format.Format_ARGB32)
+    image.fill(0)
+    painter = QPainter(image)
+    sample.paint(painter, None, None)
+    painter.end()
+    want = term_colour(name)
+    return sum(1 for x in range(24) for y in range(24)
+               if max(abs(image.pixelColor(x, y).red() - want.red()), abs(image.pixelColor(x, y).green() - want.green()),
+                      abs(image.pixelColor(x, y).blue() - want.blue())) < 40 and image.pixelColor(x, y).alpha() > 40)
 
 
 def test_smoothing_is_a_debiased_moving_average(session_with_runs):

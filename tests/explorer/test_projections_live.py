@@ -185,3 +185,26 @@ def test_a_tsne_map_never_waits_for_umaps_compilation(qtbot):
         assert worker.shutdown()
     assert events == ["t-SNE map", "umap compiled"]
     assert worker.is_warm()
+
+
+def test_maps_sharing_a_worker_each_get_their_layout_and_a_newer_request_replaces_only_its_own(qtbot):
+    """The comparison's maps share one worker: each client's newest request is fitted, in turn,
+    and cancelling one client leaves the others' requests alone."""
+    worker = ProjectionWorker()
+    got = []
+    worker.computed.connect(lambda result: got.append(result[0]))
+    rng = np.random.default_rng(0)
+    codes = [rng.normal(size=(120, 4)).astype(np.float32) for _ in range(4)]
+    try:
+        a_old = worker.request("tsne", codes[0], client="a", perplexity=10.0)
+        b = worker.request("tsne", codes[1], client="b", perplexity=10.0)
+        a_new = worker.request("tsne", codes[2], client="a", perplexity=10.0)
+        c = worker.request("tsne", codes[3], client="c", perplexity=10.0)
+        worker.cancel("c")
+        assert worker.latest_id_for("a") == a_new and worker.latest_id_for("c") == 0
+        qtbot.waitUntil(lambda: set(got) >= {a_new, b}, timeout=120_000)
+        qtbot.waitUntil(lambda: not worker.is_busy(), timeout=120_000)
+    finally:
+        assert worker.shutdown()
+    assert a_old not in got and c not in got, "a replaced or cancelled request's result is dropped"
+    assert sorted(got) == sorted({a_new, b})
