@@ -196,3 +196,23 @@ def test_the_window_opens_the_comparison_from_its_action(qtbot, run_paths, tmp_p
     assert len(view.findChildren(type(view.columns[0].map), "compareMap")) == 2
     window.close()
     assert window.compare_view is None
+
+
+def test_every_map_gets_its_own_slow_layout_from_the_shared_worker(qtbot, run_paths):
+    """The maps share one projection worker; each gets its t-SNE (before, only the last asker's came)."""
+    from explorer.projection_worker import ProjectionWorker
+    session = Session()
+    states = [session.add(RunState.open(p)) for p in run_paths]
+    worker = ProjectionWorker()
+    view = CompareView(session, states, worker=worker)
+    qtbot.addWidget(view)
+    view.show()
+    try:
+        for column in view.columns:
+            column.map.set_projection("tsne")
+        qtbot.waitUntil(lambda: all(c.map.live.layout("tsne") is not None for c in view.columns), timeout=120_000)
+        for column in view.columns:
+            assert not column.map.shows_placeholder
+    finally:
+        view.close()
+        assert worker.shutdown()
