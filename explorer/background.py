@@ -28,6 +28,10 @@ class _Runner(QObject):
             self.failed.emit(f"{type(exc).__name__}: {exc}")
         else:
             self.finished.emit(result)
+        finally:
+            # ended from its own thread: quit() queued to the GUI thread (a connection to
+            # thread.quit) would never run while the GUI thread sits in wait(), at closing say
+            QThread.currentThread().quit()
 
 
 class BackgroundTask(QObject):
@@ -47,8 +51,6 @@ class BackgroundTask(QObject):
         self.runner.progressed.connect(self.progressed)
         self.runner.finished.connect(self.finished)
         self.runner.failed.connect(self.failed)
-        self.runner.finished.connect(self.thread.quit)
-        self.runner.failed.connect(self.thread.quit)
 
     def start(self) -> None:
         self.thread.start()

@@ -88,6 +88,11 @@ class MainWindow(QMainWindow):
         self.docks["decoder"].raise_()
         self._exports: list = []   # background exports under way (TensorBoard, the movie)
         self._loading = None       # the RunState whose dataset loads before it trains
+        self._deferred = deferred
+        self._library_task = None  # the runs library being read in the background (deferred windows)
+        self._library_cancelled = False
+        self._library_busy = False
+        self._library_skipped: list[str] = []
         self._build_menus()
         self._build_status_bar()
         self._fit_to_screen()
@@ -245,9 +250,9 @@ class MainWindow(QMainWindow):
             self.runs_panel.checked_changed.connect(self._follow_checked_runs)
         self._connect_library()
         self.session.active_changed.connect(self._follow)
-        self.load_library()
         self.restore_settings()
         self.state_label.setText("Ready: choose a preset, or a dataset and a model, then press Start (F5).")
+        self.load_library(background=self._deferred)   # the app reads its library behind the shown window
         if self.train_queue.notes:
             self.show_error(" ".join(self.train_queue.notes), "The saved queue")
         self.train_queue.poke()   # a queue saved at the last launch goes on
@@ -558,21 +563,64 @@ class MainWindow(QMainWindow):
         self.session.training_changed.connect(self._on_training_changed)
         self.train_queue.failed.connect(lambda message: self.show_error(message, "The queue"))
 
-    def load_library(self) -> None:
-        """Every run in the runs folder, newest first (saved runs from earlier launches included)."""
+    def load_library(self, background: bool = False) -> None:
+        """Every run in the runs folder, newest first (saved runs from earlier launches included).
+        In the background (the app at launch: ~40 ms a run for MNIST-sized ones, seconds for a
+        big library), each run joins the library as soon as it has been read."""
         from engine.runs import list_runs
+        from explorer.background import BackgroundTask
         from explorer.session import RunState
-        skipped = []
-        for path in reversed(list_runs(self.runs_dir)):
-            if self.session.find(path) is not None:
-                continue
+
+        def read(path):   # the run as read, or why it cannot be
             try:
-                self.session.add(RunState.open(path), activate=False)
+                return RunState.read(path)
             except UserError as exc:
-                skipped.append(f"{path.name}: {exc}")
+                return exc
+
+        if self.library_loading():
+            return
+        paths = [p for p in reversed(list_runs(self.runs_dir)) if self.session.find(p) is None]
+        self._library_skipped = []
+        if not background or not paths:
+            for path in paths:
+                self._add_library_run(path, read(path))
+            self._library_read()
+            return
+
+        def read_all(progress) -> None:
+            for path in paths:
+                if self._library_cancelled:
+                    return
+                progress((path, read(path)), len(paths))
+
+        self.state_label.setText(f"Reading {len(paths)} saved run(s) from {self.runs_dir}…")
+        self._library_busy = True
+        self._library_task = BackgroundTask(read_all, self)   # kept after it ends: closing waits for its thread
+        self._library_task.progressed.connect(lambda pair: self._add_library_run(*pair[0]))   # ((path, read), total)
+        self._library_task.finished.connect(lambda _: self._library_read())
+        self._library_task.failed.connect(lambda message: (self._library_skipped.append(message), self._library_read()))
+        self._library_task.start()
+
+    def library_loading(self) -> bool:
+        """True while the runs library is still being read in the background."""
+        return self._library_busy
+
+    def _add_library_run(self, path, saved) -> None:
+        """One run of the library as read (a ``SavedRun``), or the UserError that says why not."""
+        from explorer.session import RunState
+        if isinstance(saved, UserError):
+            self._library_skipped.append(f"{Path(path).name}: {saved}")
+        elif self.session.find(path) is None:   # not opened meanwhile (a path on the command line)
+            self.session.add(RunState.from_saved(saved), activate=False)
+
+    def _library_read(self) -> None:
+        self._library_busy = False
+        skipped = self._library_skipped
         if skipped:
             self.state_label.setText(f"{len(skipped)} folder(s) in {self.runs_dir} could not be read as runs.")
             self.state_label.setToolTip("\n".join(skipped))
+        elif self.state_label.full_text().startswith("Reading "):
+            self.state_label.setText("Ready: choose a preset, or a dataset and a model, then press Start (F5).")
 
     def load_settings_of(self, state) -> None:
         """Put a run's settings into the training panel, as the template of a new run."""
@@ -1019,7 +1067,8 @@ class MainWindow(QMainWindow):
         self._close_compare()
         if self._download is not None:
             self._download.wait(CLOSE_TIMEOUT_MS)
-        for task in [*self._exports, self._loading, *(s._dataset_task for s in self.session.runs)]:
+        self._library_cancelled = True   # the run being read is the last
+        for task in [*self._exports, self._loading, self._library_task, *(s._dataset_task for s in self.session.runs)]:
             if task is not None:
                 task.wait(60_000)   # a thread must never be destroyed while it runs
         self.latent_view.colouring.wait()

@@ -21,6 +21,7 @@ import math
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,18 @@ _order = itertools.count()   # the order RunStates were made in (ties of the sam
 
 def loads_quickly(data: DataConfig) -> bool:
     return data.source in QUICK_SOURCES
+
+
+@dataclass
+class SavedRun:
+    """A run folder as read for the window (``RunState.read``): plain data, no Qt."""
+
+    run: Run
+    model: AutoencoderModel
+    probe: ProbeCodes | None
+    movie: ProbeMovie
+    metrics: dict | None
+    metrics_note: str = ""
 
 
 class RunState(QObject):
@@ -143,23 +156,39 @@ class RunState(QObject):
     @classmethod
     def open(cls, path, parent: QObject | None = None) -> "RunState":
         """A saved run, explorable: its latest weights, probe codes and history."""
+        return cls.from_saved(cls.read(path), parent)
+
+    @staticmethod
+    def read(path) -> SavedRun:
+        """What ``open`` reads from a run folder (no Qt: any thread may read, e.g. the runs library
+        at launch); raises UserError with one sentence."""
         run = Run.open(path)
         if run.status in ("running", "new") and run.step > 0:
             run.status, run.reason = "stopped", "Interrupted: the program ended before training finished."
-        state = cls(run.data, run.model, run.train, run=run, parent=parent)
-        state.model = run.load_model("latest")
-        state.probe = run.load_probe()
-        state.total_steps = run.step
+        model, probe = run.load_model("latest"), run.load_probe()
         try:
-            state.movie = ProbeMovie.load(run.path, run.model.latent_dim) or ProbeMovie()
+            movie = ProbeMovie.load(run.path, run.model.latent_dim) or ProbeMovie()
         except (UserError, OSError, ValueError):
-            state.movie = ProbeMovie()   # a damaged movie is no reason not to open the run
-        if len(state.movie) == 0 and state.probe is not None:
-            state.movie.add(state.probe)
+            movie = ProbeMovie()   # a damaged movie is no reason not to open the run
+        if len(movie) == 0 and probe is not None:
+            movie.add(probe)
+        metrics, note = None, ""
         try:
-            state.metrics = run.load_metrics()
+            metrics = run.load_metrics()
         except UserError as exc:   # a damaged metrics.json costs the metrics, not the run
-            state.metrics_note = str(exc)
+            note = str(exc)
+        return SavedRun(run, model, probe, movie, metrics, note)
+
+    @classmethod
+    def from_saved(cls, saved: SavedRun, parent: QObject | None = None) -> "RunState":
+        """The run ``read`` read, as a state of this thread (the GUI's)."""
+        run = saved.run
+        state = cls(run.data, run.model, run.train, run=run, parent=parent)
+        state.model, state.probe, state.movie = saved.model, saved.probe, saved.movie
+        state.total_steps = run.step
+        if saved.metrics is not None:
+            state.metrics = saved.metrics
+        state.metrics_note = saved.metrics_note or state.metrics_note
         return state
 
     @property

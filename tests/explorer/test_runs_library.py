@@ -178,3 +178,28 @@ def test_metrics_appear_after_a_run_finishes(window, qtbot):
     qtbot.waitUntil(lambda: state.metrics is not None, timeout=60_000)
     assert window.runs_panel.model.state_at(0) is state and float(cell(window, 0, "NLL")) > 0
     assert (state.run.path / "metrics.json").is_file()
+
+
+def test_the_app_reads_its_library_behind_the_shown_window(qtbot, runs_dir, tmp_path):
+    """At launch (a deferred window) runs join the library as they are read on a background
+    thread; a broken folder is named, and closing while it reads ends the thread."""
+    (runs_dir / "broken").mkdir()
+    (runs_dir / "broken" / "config.json").write_text("{")
+    w = MainWindow(runs_dir=tmp_path / "empty")
+    qtbot.addWidget(w)
+    w.runs_dir = runs_dir
+    w.load_library(background=True)
+    assert w.library_loading() and w.state_label.full_text().startswith("Reading 3 saved run(s)")
+    qtbot.waitUntil(lambda: not w.library_loading(), timeout=30_000)
+    from engine.runs import list_runs
+    assert w.runs_panel.model.rowCount() == 2
+    assert [w.runs_panel.model.state_at(r).run.path for r in range(2)] == \
+        [p for p in list_runs(runs_dir) if p.name != "broken"], "newest first, as when read at once"
+    assert "1 folder(s)" in w.state_label.full_text() and "broken" in w.state_label.toolTip()
+    shutil.rmtree(runs_dir / "broken")
+    w.runs_dir = tmp_path / "again"
+    shutil.copytree(runs_dir, w.runs_dir)
+    w.load_library(background=True)   # and closed at once, while it reads
+    w.close()
+    assert not w._library_task.is_running()
+    close_window(w)
