@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QSpinBox,
+    QStyle,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -44,6 +45,7 @@ from explorer.movie_slider import MovieSlider
 from explorer.point_layer import PointLayer, palette_for
 from explorer.projection_worker import ProjectionWorker
 from explorer.session import LatentCursor, RunState, Session, rebind
+from explorer.status_bar import ElidedLabel
 
 PROJECTIONS = {"raw": "Raw 2-D", "pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
 PICK_RADIUS_PX = 6
@@ -213,26 +215,30 @@ class LatentView(QWidget):
         self.manifold_toggle.setToolTip("Tile decoded images over the visible region of the map")
         self.manifold_toggle.toggled.connect(self._schedule_manifold)
         self.recompute = _named(QToolButton(), "recomputeMap")
-        self.recompute.setText("Recompute")
-        self.recompute.setToolTip("Fit the layout again to the latest codes")
+        self.recompute.setText("Recompute")   # an icon in the row (the text took 85 of a laptop's pixels)
+        self.recompute.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_BrowserReload))
+        self.recompute.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        self.recompute.setToolTip("Recompute: fit the layout again to the latest codes")
         self.recompute.clicked.connect(self.request_layout)
         self.busy = _named(QProgressBar(), "projectionBusy")
         self.busy.setRange(0, 0)
-        self.busy.setMaximumWidth(60)
+        self.busy.setFixedWidth(40)   # every pixel of this row counts on a 1280-pixel screen
         self.busy.setTextVisible(False)
         self.busy.setToolTip("The layout is being computed in the background")
         self.busy.hide()
         self.live.changed.connect(self._update_note)
-        self.note = _named(QLabel(), "mapNote")
+        # elided: a long note ("UMAP is being computed… (the first UMAP map compiles…)") widened
+        # the window past a 1280-pixel screen, pushing the decoder and the runs off it
+        self.note = _named(ElidedLabel(), "mapNote")
         self.note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
 
         toolbar = QHBoxLayout()
         toolbar.setContentsMargins(6, 4, 6, 4)
         toolbar.setSpacing(6)
         toolbar.addWidget(QLabel("Map"))
-        for widget in (self.projection_combo, self.x_dim, self.y_dim, self.recompute, self.busy, self.note):
+        for widget in (self.projection_combo, self.x_dim, self.y_dim, self.recompute, self.busy):
             toolbar.addWidget(widget)
-        toolbar.addStretch(1)
+        toolbar.addWidget(self.note, 1)   # the room between the map's choices and the colouring
         toolbar.addWidget(QLabel("Colour"))
         toolbar.addWidget(self.colouring.combo)
         toolbar.addWidget(QLabel("Points"))

@@ -140,7 +140,8 @@ class MainWindow(QMainWindow):
 
     def _default_dock_sizes(self) -> None:
         height = self.height()
-        self.resizeDocks([self.docks["training"], self.docks["decoder"]], [330, 340], Qt.Orientation.Horizontal)
+        # the right-hand column as wide as the insight views need (their control rows: ~380 px)
+        self.resizeDocks([self.docks["training"], self.docks["decoder"]], [330, 440], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["loss"]], [max(LOSS_MIN_PX, round(LOSS_SHARE * height))], Qt.Orientation.Vertical)
         rest = max(300, height - max(LOSS_MIN_PX, round(LOSS_SHARE * height)) - 60)
         self.resizeDocks([self.docks["decoder"], self.docks["runs"]], [round(rest * 0.62), round(rest * 0.38)],

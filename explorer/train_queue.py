@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QPushButton,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -261,6 +261,16 @@ class TrainQueue(QObject):
             # it did not start (the starter said why): the next one may
 
 
+def _button(text: str) -> QToolButton:
+    """A button as wide as its text: five push buttons (80 px each at least, in Fusion) made the
+    runs dock 435 px wide, and the map's own controls (UMAP's Recompute, the z spin boxes) then
+    pushed the window past a 1280-pixel screen."""
+    button = QToolButton()
+    button.setText(text)
+    button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+    return button
+
+
 class QueuePanel(QWidget):
     """The waiting runs, with Up, Down, Cancel, Clear and Pause queue."""
 
@@ -276,13 +286,13 @@ class QueuePanel(QWidget):
         self.status = QLabel()
         self.status.setObjectName("queueStatus")
         self.status.setWordWrap(True)
-        self.up = QPushButton("Up")
-        self.down = QPushButton("Down")
-        self.cancel = QPushButton("Cancel")
+        self.up = _button("Up")
+        self.down = _button("Down")
+        self.cancel = _button("Cancel")
         self.cancel.setToolTip("Take the selected run out of the queue.")
-        self.clear = QPushButton("Clear")
+        self.clear = _button("Clear")
         self.clear.setToolTip("Take every waiting run out of the queue (the run that trains goes on).")
-        self.pause = QPushButton("Pause queue")
+        self.pause = _button("Pause queue")
         self.pause.setCheckable(True)
         self.pause.setToolTip("Start no further queued run until unpaused (the run that trains goes on).")
         for button, name in ((self.up, "queueUpButton"), (self.down, "queueDownButton"),

@@ -10,6 +10,7 @@ from engine.models import VARIANTS
 from explorer.main_window import MainWindow
 
 TITLE_BAR_PX = 40   # what a window manager's title bar and a desktop panel take from the screen's height
+FRAME_PX = 16       # what a window manager's frame takes from the screen's width
 
 
 def formula_fits(label) -> bool:
@@ -47,7 +48,8 @@ def laptop(qtbot, tmp_path):
 def test_the_window_fits_a_laptop_screen(laptop, screen):
     width, height = screen
     w = laptop(width, height)
-    for variant in ("vae", "sparse_ae", "beta_vae", "cvae", "denoising_ae"):   # sparse AE has the most fields
+    for variant in ("vae", "sparse_ae", "beta_vae", "cvae", "denoising_ae", "aae", "wae_mmd", "iwae"):
+        # the sparse AE and the AAE have the most fields
         p = w.training_panel
         p.model.setCurrentIndex(p.model.findData(variant))
         if variant == "sparse_ae":
@@ -56,6 +58,19 @@ def test_the_window_fits_a_laptop_screen(laptop, screen):
         hint = w.minimumSizeHint()
         assert hint.width() <= width and hint.height() <= height - TITLE_BAR_PX, (variant, hint)
         assert (w.width(), w.height()) == (width, height - TITLE_BAR_PX), variant
+    w.latent_view.note.setText("UMAP is being computed… PCA shown until it arrives (the first UMAP map "
+                               "compiles for up to a minute), and a few more words for a narrow screen")
+    QApplication.processEvents()
+    assert w.minimumSizeHint().width() <= width - FRAME_PX, "a long map note widened the window past the screen"
+    lv = w.latent_view
+    for shown, hidden, what in (((lv.recompute, lv.busy), (lv.x_dim, lv.y_dim), "UMAP being computed"),
+                                ((lv.x_dim, lv.y_dim), (lv.recompute, lv.busy), "the raw map of a 4-D code")):
+        for widget in shown:
+            widget.show()
+        for widget in hidden:
+            widget.hide()
+        QApplication.processEvents()
+        assert w.minimumSizeHint().width() <= width - FRAME_PX, f"the map's controls for {what} widen the window"
     inside = w.rect()
     for name, dock in w.docks.items():
         assert dock.isVisible() and inside.contains(dock.geometry()), name

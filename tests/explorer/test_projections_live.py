@@ -84,17 +84,17 @@ def test_slow_maps_appear_and_update_while_a_run_trains(qtbot, tmp_path, warm_wo
 def test_a_new_run_shows_pca_at_once_with_a_note(qtbot, tmp_path, name, title):
     session, view = live_view(qtbot)  # its own worker: cold, so the slow layout takes a while
     view.set_projection(name)
-    assert view.note.text() == "" and not view.busy.isVisible()
+    assert view.note.full_text() == "" and not view.busy.isVisible()
     state = training_state(session, epochs=1)
     try:
         state.start(tmp_path)
         qtbot.waitUntil(lambda: state.probe is not None, timeout=20_000)
         assert view.points.n_points == len(state.probe.codes)
         assert view.shows_placeholder and view.fitted_projection.name == "pca"
-        assert view.note.text().startswith(f"{title} is being computed…") and "PCA" in view.note.text()
+        assert view.note.full_text().startswith(f"{title} is being computed…") and "PCA" in view.note.full_text()
         assert view.busy.isVisible()
         if name == "umap":
-            assert "compiles" in view.note.text()
+            assert "compiles" in view.note.full_text()
     finally:
         state.stop_and_wait()
         assert view.shutdown()
