@@ -14,7 +14,7 @@ service.close()                                     # kills the child; a blocked
 
 The pipe carries one JSON line per message and then the raw bytes of its arrays (numeric dtypes
 only): nothing is pickled.  The child runs ``serve()`` with one thread for BLAS, OpenMP and
-numba, at a lower priority (``CHILD_NICE``) than training and the GUI, and dies with its parent (Linux ``PR_SET_PDEATHSIG``; elsewhere it ends when its input
+numba, at a lower priority (``child_nice()``) than training and the GUI, and dies with its parent (Linux ``PR_SET_PDEATHSIG``; elsewhere it ends when its input
 closes).  No Qt here: ``explorer/projection_worker.py`` drives it from a QThread.
 """
 
@@ -35,8 +35,23 @@ __all__ = ["ProjectionClosed", "ProjectionFailed", "ProjectionProcess", "serve"]
 
 ROOT = Path(__file__).resolve().parents[1]   # the folder that holds the ``engine`` package
 _DTYPES = {"<f4", "<f8", "<i4", "<i8"}       # what may cross the pipe
-#: the child yields the CPU to training and the GUI when they want it (a map is a view of them)
-CHILD_NICE = 2
+#: the child yields the CPU to training and the GUI when they want it (a map is a view of them):
+#: its nice value is this much above the training threads' (``child_nice()``).  At a fixed 2
+#: it outranked the app's training threads at nice 10, and a warm-up or a live refit cut the
+#: in-app training to 0.06-0.16x the CLI's.
+CHILD_NICE_ABOVE_TRAINING = 2
+CHILD_NICE = 2   # the least it is, beside training at nice 0 (the CLI's)
+
+
+def child_nice() -> int:
+    """The child's nice value: above the training threads' (engine.training.TRAIN_NICENESS, where
+    this process trains at all: torch is not imported for it), at most 19."""
+    training = sys.modules.get("engine.training")
+    train_nice = getattr(training, "TRAIN_NICENESS", 0) if training is not None else 0
+    return min(19, max(CHILD_NICE, train_nice + CHILD_NICE_ABOVE_TRAINING))
+
+
+_NICE_ENV = "LATENT_EXPLORER_PROJECTION_NICE"   # how the parent tells the child its nice value
 _CHILD_THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                   "NUMBA_NUM_THREADS": "1"}
 
@@ -103,7 +118,7 @@ def serve() -> None:
     _die_with_parent()
     if hasattr(os, "nice"):
         try:
-            os.nice(CHILD_NICE)
+            os.nice(int(os.environ.get(_NICE_ENV, CHILD_NICE)))
         except OSError:
             pass
     out = os.fdopen(os.dup(1), "wb")
@@ -170,7 +185,7 @@ class ProjectionProcess:
                 raise ProjectionClosed("The projection process is closed.")
             if self.is_alive():
                 return
-            env = {**os.environ, **_CHILD_THREADS,
+            env = {**os.environ, **_CHILD_THREADS, _NICE_ENV: str(child_nice()),
                    "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
             self._log = tempfile.TemporaryFile()
             self._proc = subprocess.Popen(

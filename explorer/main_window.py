@@ -217,6 +217,10 @@ class MainWindow(QMainWindow):
         insights_scroll.setWidget(self.insight_tabs)
         self.insights_dock.setWidget(insights_scroll)
         self.latent_view.set_interpolation(self.insight_tabs.endpoints)
+        # after the layout has settled: a dock raised from its tab has no visible region yet
+        self.insight_tabs.currentChanged.connect(lambda _: QTimer.singleShot(0, self._show_interpolation_line))
+        self.insights_dock.visibilityChanged.connect(lambda _: QTimer.singleShot(0, self._show_interpolation_line))
+        self._show_interpolation_line()
         self.latent_view.clicked.connect(self._map_clicked)
         self.latent_view.movie_slider.step_chosen.connect(self.loss_plot.mark_step)
         self.metrics_runner = MetricsRunner(parent=self)
@@ -737,12 +741,23 @@ class MainWindow(QMainWindow):
         self.state_label.setText(f"Opened {state.name}.")
         return state
 
+    def _interpolation_on_show(self) -> bool:
+        tabs = self.insight_tabs
+        return self.insights_dock.isVisible() and not self.insights_dock.visibleRegion().isEmpty() \
+            and tabs.currentWidget() is tabs.interpolation
+
+    def _show_interpolation_line(self) -> None:
+        """The interpolation's line and ends are on the map while its view is on show, not over
+        every map (a freshly opened run showed two stray dots and a dashed line)."""
+        line = self.latent_view.interpolation_line
+        if line is not None:
+            line.set_shown(self._interpolation_on_show())
+
     def _map_clicked(self, click) -> None:
         """A click on the map picks the interpolation's next end while the Interpolation tab shows."""
         code, index = click
         tabs = self.insight_tabs
-        if self.insights_dock.isVisible() and not self.insights_dock.visibleRegion().isEmpty() \
-                and tabs.currentWidget() is tabs.interpolation:
+        if self._interpolation_on_show():
             which = tabs.interpolation.endpoints.pick(code, index)
             self.state_label.setText(f"Interpolation: {which.upper()} set"
                                      + (f" to image {index}." if index is not None else " to the clicked code."))

@@ -30,8 +30,16 @@ class InterpolationLine:
             view.plot.addItem(item, ignoreBounds=True)
         self.positions: dict[str, tuple[float, float]] = {}
         self.dragging: str | None = None
+        self.shown = True   # only while the Interpolation view is on show (the main window says)
         endpoints.changed.connect(lambda _: self.update())
         self.update()
+
+    def set_shown(self, shown: bool) -> None:
+        """Draw the line (and let its ends be dragged) or leave the map to the codes."""
+        if shown != self.shown:
+            self.shown = shown
+            self.dragging = None
+            self.update()
 
     def _place(self, end) -> tuple[float, float] | None:
         view = self.view
@@ -49,7 +57,7 @@ class InterpolationLine:
     def update(self) -> None:
         """Draw the ends where the map shows them now (after a new layout, a new endpoint)."""
         self.positions = {}
-        for key in ("a", "b"):
+        for key in ("a", "b") if self.shown else ():
             where = self._place(getattr(self.endpoints, key))
             if where is not None and np.isfinite(where).all():
                 self.positions[key] = where

@@ -1,6 +1,7 @@
 """Slow projection fits in a child process: the same layouts as in this process, failures as one
 sentence, and a close that never waits for a fit."""
 
+import os
 import threading
 import time
 
@@ -80,3 +81,21 @@ def test_messages_carry_numbers_only(tmp_path):
         out.write(b'{"arrays": {"x": ["|O", [1]]}}\n')
     with open(path, "rb") as inp, pytest.raises(ValueError, match="Unexpected array"):
         _read(inp)
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="reads a process's nice value")
+def test_the_child_runs_below_the_training_threads(monkeypatch):
+    """A map is a view of the training: the child's nice value is above the training threads'
+    (at a fixed 2 it outranked the app's training at nice 10 and cut it to a sixth)."""
+    import engine.training
+    monkeypatch.setattr(engine.training, "TRAIN_NICENESS", 10)
+    process = ProjectionProcess()
+    try:
+        process.start()
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        deadline = time.monotonic() + 30
+        while os.getpriority(os.PRIO_PROCESS, process.pid) == own and time.monotonic() < deadline:
+            time.sleep(0.05)   # the child lowers itself as it starts
+        assert os.getpriority(os.PRIO_PROCESS, process.pid) == min(19, own + 12)
+    finally:
+        process.close()

@@ -85,6 +85,9 @@ def test_the_insight_tabs_follow_the_active_run(window, run_paths, qtbot):
 def test_map_clicks_pick_the_interpolation_and_its_line_ends_drag(window, run_paths, qtbot):
     state = window.open_run(run_paths[0])
     qtbot.waitUntil(lambda: window.latent_view.points.n_points == len(state.probe.codes), timeout=10_000)
+    line = window.latent_view.interpolation_line
+    QApplication.processEvents()
+    assert not line.ends.isVisible() and not line.line.isVisible(), "no line over the map until its view shows"
     window.insights_dock.raise_()
     window.insight_tabs.setCurrentWidget(window.insight_tabs.interpolation)
     QApplication.processEvents()
@@ -105,6 +108,9 @@ def test_map_clicks_pick_the_interpolation_and_its_line_ends_drag(window, run_pa
     np.testing.assert_allclose(ends.a.code, target, atol=0.05 * np.ptp(xy))
     np.testing.assert_allclose(line.positions["a"], ends.a.code, atol=1e-4)
     qtbot.waitUntil(lambda: bool(rendered), timeout=5000)
+    window.insight_tabs.setCurrentWidget(window.insight_tabs.traversals)
+    QApplication.processEvents()
+    assert not line.ends.isVisible() and not line.line.isVisible(), "another view: the map is the codes' again"
 
 
 def test_a_dataset_loads_in_the_background_while_the_event_loop_turns(window, qtbot, tmp_path):
