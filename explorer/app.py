@@ -157,7 +157,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"built {time.time():.6f}", flush=True)
             app.quit()
             return
-        preload_in_background()
+        preloads.append(preload_in_background())
 
+    preloads: list[threading.Thread] = []
     window.build_views_in_background(before=before_views, then=with_views)
-    return app.exec()
+    code = app.exec()
+    for thread in filter(None, preloads):   # its rehearsal step inside torch must not meet the exit (an abort)
+        thread.join(timeout=30)
+    return code
