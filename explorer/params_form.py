@@ -55,6 +55,10 @@ def _editor_for(f: dataclasses.Field) -> QWidget:
     meta, default = f.metadata, f.default
     if meta.get("choices"):
         editor = QComboBox()
+        # narrower than its longest item ("Mixture of Gaussians on a circle"; the popup shows it
+        # whole): the AAE's form was 368 px in a panel of 324 and clipped its summary and combos
+        editor.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        editor.setMinimumContentsLength(10)
         labels = meta.get("labels") or {}
         for choice in meta["choices"]:
             editor.addItem(labels.get(choice, str(choice)), choice)

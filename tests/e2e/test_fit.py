@@ -4,7 +4,7 @@ training panel scrolling rather than growing the window, and no formula label cl
 
 import pytest
 from PySide6.QtGui import QTextDocument
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
 
 from engine.models import VARIANTS
 from explorer.main_window import MainWindow
@@ -57,6 +57,8 @@ def test_the_window_fits_a_laptop_screen(laptop, screen):
         QApplication.processEvents()
         hint = w.minimumSizeHint()
         assert hint.width() <= width and hint.height() <= height - TITLE_BAR_PX, (variant, hint)
+        scroll = p.findChild(QScrollArea)   # the form scrolls down, never sideways: wider, it is clipped
+        assert scroll.widget().minimumSizeHint().width() <= scroll.viewport().width(), variant
         assert (w.width(), w.height()) == (width, height - TITLE_BAR_PX), variant
     w.latent_view.note.setText("UMAP is being computed… PCA shown until it arrives (the first UMAP map "
                                "compiles for up to a minute), and a few more words for a narrow screen")
