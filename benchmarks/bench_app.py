@@ -70,8 +70,6 @@ def headless(dataset, cfgs, steps: int) -> float:
 
 
 def in_app(app, dataset, cfgs, steps: int, runs_dir: str, wait_for_warm_up: bool = True) -> float:
-    from PySide6.QtCore import QEventLoop
-
     from explorer.main_window import MainWindow
     from explorer.session import RunState
     window = MainWindow(runs_dir=runs_dir)
@@ -84,20 +82,28 @@ def in_app(app, dataset, cfgs, steps: int, runs_dir: str, wait_for_warm_up: bool
             time.sleep(0.05)
     state = RunState(*cfgs, dataset=dataset)
     window.session.add(state)
+    rate = train_in_window(state, steps, runs_dir)
+    window.close()
+    return rate
+
+
+def train_in_window(state, steps: int, runs_dir: str) -> float:
+    """Start ``state`` and serve the window with an event loop (as app.exec() does: no polling)
+    until ``steps`` optimizer steps after the first WARMUP; their samples/s."""
+    from PySide6.QtCore import QEventLoop
     marks = {}
-    loop = QEventLoop()   # as app.exec() runs the window: no polling
+    loop = QEventLoop()
 
     def on_progress(update):
         if "t0" not in marks and update.step >= WARMUP:
             marks["t0"], marks["s0"] = time.perf_counter(), update.step
         if "t0" in marks and "rate" not in marks and update.step >= marks["s0"] + steps:
-            marks["rate"] = (update.step - marks["s0"]) * cfgs[2].batch_size / (time.perf_counter() - marks["t0"])
+            marks["rate"] = (update.step - marks["s0"]) * state.train_cfg.batch_size / (time.perf_counter() - marks["t0"])
             loop.quit()
 
     state.progressed.connect(on_progress)
     state.start(runs_dir)
     loop.exec()
-    window.close()
     return marks["rate"]
 
 

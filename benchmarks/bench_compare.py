@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.bench_app import WARMUP, configs, headless_in_child  # noqa: E402
+from benchmarks.bench_app import configs, headless_in_child, train_in_window  # noqa: E402
 from benchmarks.common import add_common_args, median, prepare_mnist_root, write_json  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
 from explorer.app import tune_for_gui  # noqa: E402
@@ -84,24 +84,12 @@ def open_window(cfgs, dataset, runs_dir):
 
 def in_app_rate(cfgs, dataset, steps: int, runs_dir: str) -> float:
     """Training samples/s in the window with the comparison of the 4 runs open."""
-    from PySide6.QtCore import QEventLoop
     window, training, others, compare_cls = open_window(cfgs, dataset, runs_dir)
     compare = compare_cls(window.session, [training, *others], worker=window.latent_view.worker, parent=window)
     compare.show()
-    marks, loop = {}, QEventLoop()
-
-    def on_progress(update):
-        if "t0" not in marks and update.step >= WARMUP:
-            marks["t0"], marks["s0"] = time.perf_counter(), update.step
-        if "t0" in marks and "rate" not in marks and update.step >= marks["s0"] + steps:
-            marks["rate"] = (update.step - marks["s0"]) * cfgs[2].batch_size / (time.perf_counter() - marks["t0"])
-            loop.quit()
-
-    training.progressed.connect(on_progress)
-    training.start(runs_dir)
-    loop.exec()
+    rate = train_in_window(training, steps, runs_dir)
     window.close()
-    return marks["rate"]
+    return rate
 
 
 def latencies(cfgs, dataset, seconds: float, runs_dir: str) -> dict:
