@@ -139,23 +139,13 @@ class TrainingPanel(QWidget):
         self.path = _name(QLineEdit(), "dataPathEdit", "Data path")
         self.path.setPlaceholderText("image folder or .npz file")
         self.browse = QPushButton("Browse…")
-        path_row = QHBoxLayout()
-        path_row.addWidget(self.path)
-        path_row.addWidget(self.browse)
-        self.path_row = QWidget()
-        self.path_row.setLayout(path_row)
-        path_row.setContentsMargins(0, 0, 0, 0)
+        self.path_row = _row(QHBoxLayout(), self.path, self.browse)
         data_form.addRow("Path", self.path_row)
         self.image_size = _name(QSpinBox(), "imageSizeSpin", "Image size")
         self.image_size.setRange(4, 256)
         self.image_size.setValue(28)
         self.rgb = _name(QCheckBox("Colour (RGB)"), "rgbCheck", "Colour")
-        size_row = QHBoxLayout()
-        size_row.setContentsMargins(0, 0, 0, 0)
-        size_row.addWidget(self.image_size)
-        size_row.addWidget(self.rgb)
-        self.size_row = QWidget()
-        self.size_row.setLayout(size_row)
+        self.size_row = _row(QHBoxLayout(), self.image_size, self.rgb)
         data_form.addRow("Resize to", self.size_row)
         self.root = _name(QLineEdit(), "dataRootEdit", "Data folder")
         self.root.setPlaceholderText(str(default_data_root()))
@@ -164,12 +154,7 @@ class TrainingPanel(QWidget):
         self.download = _name(QPushButton("Download"), "downloadButton", "Download dataset")
         self.download_bar = QProgressBar()
         self.download_bar.setVisible(False)
-        dl_row = QHBoxLayout()
-        dl_row.setContentsMargins(0, 0, 0, 0)
-        dl_row.addWidget(self.download)
-        dl_row.addWidget(self.download_bar)
-        self.download_row = QWidget()
-        self.download_row.setLayout(dl_row)
+        self.download_row = _row(QHBoxLayout(), self.download, self.download_bar)
         data_form.addRow("", self.download_row)
         # a dataset loading in the background before a run starts (or opens): what and that it is busy
         self.load_label = _name(QLabel(), "datasetLoadLabel", "Dataset loading")
@@ -177,12 +162,7 @@ class TrainingPanel(QWidget):
         self.load_bar.setRange(0, 0)
         self.load_bar.setMaximumHeight(12)
         self.load_bar.setTextVisible(False)
-        load_row = QVBoxLayout()
-        load_row.setContentsMargins(0, 0, 0, 0)
-        load_row.addWidget(self.load_label)
-        load_row.addWidget(self.load_bar)
-        self.load_row = QWidget()
-        self.load_row.setLayout(load_row)
+        self.load_row = _row(QVBoxLayout(), self.load_label, self.load_bar)
         self.load_row.setVisible(False)
         data_form.addRow(self.load_row)
         self.data_form = data_form
@@ -605,6 +585,16 @@ def _readable_when_disabled(widget: QWidget) -> None:
         palette.setColor(QPalette.ColorGroup.Disabled, role, QColor.fromRgbF(
             *(n + (b - n) * 0.3 for n, b in zip(normal.getRgbF()[:3], base.getRgbF()[:3]))))
     widget.setPalette(palette)
+
+
+def _row(layout, *widgets: QWidget) -> QWidget:
+    """The widgets side by side (or stacked) in ``layout``, without margins, as one widget for a form row."""
+    layout.setContentsMargins(0, 0, 0, 0)
+    for widget in widgets:
+        layout.addWidget(widget)
+    host = QWidget()
+    host.setLayout(layout)
+    return host
 
 
 def _shrinkable(combo: QComboBox) -> None:
