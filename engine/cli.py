@@ -369,8 +369,9 @@ def _info(a) -> int:
     print(f"model      {VARIANTS[m.variant].title} ({m.variant}), latent {m.latent_dim}, body {_body_words(run)}, "
           f"hidden {list(m.hidden)}, likelihood {m.likelihood}, parameters {params}")
     print(f"data       {run.dataset}, images {'×'.join(map(str, run.image_shape))}, {run.n_classes} classes")
-    pretraining = run.epochs_done - run.trained_epochs
-    print(f"training   {run.trained_epochs}/{run.train.epochs} epochs"
+    trained = run.trained_epochs   # builds the model when it was pretrained: once
+    pretraining = run.epochs_done - trained
+    print(f"training   {trained}/{run.train.epochs} epochs"
           f"{f' after {pretraining} of layer-wise pretraining' if pretraining else ''}, {run.step} steps, batch {run.train.batch_size}, "
           f"lr {run.train.lr}, seed {run.train.seed}")
     if run.interrupted:
@@ -487,9 +488,10 @@ def main(argv: list[str] | None = None) -> int:
             if run.is_training_elsewhere():
                 raise UserError(f"{run.path} is being trained by another process; wait until it has finished "
                                 "(or stop it) before resuming it.")
-            if a.epochs <= run.trained_epochs:
-                pretraining = run.epochs_done - run.trained_epochs
-                raise UserError(f"The run has already trained {run.trained_epochs} epochs"
+            trained = run.trained_epochs
+            if a.epochs <= trained:
+                pretraining = run.epochs_done - trained
+                raise UserError(f"The run has already trained {trained} epochs"
                                 + (f" (after {pretraining} of layer-wise pretraining)" if pretraining else "")
                                 + "; ask for more with --epochs.")
             return _train(Trainer.resume(run, a.epochs, device=a.device), a.quiet)
