@@ -48,6 +48,10 @@ def default_runs_dir() -> Path:
     return platformdirs.user_data_path("latent-explorer") / "runs"
 
 
+#: the status line of a window with nothing under way
+READY_MESSAGE = "Ready: choose a preset, or a dataset and a model, then press Start (F5)."
+
+
 class MainWindow(QMainWindow):
     def __init__(self, session=None, settings: QSettings | None = None, runs_dir: str | Path | None = None,
                  deferred: bool = False, queue_path: str | Path | None = None):
@@ -256,7 +260,7 @@ class MainWindow(QMainWindow):
         self._connect_library()
         self.session.active_changed.connect(self._follow)
         self.restore_settings()
-        self.state_label.setText("Ready: choose a preset, or a dataset and a model, then press Start (F5).")
+        self.state_label.setText(READY_MESSAGE)
         self.load_library(background=self._deferred)   # the app reads its library behind the shown window
         if self.train_queue.notes:
             self.show_error(" ".join(self.train_queue.notes), "The saved queue")
@@ -625,7 +629,7 @@ class MainWindow(QMainWindow):
             self.state_label.setText(f"{len(skipped)} folder(s) in {self.runs_dir} could not be read as runs.")
             self.state_label.setToolTip("\n".join(skipped))
         elif self.state_label.full_text().startswith("Reading "):
-            self.state_label.setText("Ready: choose a preset, or a dataset and a model, then press Start (F5).")
+            self.state_label.setText(READY_MESSAGE)
 
     def load_settings_of(self, state) -> None:
         """Put a run's settings into the training panel, as the template of a new run."""
