@@ -17,7 +17,7 @@ def _main(argv: list[str]) -> int:
     if not _opens_the_app(argv):
         from engine.cli import main as cli_main
         return cli_main(argv)
-    from explorer.app import main as app_main
+    from explorer.window.start_up import main as app_main
     return app_main(argv)
 
 

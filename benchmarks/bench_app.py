@@ -42,7 +42,7 @@ from benchmarks.common import add_common_args, median, prepare_mnist_root, write
 from engine.config import DataConfig, ModelConfig, TrainConfig  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
 from engine.training import Trainer  # noqa: E402
-from explorer.app import tune_for_gui  # noqa: E402
+from explorer.window.runtime import tune_for_gui  # noqa: E402
 
 HEADLESS_CHILD = "--headless-child"
 
@@ -70,8 +70,8 @@ def headless(dataset, cfgs, steps: int) -> float:
 
 
 def in_app(app, dataset, cfgs, steps: int, runs_dir: str, wait_for_warm_up: bool = True) -> float:
-    from explorer.main_window import MainWindow
     from explorer.session import RunState
+    from explorer.window.main_window import MainWindow
     window = MainWindow(runs_dir=runs_dir)
     window.resize(1500, 920)
     window.show()

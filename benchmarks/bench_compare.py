@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.bench_app import configs, headless_in_child, train_in_window  # noqa: E402
 from benchmarks.common import add_common_args, median, prepare_mnist_root, write_json  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
-from explorer.app import tune_for_gui  # noqa: E402
+from explorer.window.runtime import tune_for_gui  # noqa: E402
 
 N_RUNS, PROBE_POINTS, TICK_MS = 4, 5000, 16
 
@@ -68,9 +68,9 @@ def still_states(cfgs, dataset, n: int):
 
 
 def open_window(cfgs, dataset, runs_dir):
-    from explorer.compare_view import CompareView
-    from explorer.main_window import MainWindow
+    from explorer.compare.view import CompareView
     from explorer.session import RunState
+    from explorer.window.main_window import MainWindow
     window = MainWindow(runs_dir=runs_dir)
     window.resize(1500, 920)
     window.show()

@@ -11,7 +11,7 @@ background (real MNIST with ``--data-root DIR`` holding ``MNIST/raw/*.gz`` or th
 ``--mnist-gz DIR`` with the four gzipped files to unpack there; otherwise 60,000 synthetic
 1×28×28 images written to a temporary .npz), with the app's default probe (5,000 codes every
 200 steps) and decoder snapshots (every 25 steps).  Phase "idle" repeats the drag afterwards
-with the trained model and no training.  ``--as-app`` sets the process up as explorer/app.py
+with the trained model and no training.  ``--as-app`` sets the process up as explorer/window/start_up.py
 does: ``tune_for_gui`` before any torch op, pyqtgraph's options, and once the views are built
 ``collect_garbage_on_gui_thread`` (gc.freeze, collections on a GUI-thread timer) and the
 background preload (``preload_in_background``), waited for before training starts.
@@ -67,7 +67,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--idle-seconds", type=float, default=10.0, help="seconds of dragging idle (default 10)")
     parser.add_argument("--body", choices=("mlp", "conv"), default="mlp", help="the VAE's body (default mlp)")
     parser.add_argument("--as-app", action="store_true",
-                        help="the app's thread settings (explorer.app.tune_for_gui) at start-up")
+                        help="the app's thread settings (explorer.window.runtime.tune_for_gui) at start-up")
     parser.add_argument("--torch-threads", type=int, help="torch.set_num_threads(N) at start-up")
     parser.add_argument("--switch-interval", type=float, help="sys.setswitchinterval(S) at start-up (default 0.005)")
     parser.add_argument("--train-nice", type=int,
@@ -290,15 +290,15 @@ def measure(args) -> dict:
     from engine.config import ModelConfig, TrainConfig
     from engine.data import load_dataset
     from explorer.decoder_canvas import DecoderCanvas
-    from explorer.latent_view import LatentView
+    from explorer.map.latent_view import LatentView
     from explorer.session import RunState, Session
 
     if args.as_app:
         import pyqtgraph as pg
 
-        from explorer.app import tune_for_gui
+        from explorer.window.runtime import tune_for_gui
         tune_for_gui()
-        pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")   # as explorer/app.py's before_views
+        pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")   # as explorer/window/start_up.py's before_views
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
     if args.train_nice is not None:
@@ -319,8 +319,8 @@ def measure(args) -> dict:
         window.resize(1200, 750)
         window.show()
         if args.as_app:
-            from explorer.app import collect_garbage_on_gui_thread, preload_in_background
-            window.garbage_collector = collect_garbage_on_gui_thread()   # as explorer/app.py's with_views
+            from explorer.window.runtime import collect_garbage_on_gui_thread, preload_in_background
+            window.garbage_collector = collect_garbage_on_gui_thread()   # as explorer/window/start_up.py's with_views
             preload = preload_in_background()
             while preload.is_alive():   # a person clicks Train a few seconds after launch
                 run_for(0.1)

@@ -4,7 +4,7 @@ pass shares the event loop.
 The model is the pytorch/examples VAE shape (784-400-20 MLP; ``--body conv`` for the conv body)
 on 1×28×28 images, untrained (decoding costs the same); the images are generated (uint8 noise,
 10,000 validation images), so no data set is needed.  The GUI thread runs torch on one thread,
-as in the app (``explorer.app.tune_for_gui``).
+as in the app (``explorer.window.runtime.tune_for_gui``).
 
 Measured, each in this run:
 - one full render of each view (decode + picture; the median and the maximum of ``--repeats``),
@@ -104,7 +104,7 @@ def lateness_while(app, busy, seconds_cap: float = 30.0) -> list[float]:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    from explorer.app import tune_for_gui
+    from explorer.window.runtime import tune_for_gui
     tune_for_gui()
     import torch
     from PySide6.QtWidgets import QApplication
@@ -112,8 +112,8 @@ def main(argv=None) -> None:
     from engine.config import DataConfig, ModelConfig, TrainConfig
     from engine.data import DatasetSplit, ImageSet
     from engine.runs import ProbeCodes
-    from explorer import reconstruction_view
-    from explorer.insight_tabs import InsightTabs
+    from explorer.insights import reconstruction as reconstruction_view
+    from explorer.insights.tabs import InsightTabs
     from explorer.session import RunState, Session
 
     app = QApplication.instance() or QApplication([])

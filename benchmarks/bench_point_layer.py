@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
 
-from explorer.point_layer import PointLayer, palette_for  # noqa: E402
+from explorer.map.point_layer import PointLayer, palette_for  # noqa: E402
 
 
 def make_layouts(n: int, classes: int, count: int, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:

@@ -12,7 +12,7 @@ Run: ``python benchmarks/bench_projection.py [--points 70000] [--dim 16] [--umap
 * With ``--umap-inverse``: fit UMAP on the codes (slow: about a minute at 70k on two cores) and
   time umap-learn's own ``inverse_transform`` of one point once, against our local inverse of
   the same layout.
-* With ``--maps``: the app's way, through ``explorer.projection_worker.ProjectionWorker`` and
+* With ``--maps``: the app's way, through ``explorer.map.projection_worker.ProjectionWorker`` and
   its child process, timed from the worker's warm-up (the map starts it when the window is
   shown): the first UMAP map of ``--map-points`` codes requested at once (or
   ``--request-after`` seconds later), then ``--updates`` later maps of drifting codes
@@ -102,8 +102,8 @@ def maps_after_launch(name: str, codes: np.ndarray, updates: int, env: dict, del
     Returns (seconds from launch to the first map, [seconds for each later map])."""
     from PySide6.QtCore import QCoreApplication
 
-    from explorer.live_layout import LAYOUT_PARAMS
-    from explorer.projection_worker import ProjectionWorker
+    from explorer.map.live_layout import LAYOUT_PARAMS
+    from explorer.map.projection_worker import ProjectionWorker
 
     app = QCoreApplication.instance() or QCoreApplication([])
     saved = dict(os.environ)

@@ -157,14 +157,14 @@ def run_for(seconds: float) -> None:
 def measure(args) -> dict:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     sys.path.insert(0, str(ROOT))
-    from explorer.app import tune_for_gui
+    from explorer.window.runtime import tune_for_gui
     tune_for_gui()
     import pyqtgraph as pg
     import torch
     from PySide6.QtWidgets import QApplication
 
     from engine.training import TRAIN_THREADS
-    from explorer.main_window import MainWindow
+    from explorer.window.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")

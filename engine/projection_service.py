@@ -15,7 +15,7 @@ service.close()                                     # kills the child; a blocked
 The pipe carries one JSON line per message and then the raw bytes of its arrays (numeric dtypes
 only): nothing is pickled.  The child runs ``serve()`` with one thread for BLAS, OpenMP and
 numba, at a lower priority (``child_nice()``) than training and the GUI, and dies with its parent (Linux ``PR_SET_PDEATHSIG``; elsewhere it ends when its input
-closes).  No Qt here: ``explorer/projection_worker.py`` drives it from a QThread.
+closes).  No Qt here: ``explorer/map/projection_worker.py`` drives it from a QThread.
 """
 
 from __future__ import annotations

@@ -41,11 +41,11 @@ EVAL_BATCH = 1024
 # torch's intra-op thread count belongs to each thread (OpenMP's per-thread ICV, MKL's local
 # setting), read once per thread on its first use, and a thread inherits the last count set
 # anywhere.  Training takes torch's default (one per core, or OMP_NUM_THREADS) in whatever thread
-# it runs; a GUI thread beside it keeps one (explorer/app.py, tune_for_gui).
+# it runs; a GUI thread beside it keeps one (explorer/window/runtime.py, tune_for_gui).
 TRAIN_THREADS = torch.get_num_threads()
 #: the nice value a training thread gives itself on Linux, where niceness belongs to each thread
 #: and the OpenMP workers it starts inherit it: 0 (the CLI) leaves it alone; the app raises it so
-#: that a GUI thread beside it gets a core at once (explorer/app.py, tune_for_gui)
+#: that a GUI thread beside it gets a core at once (explorer/window/runtime.py, tune_for_gui)
 TRAIN_NICENESS = 0
 
 

@@ -10,11 +10,9 @@ the usual spacing of the probe codes (on or off the data manifold).
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QImage, QPainter, QPaintEvent, QPalette, QPen
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -30,6 +28,7 @@ from PySide6.QtWidgets import (
 from engine.models import has_standard_normal_prior
 from engine.runs import ProbeCodes
 from explorer.session import LatentCursor, RunState, Session, rebind
+from explorer.widgets import ImageCanvas, to_qimage
 
 MAX_SLIDERS = 64
 SLIDER_STEPS = 1000
@@ -73,71 +72,6 @@ class NearestCodes:
             d2[np.arange(len(rows)), rows] = np.inf  # not itself
             nearest.append(np.sqrt(np.maximum(d2.min(axis=1) + self.norms[rows], 0.0)))
         return float(np.median(np.concatenate(nearest)))
-
-
-def to_qimage(image: np.ndarray) -> QImage:
-    """A QImage (owning its pixels) of one C×H×W float image in [0, 1], C = 1 or 3."""
-    pixels = np.clip(np.asarray(image, dtype=np.float32) * 255 + 0.5, 0, 255).astype(np.uint8)
-    c, h, w = pixels.shape
-    if c == 1:
-        data = np.ascontiguousarray(pixels[0])
-        return QImage(data.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
-    data = np.ascontiguousarray(pixels[:3].transpose(1, 2, 0))
-    return QImage(data.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-
-
-class ImageCanvas(QWidget):
-    """Paints one image scaled by whole device pixels (nearest neighbour), centred, aspect kept."""
-
-    painted = Signal(float)  # time.perf_counter() at the end of each paint
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setObjectName("imageCanvas")
-        self.setAccessibleName("imageCanvas")
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
-        self._image: QImage | None = None
-
-    def sizeHint(self) -> QSize:
-        return QSize(280, 280)
-
-    def minimumSizeHint(self) -> QSize:
-        return QSize(96, 96)
-
-    def set_image(self, image: QImage | None) -> None:
-        self._image = image
-        self.update()
-
-    def image_rect(self) -> QRectF:
-        """Where the image lands, in logical pixels: the largest whole-device-pixel scale that fits."""
-        if self._image is None or self._image.isNull():
-            return QRectF()
-        ratio = self.devicePixelRatioF()
-        w, h = self._image.width(), self._image.height()
-        fit = min(self.width() * ratio / w, self.height() * ratio / h)
-        scale = math.floor(fit) if fit >= 1 else fit
-        tw, th = w * scale / ratio, h * scale / ratio
-        # Snap the corner to a device pixel so every image pixel covers the same number of them.
-        x = round((self.width() - tw) / 2 * ratio) / ratio
-        y = round((self.height() - th) / 2 * ratio) / ratio
-        return QRectF(x, y, tw, th)
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        painter = QPainter(self)
-        palette = self.palette()
-        painter.fillRect(self.rect(), palette.color(QPalette.ColorRole.Window))
-        if self._image is not None:
-            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-            target = self.image_rect()
-            painter.drawImage(target, self._image)
-            painter.setPen(QPen(palette.color(QPalette.ColorRole.Mid), 0))
-            painter.drawRect(target.adjusted(-0.5, -0.5, 0.5, 0.5))
-        else:
-            painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No model")
-        painter.end()
-        self.painted.emit(time.perf_counter())
 
 
 class _SliderRow:

@@ -1,5 +1,5 @@
 """Metrics in the app: ``engine.metrics.evaluate_run`` for one run at a time, on a background
-thread (``explorer.background.BackgroundTask``), cancellable, never on the GUI thread.
+thread (``explorer.tasks.BackgroundTask``), cancellable, never on the GUI thread.
 
 The app draws ``APP_NLL_SAMPLES`` importance samples per image (the CLI's default is
 ``engine.metrics.DEFAULT_NLL_SAMPLES``): a little looser an estimate, a few times sooner; the
@@ -12,7 +12,7 @@ import threading
 
 from PySide6.QtCore import QObject, Signal
 
-from explorer.background import BackgroundTask
+from explorer.tasks import BackgroundTask
 
 APP_NLL_SAMPLES = 200
 

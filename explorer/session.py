@@ -263,7 +263,7 @@ class RunState(QObject):
             if then is not None:
                 self._dataset_task.finished.connect(lambda _: then(self.dataset))
             return True
-        from explorer.background import BackgroundTask
+        from explorer.tasks import BackgroundTask
         config = self.data_cfg
         task = self._dataset_task = BackgroundTask(lambda progress: load_dataset(config), self)
 

@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 
 # Qt objects must die on the GUI thread: a collection that runs on a training thread and frees an
 # earlier test's widgets deadlocks with the GUI thread (seen: QMenu's destructor against a QObject's,
-# freed by gc in Module.__init__ on the trainer's thread).  As in the app (explorer/app.py), the
+# freed by gc in Module.__init__ on the trainer's thread).  As in the app (explorer/window/start_up.py), the
 # collector runs on the main thread only: after each test.
 gc.disable()
 

@@ -3,7 +3,7 @@
 
 import pytest
 
-from explorer.main_window import MainWindow
+from explorer.window.main_window import MainWindow
 
 
 def open_window(qtbot, runs_dir, size: tuple[int, int] = (1400, 900)) -> MainWindow:

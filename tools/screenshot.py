@@ -53,8 +53,8 @@ def main() -> int:
     import pyqtgraph as pg
 
     from engine.config import DataConfig
-    from explorer.app import tune_for_gui
-    from explorer.main_window import MainWindow
+    from explorer.window.main_window import MainWindow
+    from explorer.window.runtime import tune_for_gui
     tune_for_gui()
     app = QApplication([sys.argv[0]])
     pg.setConfigOptions(antialias=True)

@@ -7,7 +7,7 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QAction, QImage, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from explorer.main_window import MainWindow
+from explorer.window.main_window import MainWindow
 
 LEFT, NONE = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
 

@@ -7,7 +7,7 @@ from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
 
 from engine.models import VARIANTS
-from explorer.main_window import MainWindow
+from explorer.window.main_window import MainWindow
 
 TITLE_BAR_PX = 40   # what a window manager's title bar and a desktop panel take from the screen's height
 FRAME_PX = 16       # what a window manager's frame takes from the screen's width

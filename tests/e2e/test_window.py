@@ -8,7 +8,7 @@ from PySide6.QtCore import QPointF, QSettings, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
-from explorer.main_window import MainWindow
+from explorer.window.main_window import MainWindow
 
 KEY_WIDGETS = ["trainingPanel", "datasetCombo", "modelCombo", "latentDimSpin", "epochsSpin", "startButton",
                "pauseButton", "stopButton", "lossPlot", "latentView", "decoderCanvas", "runsList"]
@@ -236,7 +236,7 @@ def test_title_names_the_active_run_and_the_window_has_an_icon(window, run_paths
 
 
 def test_help_lists_the_shortcuts_and_about_shows_the_version(window):
-    from explorer.main_window import app_version
+    from explorer.window.main_window import app_version
     rows = dict((what, keys) for keys, what in window.shortcut_rows())
     for what in ("Raw 2-D", "PCA", "UMAP", "Zoom map to fit", "Resume run", "Start", "Keyboard shortcuts"):
         assert what in rows, (what, rows)
@@ -300,7 +300,7 @@ def test_the_window_shows_before_torch_is_imported(tmp_path):
 import sys
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
-from explorer.main_window import MainWindow
+from explorer.window.main_window import MainWindow
 w = MainWindow(deferred=True)
 w.show(); app.processEvents()
 assert 'torch' not in sys.modules, 'torch imported before the window was shown'

@@ -36,11 +36,11 @@ def test_zero_niceness_leaves_the_thread_alone():
 
 
 def test_the_gui_threads_blas_runs_on_one_thread():
-    """explorer.app.limit_blas_threads: a threaded OpenBLAS GEMM on the GUI thread spun beside the
+    """explorer.window.runtime.limit_blas_threads: a threaded OpenBLAS GEMM on the GUI thread spun beside the
     training team for 20–40 ms at each probe update."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from explorer.app import limit_blas_threads
+    from explorer.window.runtime import limit_blas_threads
     with threadpool_limits(limits=None):   # restored afterwards: the test process keeps its own
         limit_blas_threads()
         blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]

@@ -1,8 +1,8 @@
-"""explorer.background.BackgroundTask: one function on a QThread, its result back on the GUI thread."""
+"""explorer.tasks.BackgroundTask: one function on a QThread, its result back on the GUI thread."""
 
 import time
 
-from explorer.background import BackgroundTask
+from explorer.tasks import BackgroundTask
 
 
 def test_wait_returns_when_the_function_ends_while_the_gui_thread_waits(qtbot):

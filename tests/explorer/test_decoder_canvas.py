@@ -8,8 +8,9 @@ from scipy.spatial import cKDTree
 
 from engine.data import load_dataset
 from engine.training import Trainer
-from explorer.decoder_canvas import MAX_SLIDERS, DecoderCanvas, ImageCanvas, NearestCodes, to_qimage
+from explorer.decoder_canvas import MAX_SLIDERS, DecoderCanvas, NearestCodes
 from explorer.session import RunState, Session
+from explorer.widgets import ImageCanvas, to_qimage
 from tests.engine.helpers import DIGITS, quick_train, small_model
 
 

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 from engine.runs import Run
-from explorer.main_window import MainWindow
+from explorer.window.main_window import MainWindow
 from tests.engine.test_faults import CONFIG_TAMPERINGS, HISTORY_TAMPERINGS, edit_json, tamper_file
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,8 +11,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from explorer.main_window import MainWindow
 from explorer.runs_panel import COLUMNS, short_name
+from explorer.window.main_window import MainWindow
 from tests.window_fixtures import close_window, open_window
 
 

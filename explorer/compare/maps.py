@@ -1,0 +1,278 @@
+"""Linked latent maps for the comparison: one map and one decoder per run, bound to that run.
+
+Every run gets its own ``LatentCursor``; ``MapLinks`` copies a person's move of one cursor to
+the others: the same code for runs of the same latent size, and for runs of another size the
+code of the nearest data point (its reconstruction), saying so.  Hovering a point in any map
+rings the same image in every map (images are matched by their index in the validation set,
+``ProbeCodes.indices``); Shift+drag draws a box and Ctrl+Shift+drag a lasso, and the images
+inside light up in all maps.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal
+from PySide6.QtGui import QMouseEvent, QPainterPath, QPalette
+from PySide6.QtWidgets import QGraphicsPathItem, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from explorer.decoder_canvas import DecoderCanvas
+from explorer.map.latent_view import LatentView
+from explorer.runs_panel import short_name
+from explorer.session import LatentCursor, RunState, Session
+
+#: cursor moves a person makes (the others are echoes: "linked", "bind", "reset")
+PERSON_ORIGINS = ("map", "slider", "select")
+HOVER_RING_PX = 14
+SELECTED_RING_PX = 9
+
+
+def points_in_polygon(xy: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """A boolean mask of the points (N×2) inside the closed polygon (M×2), by ray casting."""
+    x, y = xy[:, 0][:, None], xy[:, 1][:, None]
+    px, py = polygon[:, 0][None, :], polygon[:, 1][None, :]
+    qx, qy = np.roll(px, -1, axis=1), np.roll(py, -1, axis=1)
+    crosses = (py > y) != (qy > y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        at = (qx - px) * (y - py) / (qy - py) + px
+    return (np.count_nonzero(crosses & (x < at), axis=1) % 2 == 1) & np.isfinite(xy).all(axis=1)
+
+
+class CompareColumn(QWidget):
+    """One run in the comparison: its name, map (``compareMap``), decoder (``compareDecoder``) and a note."""
+
+    def __init__(self, session: Session, state: RunState, worker, colour: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.cursor = LatentCursor(self)
+        self.title = QLabel()
+        self.title.setTextFormat(Qt.TextFormat.RichText)
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.title.setToolTip(state.name)
+        self.map = LatentView(session, worker=worker, state=state, cursor=self.cursor)
+        self.map.setObjectName("compareMap")
+        self.map.setAccessibleName(f"compareMap {state.name}")
+        self.map.setMinimumHeight(160)
+        self.decoder = DecoderCanvas(session, state=state, cursor=self.cursor)
+        self.decoder.setObjectName("compareDecoder")
+        self.decoder.setAccessibleName(f"compareDecoder {state.name}")
+        self.decoder.scroll.setMaximumHeight(120)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.colour = colour
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.title)
+        layout.addWidget(self.map, 3)
+        layout.addWidget(self.decoder, 2)
+        layout.addWidget(self.note)
+        ring = pg.mkPen(self.palette().color(QPalette.ColorRole.Text), width=2)
+        self.hover_ring = pg.ScatterPlotItem(size=HOVER_RING_PX, pen=ring, brush=None, symbol="o")
+        self.hover_ring.setZValue(30)
+        self.selected_rings = pg.ScatterPlotItem(size=SELECTED_RING_PX, pen=pg.mkPen("#f03e3e", width=1.5),
+                                                 brush=None, symbol="o", pxMode=True)
+        self.selected_rings.setZValue(25)
+        for item in (self.hover_ring, self.selected_rings):
+            self.map.plot.addItem(item, ignoreBounds=True)
+        self.lasso = QGraphicsPathItem()
+        self.lasso.setPen(pg.mkPen("#f03e3e", width=1, style=Qt.PenStyle.DashLine, cosmetic=True))
+        self.lasso.setZValue(40)
+        self.lasso.hide()
+        self.map.plot.addItem(self.lasso, ignoreBounds=True)
+        self._positions = np.zeros(0, np.int64)   # validation index -> position in the probe (-1: absent)
+        state.probe_changed.connect(self._index_probe)
+        state.status_changed.connect(lambda _: self.update_title())
+        self._index_probe(state.probe)
+        self.update_title()
+
+    @property
+    def latent_dim(self) -> int | None:
+        return self.state.model.latent_dim if self.state.model is not None else None
+
+    def update_title(self) -> None:
+        dim = self.latent_dim
+        status = self.state.status + (f", step {self.state.step:,}" if self.state.is_training else "")
+        self.title.setText(f"<span style='color:{self.colour}'>■</span> <b>{short_name(self.state.name)}</b>"
+                           f"<br><small>{self.state.variant_title}, z {dim}, {status}</small>")
+
+    def _index_probe(self, probe) -> None:
+        if probe is None or len(probe.indices) == 0:
+            self._positions = np.zeros(0, np.int64)
+            return
+        positions = np.full(int(probe.indices.max()) + 1, -1, np.int64)
+        positions[probe.indices] = np.arange(len(probe.indices))
+        self._positions = positions
+
+    def position_of(self, image: int) -> int | None:
+        """Where validation image ``image`` sits among this run's map points (None: not shown)."""
+        if 0 <= image < len(self._positions) and self._positions[image] >= 0:
+            return int(self._positions[image])
+        return None
+
+    def image_at(self, position: int) -> int | None:
+        probe = self.state.probe
+        return int(probe.indices[position]) if probe is not None and 0 <= position < len(probe.indices) else None
+
+    def show_hover(self, image: int | None) -> None:
+        position = None if image is None else self.position_of(image)
+        xy = self.map.map_state.xy
+        if position is None or position >= len(xy):
+            self.hover_ring.setData([], [])
+        else:
+            self.hover_ring.setData([xy[position, 0]], [xy[position, 1]])
+
+    def hovered_position(self) -> int | None:
+        """The ringed point (for tests and benchmarks)."""
+        data = self.hover_ring.data
+        if len(data) == 0:
+            return None
+        return self.map.points.nearest(float(data["x"][0]), float(data["y"][0]))
+
+    def show_selection(self, images: np.ndarray) -> None:
+        xy = self.map.map_state.xy
+        if len(images) == 0 or len(self._positions) == 0:
+            self.selected_rings.setData([], [])
+            return
+        inside = images[images < len(self._positions)]
+        positions = self._positions[inside]
+        positions = positions[(positions >= 0) & (positions < len(xy))]
+        self.selected_rings.setData(xy[positions, 0], xy[positions, 1])
+
+
+class MapLinks(QObject):
+    """The links between the columns: cursors, hover and selection."""
+
+    hovered = Signal(object)            # validation image index, or None
+    selection_changed = Signal(object)  # np.ndarray of validation image indices
+    linked = Signal(float)              # time.perf_counter() after a move reached every column
+
+    def __init__(self, columns: list[CompareColumn], parent: QObject | None = None):
+        super().__init__(parent)
+        self.columns = columns
+        self.selection = np.zeros(0, np.int64)
+        self._linking = False
+        self._drag: dict | None = None
+        for column in columns:
+            column.cursor.moved.connect(lambda code, origin, c=column: self._on_moved(c, code, origin))
+            column.map.point_hovered.connect(lambda position, c=column: self._on_hovered(c, position))
+            column.map.plot.viewport().installEventFilter(self)   # after the map's own: called first
+            column.state.probe_changed.connect(lambda _probe: self._refresh_marks())
+
+    # -- one point through several decoders --------------------------------------------------------
+    def _on_moved(self, source: CompareColumn, code: np.ndarray, origin: str) -> None:
+        if self._linking or origin not in PERSON_ORIGINS:
+            return
+        self._linking = True
+        try:
+            nearest_image = None
+            for column in self.columns:
+                if column is source or column.state.model is None:
+                    continue
+                if column.latent_dim == source.latent_dim:
+                    column.note.setText("")
+                    column.cursor.set_code(code, "linked")
+                    continue
+                if nearest_image is None:
+                    nearest_image = self._nearest_image(source, code)
+                position = None if nearest_image is None else column.position_of(nearest_image)
+                if position is None:
+                    column.note.setText(f"Latent size {column.latent_dim} ≠ {source.latent_dim}: this model "
+                                        "cannot decode that code, and the nearest data point is not on its map.")
+                    continue
+                column.note.setText(f"Latent size {column.latent_dim} ≠ {source.latent_dim}: showing the "
+                                    f"reconstruction of the nearest data point (validation image {nearest_image}).")
+                column.cursor.set_code(column.state.probe.codes[position], "linked")
+            source.note.setText("")
+        finally:
+            self._linking = False
+        self.linked.emit(time.perf_counter())
+
+    @staticmethod
+    def _nearest_image(column: CompareColumn, code: np.ndarray) -> int | None:
+        probe = column.state.probe
+        if probe is None or len(probe.codes) == 0:
+            return None
+        d2 = np.einsum("nd,nd->n", probe.codes - code, probe.codes - code)
+        return column.image_at(int(np.argmin(d2)))
+
+    # -- hover ---------------------------------------------------------------------------------
+    def _on_hovered(self, source: CompareColumn, position: int | None) -> None:
+        image = None if position is None else source.image_at(position)
+        self.highlight(image)
+
+    def highlight(self, image: int | None) -> None:
+        """Ring validation image ``image`` in every map (None: no ring)."""
+        for column in self.columns:
+            column.show_hover(image)
+        self.hovered.emit(image)
+
+    # -- selection -----------------------------------------------------------------------------
+    def select(self, images) -> None:
+        self.selection = np.unique(np.asarray(images, dtype=np.int64))
+        self._refresh_marks()
+        self.selection_changed.emit(self.selection.copy())
+
+    def _refresh_marks(self) -> None:
+        for column in self.columns:
+            column.show_selection(self.selection)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if not isinstance(event, QMouseEvent):
+            return False
+        column = next((c for c in self.columns if c.map.plot.viewport() is watched), None)
+        if column is None:
+            return False
+        kind, left = event.type(), event.button() == Qt.MouseButton.LeftButton
+        shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        if kind == QEvent.Type.MouseButtonPress and left and shift:
+            lasso = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+            self._drag = {"column": column, "lasso": lasso, "points": [column.map._map_point(event.position())]}
+            self._draw_drag()
+            return True
+        if self._drag is None or self._drag["column"] is not column:
+            return False
+        if kind == QEvent.Type.MouseMove:
+            point = column.map._map_point(event.position())
+            if self._drag["lasso"]:
+                self._drag["points"].append(point)
+            else:
+                self._drag["points"][1:] = [point]
+            self._draw_drag()
+            return True
+        if kind == QEvent.Type.MouseButtonRelease and left:
+            polygon = self._polygon()
+            column.lasso.hide()
+            self._drag = None
+            xy = column.map.map_state.xy
+            probe = column.state.probe
+            if polygon is None:
+                self.select([])   # a Shift+click clears the selection
+            elif probe is not None and len(xy) == len(probe.indices):
+                self.select(probe.indices[points_in_polygon(xy, polygon)])
+            return True
+        return False
+
+    def _polygon(self) -> np.ndarray | None:
+        points = np.asarray(self._drag["points"], dtype=np.float64)
+        if len(points) < 2:
+            return None
+        if not self._drag["lasso"]:
+            (x0, y0), (x1, y1) = points[0], points[-1]
+            points = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+        return points if len(points) >= 3 else None
+
+    def _draw_drag(self) -> None:
+        column = self._drag["column"]
+        polygon = self._polygon() if len(self._drag["points"]) > 1 else None
+        if polygon is None:
+            column.lasso.hide()
+            return
+        path = QPainterPath(QPointF(*polygon[0]))
+        for x, y in polygon[1:]:
+            path.lineTo(x, y)
+        path.closeSubpath()
+        column.lasso.setPath(path)
+        column.lasso.show()

@@ -1,0 +1,59 @@
+"""The insight views of the active run as tabs (beside the decoder canvas): traversals,
+interpolation, samples and reconstructions.
+
+Each view is bound to a run (``bind(state)``) and knows nothing of the session; this widget
+binds all four to the session's active run.  The interpolation's endpoints are exposed as
+``endpoints`` (an ``InterpolationEndpoints`` with a ``changed`` signal) for the latent map to
+draw and drag, and ``pick_from_map(code)`` takes a click on the map.  A hidden tab does no work
+until it is shown.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QTabWidget, QWidget
+
+from explorer.insights.interpolation import InterpolationEndpoints, InterpolationView
+from explorer.insights.reconstruction import ReconstructionView
+from explorer.insights.samples import SamplesView
+from explorer.insights.traversal import TraversalView
+from explorer.session import LatentCursor, RunState, Session
+
+
+class InsightTabs(QTabWidget):
+    """Traversals, interpolation, samples and reconstructions of the session's active run."""
+
+    def __init__(self, session: Session, cursor: LatentCursor | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("insightTabs")
+        self.setAccessibleName("insightTabs")
+        self.session = session
+        cursor = cursor if cursor is not None else session.cursor
+        self.endpoints = InterpolationEndpoints(self)
+        state = session.active
+        self.traversals = TraversalView(state, cursor, self)
+        self.interpolation = InterpolationView(state, cursor, self.endpoints, self)
+        self.samples = SamplesView(state, self)
+        self.reconstructions = ReconstructionView(state, self)
+        self.addTab(self.traversals, "Traversals")
+        self.addTab(self.interpolation, "Interpolation")
+        self.addTab(self.samples, "Samples")
+        self.addTab(self.reconstructions, "Reconstructions")
+        for index, tip in enumerate((
+                "Each latent dimension swept through the cursor's code, decoded",
+                "The decoded path between two points (pick them on the map or from the cursor)",
+                "Samples from the model's prior, from the same noise as the model learns",
+                "Validation images beside their reconstructions, worst first")):
+            self.setTabToolTip(index, tip)
+        session.active_changed.connect(self.bind)
+
+    @property
+    def views(self) -> list[QWidget]:
+        return [self.traversals, self.interpolation, self.samples, self.reconstructions]
+
+    def bind(self, state: RunState | None) -> None:
+        for view in self.views:
+            view.bind(state)
+
+    def pick_from_map(self, code) -> str:
+        """A click on the latent map sets the interpolation's next endpoint (A, then B)."""
+        return self.interpolation.pick_from_map(code)

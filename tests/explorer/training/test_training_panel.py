@@ -1,0 +1,191 @@
+"""The training panel: refusals inline with the reason, notes that are not errors, editors from
+the parameters' metadata, presets, and the settings of the selected run (read-only)."""
+
+import json
+import logging
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import pytest
+from PySide6.QtWidgets import QApplication, QCheckBox, QComboBox, QFormLayout, QLabel, QSpinBox, QWidget
+
+from engine.data import load_dataset
+from engine.models.base import param
+from explorer.resources import resources_dir
+from explorer.session import RunState, Session
+from explorer.training.panel import KNOWN_TRAIN_SIZES, NO_HIDDEN_NOTE, TrainingPanel
+from explorer.training.params_form import CompactSpinBox, ParamsForm
+from explorer.training.presets import load_presets
+from tests.engine.helpers import DIGITS, quick_train, small_model
+
+
+@pytest.fixture
+def session():
+    return Session()
+
+
+@pytest.fixture
+def panel(qtbot, session):
+    widget = TrainingPanel(session, load_presets())
+    qtbot.addWidget(widget)
+    widget.resize(340, 700)
+    widget.show()
+    return widget
+
+
+def type_into(qtbot, spin, text: str) -> None:
+    spin.setFocus()
+    spin.selectAll()
+    qtbot.keyClicks(spin, text)
+
+
+def test_a_latent_size_of_zero_is_refused_inline_not_replaced(qtbot, panel):
+    type_into(qtbot, panel.latent, "0")
+    panel.latent.clearFocus()
+    assert panel.latent.value() == 0 and panel.latent.text() == "0"   # it used to revert quietly to 2
+    assert not panel.start.isEnabled() and "latent size" in panel.error.text().lower()
+    assert panel.error.isVisible()
+    type_into(qtbot, panel.latent, "600")
+    assert not panel.start.isEnabled() and "512" in panel.error.text()
+    type_into(qtbot, panel.latent, "8")
+    assert panel.start.isEnabled() and not panel.error.isVisible()
+
+
+def test_epochs_and_batch_size_of_zero_are_refused_with_the_reason(panel):
+    panel.epochs.setValue(0)
+    assert not panel.start.isEnabled() and "Epochs" in panel.error.text()
+    panel.epochs.setValue(3)
+    panel.batch.setValue(0)
+    assert not panel.start.isEnabled() and "batch size" in panel.error.text()
+
+
+def test_a_batch_larger_than_the_training_set_says_it_will_be_clamped(panel):
+    assert KNOWN_TRAIN_SIZES["digits"] == len(load_dataset(DIGITS).train)
+    panel.dataset.setCurrentIndex(panel.dataset.findData("digits"))
+    panel.batch.setValue(9999)
+    assert panel.start.isEnabled()   # a valid choice, said out loud
+    assert "9,999" in panel.notice.text() and "1,617" in panel.notice.text() and panel.notice.isVisible()
+    panel.batch.setValue(128)
+    assert "1,617" not in panel.notice.text()
+
+
+def test_empty_hidden_widths_say_there_is_no_hidden_layer(panel):
+    panel.hidden.setText("")
+    assert panel.start.isEnabled() and NO_HIDDEN_NOTE in panel.notice.text()
+    assert "no hidden layer" in panel.hidden.placeholderText()
+
+
+def test_the_dataset_notes_show_in_the_panel(panel):
+    panel.set_dataset_notes(["3 files skipped: not images."])
+    assert "3 files skipped" in panel.notice.text() and panel.notice.isVisible()
+
+
+@dataclass(frozen=True)
+class FakeParams:
+    k: int = param(5, "Samples k", minimum=1, maximum=50, help="Importance samples.")
+    prior: str = param("gaussian", "Prior", choices=("gaussian", "mixture"),
+                       labels={"gaussian": "Standard normal", "mixture": "Mixture of Gaussians"})
+    components: int = param(10, "Components", minimum=1, maximum=100, when={"prior": ("mixture",)})
+    label_prior: bool = param(False, "Label informs the prior")
+    weight: float = param(0.0, "Warm-up (epochs)", minimum=0.0, maximum=100.0, step=1.0)
+
+
+def test_editors_follow_the_metadata(qtbot):
+    host = QWidget()
+    qtbot.addWidget(host)
+    form = QFormLayout(host)
+    anchor = QLabel("anchor")
+    form.addRow("Anchor", anchor)
+    params = ParamsForm(form, anchor)
+    params.set_params_class(FakeParams)
+    host.show()
+    e = params.editors
+    assert isinstance(e["k"], QSpinBox) and not isinstance(e["k"], CompactSpinBox) and e["k"].value() == 5
+    assert isinstance(e["prior"], QComboBox) and e["prior"].currentText() == "Standard normal"
+    assert isinstance(e["label_prior"], QCheckBox)
+    assert e["weight"].text() == "0"                                     # not 0.0000
+    assert "components" not in params.visible_names() and not e["components"].isVisibleTo(host)
+    e["prior"].setCurrentIndex(e["prior"].findData("mixture"))
+    assert e["components"].isVisibleTo(host)
+    e["k"].setValue(7)
+    e["label_prior"].setChecked(True)
+    values = params.values()
+    assert values == FakeParams(k=7, prior="mixture", components=10, label_prior=True, weight=0.0)
+    assert type(values.k) is int
+    assert form.getWidgetPosition(e["k"])[0] == 1   # rows of the host form, after the anchor
+    params.set_values(FakeParams(k=9, prior="gaussian"))
+    assert e["k"].value() == 9 and not e["components"].isVisibleTo(host)
+
+
+def test_compact_numbers_accept_scientific_input(qtbot):
+    spin = CompactSpinBox()
+    qtbot.addWidget(spin)
+    spin.setRange(0, 1)
+    spin.setValue(1e-4)
+    assert spin.text() == "0.0001"
+    assert spin.validate("1e-5", 4)[0].name == "Acceptable" and spin.valueFromText("1e-5") == 1e-5
+    assert spin.validate("nan", 3)[0].name == "Invalid"
+
+
+def test_the_bundled_presets_load_and_unknown_variants_are_skipped(tmp_path, caplog):
+    keys = {p.key for p in load_presets()}
+    caplog.clear()
+    assert {"01-vae-manifold-mnist", "02-denoising-salt-pepper", "03-linear-ae-pca", "05-beta-vae-4"} <= keys
+    names = sorted(p.name for p in (resources_dir() / "presets").glob("*.json"))
+    assert len(names) >= 6
+    good = json.loads((resources_dir() / "presets" / "05-beta-vae-4.json").read_text())
+    (tmp_path / "a-good.json").write_text(json.dumps(good))
+    (tmp_path / "b-broken.json").write_text("{ nope")
+    (tmp_path / "c-unknown.json").write_text(json.dumps({**good, "model": {"variant": "no_such_model"}}))
+    (tmp_path / "d-bad-value.json").write_text(json.dumps({**good, "model": {**good["model"], "latent_dim": 0}}))
+    (tmp_path / "e-bad-param.json").write_text(json.dumps({**good, "model": {**good["model"], "params": {"k": 5}}}))
+    with caplog.at_level(logging.WARNING):
+        presets = load_presets([tmp_path])
+    assert [p.key for p in presets] == ["a-good"]
+    skipped = [r.getMessage() for r in caplog.records]
+    assert len(skipped) == 4 and all("was skipped" in m for m in skipped)
+
+
+def test_a_preset_sets_up_its_experiment(qtbot, panel):
+    preset = next(p for p in panel.presets if p.key == "02-denoising-salt-pepper")
+    seen = []
+    panel.preset_applied.connect(seen.append)
+    index = panel.preset.findData(preset.key)
+    panel.preset.setCurrentIndex(index)
+    panel.preset.activated.emit(index)
+    assert seen == [preset]
+    data, model, train = panel.configs()
+    assert model.variant == "denoising_ae" and model.params.noise == "salt_pepper" and model.params.level == 0.25
+    assert panel.params.editors["noise"].currentText() == "Salt and pepper"
+    assert panel.preset.currentIndex() == index
+    panel.epochs.setValue(7)   # edited: no longer the preset as written
+    assert panel.preset.currentIndex() == 0
+
+
+def test_the_panel_shows_the_selected_runs_settings_read_only(qtbot, panel, session, run_paths):
+    panel.latent.setValue(7)    # typed, then another run is selected
+    vae = session.add(RunState.open(run_paths[0]))
+    assert panel.latent.value() == vae.model_cfg.latent_dim == 2
+    assert panel.model.currentData() == "vae" and panel.epochs.value() == vae.train_cfg.epochs
+    assert not panel.latent.isEnabled() and not panel.model.isEnabled() and panel.read_only_note.isVisible()
+    assert not panel.epochs.isEnabled()    # Resume asks how many more epochs
+    assert panel.new_run.isEnabled()
+    seen = []
+    panel.new_run_requested.connect(lambda: (seen.append(1), session.set_active(None)))
+    panel.new_run.click()
+    assert seen and panel.latent.isEnabled() and panel.latent.value() == 2 and not panel.read_only_note.isVisible()
+    session.add(RunState(DIGITS, small_model("ae", latent_dim=3), quick_train()))
+    assert panel.latent.isEnabled() and panel.latent.value() == 3   # a new run's settings are editable
+
+
+def test_focus_stays_near_start_when_training_starts(qtbot, panel, session):
+    panel.start.setFocus()
+    qtbot.waitUntil(panel.start.hasFocus)
+    state = session.add(RunState(DIGITS, small_model("ae"), quick_train()))
+    state.job = SimpleNamespace(is_running=lambda: True)   # as if its thread had started
+    try:
+        state._set_status("running")   # as start() does: Start disables itself
+        assert not panel.start.isEnabled()
+        assert QApplication.focusWidget() in (panel.pause, panel.stop), QApplication.focusWidget()
+    finally:
+        state.job = None
