@@ -63,6 +63,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="default: 60 on digits, 5 on MNIST")
     parser.add_argument("--batch-size", type=int, default=None, help="default: 32 on digits, 128 on MNIST")
     parser.add_argument("--latent-dim", type=int, default=8)
+    parser.add_argument("--hidden", default=None, help="hidden widths, e.g. 256 or 512,256 (default: 512,256 on "
+                                                       "MNIST, 128,64 on digits)")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--aae-prior", default="gaussian", choices=("gaussian", "mixture", "swiss_roll", "uniform"))
     parser.add_argument("--n", type=int, default=1000, help="validation images (and prior samples) compared")
     parser.add_argument("--draws", type=int, default=5)
@@ -74,9 +77,11 @@ def main() -> None:
     else:
         data, hidden, epochs, batch = DataConfig(source="digits"), (128, 64), args.epochs or 60, 32
     batch = args.batch_size or batch
+    if args.hidden:
+        hidden = tuple(int(h) for h in args.hidden.split(","))
     split = load_dataset(data)
     n = min(args.n, len(split.val))
-    train = TrainConfig(epochs=epochs, batch_size=batch, lr=1e-3, seed=0, device=str(device), probe_size=0,
+    train = TrainConfig(epochs=epochs, batch_size=batch, lr=1e-3, seed=args.seed, device=str(device), probe_size=0,
                         probe_every=10**9, snapshot_every=10**9, report_every=50)
     params = {"aae": {"prior": args.aae_prior}, "wae_mmd": {}, "ae": {}}
     print(f"{split.name}: {len(split.train)} training images, codes of {n} validation images, latent {args.latent_dim}, "

@@ -11,10 +11,13 @@ The terms (per image, averaged over the batch): ``reconstruction`` (nats for the
 likelihoods), ``discriminator`` and ``generator`` (binary cross-entropies, nats).  The adversarial
 terms are a two-player game, not a sum to minimise, so ``total`` is the reconstruction term.
 With the label-informed option, the discriminator also sees the one-hot label and prior samples
-come from that label's component.  The adversarial optimizers take a fifth of the learning rate
-(``ADVERSARIAL_LR_RATIO``) with β₁ = 0.5: at the full rate the generator step undid the
+come from that label's component.  The adversarial optimizers take half the learning rate
+(``ADVERSARIAL_LR_RATIO``) with β₁ = 0.5.  At the full rate the generator step undid the
 reconstruction on MNIST (5 epochs, latent 8: 175 nats instead of 89, and a worse prior match;
-benchmarks/bench_prior_match.py).
+benchmarks/bench_prior_match.py).  At a fifth (the earlier default) the codes stayed about twice
+the prior's scale in short runs: MNIST, hidden 256, latent 8, 3 epochs, MMD² (IMQ) to N(0, I) of
+1,000 test codes 0.156; at half, 0.016–0.019 over three seeds (reconstruction 113–115 nats
+instead of 105).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from torch import nn
 from engine.models.base import AutoencoderModel, LossOutput, optimize, param
 from engine.models.priors import LABELLED_PRIORS, PRIOR_SHAPES, sample_prior
 
-ADVERSARIAL_LR_RATIO = 0.2
+ADVERSARIAL_LR_RATIO = 0.5
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,12 @@ A deterministic encoder; L = rec(x, g(f(x))) + λ·MMD(q(z), p(z)) over each bat
 with the inverse multiquadratic kernel k(a, b) = C / (C + ‖a − b‖²) at the scale C = 2·D·σ²
 (D the latent size, σ² = 1 the prior's variance), the paper's choice, and the unbiased
 estimate of MMD².  The ``mmd`` term is λ·MMD² (per batch; not nats).
+
+λ defaults to 100, not the paper's 10: the paper's reconstruction cost is a squared error, ours a
+log-likelihood summed over pixels (~100 nats per MNIST image), beside which 10·MMD² (~2) barely
+pulled.  MNIST, hidden 256, latent 8, 3 epochs: MMD² of 1,000 test codes to N(0, I) 0.223 at
+λ = 10, 0.011–0.012 at 100 (three seeds), 0.009 at 300, 0.0077 at 3,000 (reconstruction 103, 104,
+110 nats).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from engine.models.base import AutoencoderModel, LossOutput, param
 
 @dataclass(frozen=True)
 class WAEParams:
-    weight: float = param(10.0, "MMD weight λ", minimum=0.0, maximum=10_000.0, step=1.0,
+    weight: float = param(100.0, "MMD weight λ", minimum=0.0, maximum=10_000.0, step=1.0,
                           help="λ·MMD²(q(z), N(0, I)) with the inverse multiquadratic kernel, C = 2·D.")
 
 

@@ -304,7 +304,7 @@ def test_tied_ae_pretrains_with_its_shared_weights(digits):
 # -- CLI ----------------------------------------------------------------------------------------
 def test_cli_help_shows_each_variants_own_default(capsys):
     help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["train"].format_help().split())
-    assert "sparse_ae 0.001; contractive_ae 0.01; wae_mmd 10.0" in help_text
+    assert "sparse_ae 0.001; contractive_ae 0.01; wae_mmd 100.0" in help_text
     assert "beta_vae 4.0; cvae 1.0" in help_text
 
 
