@@ -1,5 +1,5 @@
 """The insight views of the active run as tabs (beside the decoder canvas): traversals,
-interpolation, samples and reconstructions.
+interpolation, samples, reconstructions and dimensions.
 
 Each view is bound to a run (``bind(state)``) and knows nothing of the session; this widget
 binds all four to the session's active run.  The interpolation's endpoints are exposed as
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QTabWidget, QWidget
 
+from explorer.insights.dimensions import DimensionsView
 from explorer.insights.interpolation import InterpolationEndpoints, InterpolationView
 from explorer.insights.reconstruction import ReconstructionView
 from explorer.insights.samples import SamplesView
@@ -34,21 +35,24 @@ class InsightTabs(QTabWidget):
         self.interpolation = InterpolationView(state, cursor, self.endpoints, self)
         self.samples = SamplesView(state, self)
         self.reconstructions = ReconstructionView(state, self)
+        self.dimensions = DimensionsView(state, cursor, self)
         self.addTab(self.traversals, "Traversals")
         self.addTab(self.interpolation, "Interpolation")
         self.addTab(self.samples, "Samples")
         self.addTab(self.reconstructions, "Reconstructions")
+        self.addTab(self.dimensions, "Dimensions")
         for index, tip in enumerate((
                 "Each latent dimension swept through the cursor's code, decoded",
                 "The decoded path between two points (pick them on the map or from the cursor)",
                 "Samples from the model's prior, from the same noise as the model learns",
-                "Validation images beside their reconstructions, worst first")):
+                "Validation images beside their reconstructions, worst first",
+                "What each latent dimension carries (KL or code variance), which are active, collapse named")):
             self.setTabToolTip(index, tip)
         session.active_changed.connect(self.bind)
 
     @property
     def views(self) -> list[QWidget]:
-        return [self.traversals, self.interpolation, self.samples, self.reconstructions]
+        return [self.traversals, self.interpolation, self.samples, self.reconstructions, self.dimensions]
 
     def bind(self, state: RunState | None) -> None:
         for view in self.views:

@@ -1,0 +1,97 @@
+"""The Dimensions insight: KL per latent dimension (sorted), active units, collapse named, a
+traversal strip of the hovered dimension."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.data import load_dataset
+from engine.models import variant
+from engine.runs import ProbeCodes
+from explorer.insights.dimensions import DimensionsView, dimension_stats
+from explorer.session import LatentCursor, RunState
+from tests.engine.helpers import DIGITS, quick_train, small_model
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset(DIGITS)
+
+
+def with_probe(state: RunState, digits, n: int = 150) -> RunState:
+    idx = torch.arange(n)
+    x = digits.val.images[idx].float() / 255
+    with torch.no_grad():
+        codes = state.model.encode(x).numpy()
+    state.probe = ProbeCodes(codes, digits.val.labels[idx].numpy(), idx.numpy())
+    state.probe_changed.emit(state.probe)
+    return state
+
+
+def show(qtbot, widget):
+    qtbot.addWidget(widget)
+    widget.resize(520, 420)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def test_bars_are_the_kl_of_each_dimension_most_first_and_active_units_counted(qtbot, digits):
+    state = RunState(DIGITS, small_model("vae", latent_dim=6), quick_train(), dataset=digits)
+    view = show(qtbot, DimensionsView(state, LatentCursor()))
+    with_probe(state, digits)
+    x = digits.val.images[:150].float() / 255
+    with torch.no_grad():
+        mu, logvar = state.model.posterior(x)
+    kl = (0.5 * (mu ** 2 + logvar.exp() - 1 - logvar)).mean(0).double().numpy()
+    active = int((mu.double().var(0, unbiased=False) > 0.01).sum())
+    assert view.order == [int(i) for i in np.argsort(-kl, kind="stable")]
+    heights = view.bars.opts["height"]
+    np.testing.assert_allclose(heights, kl[view.order], rtol=1e-6)
+    assert f"{active} of 6 dimensions active" in view.summary.text()
+
+
+def test_a_collapsed_model_is_named_and_a_healthy_one_is_not(qtbot, digits):
+    state = RunState(DIGITS, small_model("vae", latent_dim=2), quick_train(), dataset=digits)
+    view = show(qtbot, DimensionsView(state, LatentCursor()))
+    findings = []
+    view.diagnosed.connect(findings.append)
+    with torch.no_grad():   # the encoder says q(z|x) = N(0, I) whatever x: the posterior has collapsed
+        last = [m for m in state.model.encoder.modules() if isinstance(m, torch.nn.Linear)][-1]
+        last.weight.zero_()
+        last.bias.zero_()
+    with_probe(state, digits)
+    assert view.summary.text().startswith("Posterior collapse: the decoder ignores z")
+    assert "warm-up" in view.summary.toolTip()
+    assert findings and findings[-1].kind == "collapse"
+    healthy = RunState(DIGITS, small_model("vae", latent_dim=2), quick_train(), dataset=digits)
+    with torch.no_grad():
+        last = [m for m in healthy.model.encoder.modules() if isinstance(m, torch.nn.Linear)][-1]
+        last.weight.mul_(20.0)
+    view.bind(with_probe(healthy, digits))
+    assert "collapse" not in view.summary.text().lower(), view.summary.text()
+    assert findings[-1] is None
+
+
+def test_hovering_a_dimension_shows_its_traversal_strip(qtbot, digits):
+    state = with_probe(RunState(DIGITS, small_model("vae", latent_dim=3), quick_train(), dataset=digits), digits)
+    cursor = LatentCursor()
+    view = show(qtbot, DimensionsView(state, cursor))
+    view.hover(2)
+    figure = view.figure()
+    assert figure is not None and figure.row_labels == ["z2"] and len(figure.cells[0]) == 9
+    assert "prior sd" in figure.title
+    first, last = figure.cells[0][0], figure.cells[0][-1]
+    assert not np.allclose(first, last)
+
+
+def test_variants_without_a_posterior_show_the_code_variance(qtbot, digits):
+    state = with_probe(RunState(DIGITS, small_model("ae", latent_dim=4), quick_train(), dataset=digits), digits)
+    assert not variant("ae").has_density
+    stats = dimension_stats(state)
+    assert stats.kl is None
+    np.testing.assert_allclose(stats.variance, state.probe.codes.astype(np.float64).var(0), rtol=1e-6)
+    view = show(qtbot, DimensionsView(state, LatentCursor()))
+    assert "variance" in view.summary.toolTip() and "collapse" not in view.summary.text().lower()
