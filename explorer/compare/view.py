@@ -2,7 +2,8 @@
 
 Tabs: linked maps (a map and a decoder per run, a hover strip with the input and each model's
 reconstruction, box/lasso selection exported as CSV), reconstructions of the same inputs,
-samples from the same noise, the metrics table and the overlaid loss curves.  The whole
+samples from the same noise, the metrics table, the rate–distortion plane (hover a run's point:
+its map and decoder are ringed; click: the maps) and the overlaid loss curves.  The whole
 comparison exports as one figure (PNG or SVG) with the run names as labels.
 """
 
@@ -34,6 +35,7 @@ from explorer.compare.loss import CompareLossPlot
 from explorer.compare.maps import CompareColumn, MapLinks
 from explorer.compare.metrics import CompareMetricsTable
 from explorer.compare.pictures import ReconstructionsPanel, SamplesPanel
+from explorer.compare.rate_distortion import RateDistortionPlane
 from explorer.runs_panel import short_name
 from explorer.session import RunState, Session
 from explorer.widgets import ImageCanvas, to_qimage
@@ -110,6 +112,7 @@ class CompareView(QWidget):
         self.setAccessibleName("compareView")
         self.session = session
         self.states = list(states)
+        self.emphasised: int | None = None
         self.setWindowTitle("Compare: " + ", ".join(short_name(s.name) for s in states) + " — Latent Explorer")
         colours = list(RUN_COLOURS[:len(states)])
         for state in states:
@@ -143,11 +146,15 @@ class CompareView(QWidget):
         self.samples = SamplesPanel(self.states, colours)
         self.metrics = CompareMetricsTable(self.states)
         self.loss = CompareLossPlot(self.states, colours)
+        self.rate_distortion = RateDistortionPlane(self.states, colours)
+        self.rate_distortion.hovered.connect(self.emphasise)
+        self.rate_distortion.chosen.connect(self._show_run_map)
         self.links.selection_changed.connect(self._on_selection)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("compareTabs")
         for widget, title in ((self.maps_page, "Maps && decoders"), (self.reconstructions, "Reconstructions"),
-                              (self.samples, "Samples"), (self.metrics, "Metrics"), (self.loss, "Loss curves")):
+                              (self.samples, "Samples"), (self.metrics, "Metrics"),
+                              (self.rate_distortion, "Rate–distortion"), (self.loss, "Loss curves")):
             self.tabs.addTab(widget, title)
         figure_button = QPushButton("Export figure (PNG/SVG)…")
         figure_button.setObjectName("compareExportFigure")
@@ -166,6 +173,22 @@ class CompareView(QWidget):
         layout.addLayout(buttons)
         screen = self.screen().availableGeometry() if self.screen() is not None else QRect(0, 0, 1280, 800)
         self.resize(min(1400, screen.width() - 40), min(860, screen.height() - 60))
+
+    # -- linking from the rate–distortion plane ------------------------------------------------------
+    def emphasise(self, index: int | None) -> None:
+        """Ring run ``index``'s column (its map and decoder) and name it under the plane; None: none."""
+        self.emphasised = index
+        for i, column in enumerate(self.columns):
+            column.setStyleSheet(f"CompareColumn {{ border: 3px solid {column.colour}; }}" if i == index else "")
+            column.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, i == index)
+        if index is not None:
+            rate, distortion = self.rate_distortion.points[index] or (float("nan"), float("nan"))
+            self.status.setText(f"{short_name(self.states[index].name)} ({self.rate_distortion.labels[index]}): "
+                                f"rate {rate:.3g} nats, distortion {distortion:.4g} per image; click for its map")
+
+    def _show_run_map(self, index: int) -> None:
+        self.emphasise(index)
+        self.tabs.setCurrentWidget(self.maps_page)
 
     # -- selection ----------------------------------------------------------------------------------
     def _on_selection(self, images: np.ndarray) -> None:
