@@ -11,6 +11,9 @@ because it builds Python objects per point. ``PointLayer`` keeps only NumPy arra
   Points keep their index order, so a later point is drawn over an earlier one and no class
   systematically hides another. For 70k points of 3 px that is ~4 ms per paint, several times
   faster than ``QPainter.drawPoints`` with a wide round pen (~90 ms) or pixmap fragments (~20 ms).
+* Above ``DILATE_ABOVE`` visible points (a whole dataset, an embeddings file of a million codes)
+  each point sets one pixel and whole-buffer shifts grow the pixels into discs: 1M points pan in
+  about a third of the time (benchmarks/bench_point_layer.py --points 1000000).
 * Vector devices (SVG, PDF, QPicture) get real round points via ``drawPoints`` instead, so
   exported figures stay crisp.
 """
@@ -83,6 +86,27 @@ def _disc_offsets(size: float) -> tuple[np.ndarray, np.ndarray, int]:
     dy, dx = np.mgrid[-k:k + 1, -k:k + 1]
     inside = dx**2 + dy**2 <= radius**2 + 0.25
     return dx[inside].astype(np.int64), dy[inside].astype(np.int64), k
+
+
+#: above this many visible points a paint stamps one pixel per point and grows every pixel into
+#: the disc with whole-buffer shifts, instead of writing the disc of every point: 1,000,000 points
+#: pan in ~25 ms instead of ~70 ms; overlapping discs then show the point drawn last at each
+#: centre, and their rims may mix (at such densities the discs cover each other anyway)
+DILATE_ABOVE = 150_000
+
+
+def _stamp_dilated(buffer: np.ndarray, base: np.ndarray, argb: np.ndarray, offsets: np.ndarray) -> None:
+    """Each point's colour at its centre pixel (later points win), then every coloured pixel grown
+    into the disc of ``offsets`` (flat buffer offsets; the margin keeps every shift inside)."""
+    centre = np.zeros_like(buffer)
+    centre[base] = argb
+    n = len(buffer)
+    for o in sorted((int(v) for v in offsets), key=lambda v: v == 0):   # the centre last: it wins
+        if o >= 0:
+            source, target = centre[: n - o], buffer[o:]
+        else:
+            source, target = centre[-o:], buffer[: n + o]
+        np.copyto(target, source, where=source != 0)
 
 
 class PointLayer(pg.GraphicsObject):
@@ -279,9 +303,12 @@ class PointLayer(pg.GraphicsObject):
             self._buffer = np.empty(stride * rows, dtype=np.uint32)
         buffer = self._buffer[: stride * rows]
         buffer.fill(0)
-        # Point-major stamp order: a later point covers an earlier one entirely.
         offsets = dy * stride + dx
-        buffer[(base[:, None] + offsets).ravel()] = np.repeat(self._argb[visible], len(offsets))
+        if len(base) > DILATE_ABOVE:
+            _stamp_dilated(buffer, base, self._argb[visible], offsets)
+        else:
+            # Point-major stamp order: a later point covers an earlier one entirely.
+            buffer[(base[:, None] + offsets).ravel()] = np.repeat(self._argb[visible], len(offsets))
         image = QtGui.QImage(buffer, stride, rows, stride * 4, _ARGB32)
         painter.save()
         # Draw in device pixels.  Not resetTransform(): the painter may carry a system offset (the

@@ -215,3 +215,44 @@ def test_points_land_in_place_when_the_plot_sits_inside_a_window(qtbot):
     ox, oy, n_outer = red_pixels(box.grab().toImage())
     assert n_outer == n_inner > 0
     assert abs(ox - ix - 100) < 1 and abs(oy - iy - 50) < 1
+
+
+def test_the_dense_path_draws_what_the_exact_path_draws_where_discs_do_not_overlap():
+    """Above DILATE_ABOVE visible points a paint grows one pixel per point into its disc; for points
+    whose discs do not touch that is the exact stamp, and where two share a centre the later wins."""
+    from explorer.map.point_layer import _disc_offsets, _stamp_dilated
+    stride, rows = 64, 48
+    dx, dy, k = _disc_offsets(3.0)
+    offsets = dy * stride + dx
+    ys, xs = np.mgrid[4:rows - 4:5, 4:stride - 4:5]
+    base = (ys * stride + xs).ravel().astype(np.int64)
+    argb = (np.arange(len(base), dtype=np.uint32) + 1) | np.uint32(0xFF000000)
+    exact = np.zeros(stride * rows, np.uint32)
+    exact[(base[:, None] + offsets).ravel()] = np.repeat(argb, len(offsets))
+    dense = np.zeros_like(exact)
+    _stamp_dilated(dense, base, argb, offsets)
+    assert np.array_equal(dense, exact)
+    same = np.array([base[0], base[0]])
+    twice = np.zeros_like(exact)
+    _stamp_dilated(twice, same, np.array([argb[0], argb[1]]), offsets)
+    assert twice[base[0]] == argb[1] and (twice != 0).sum() == len(offsets)
+
+
+def test_a_million_points_paint_through_the_dense_path(qtbot, monkeypatch):
+    import explorer.map.point_layer as point_layer
+    calls = []
+    original = point_layer._stamp_dilated
+    monkeypatch.setattr(point_layer, "_stamp_dilated", lambda *a: (calls.append(len(a[1])), original(*a)))
+    widget = pg.PlotWidget()
+    qtbot.addWidget(widget)
+    widget.resize(400, 300)
+    layer = point_layer.PointLayer(point_size=3)
+    widget.addItem(layer)
+    rng = np.random.default_rng(0)
+    layer.set_points(rng.normal(size=(1_000_000, 2)), rng.integers(0, 10, 1_000_000))
+    widget.show()
+    qtbot.waitExposed(widget)
+    image = widget.grab().toImage()
+    assert calls and calls[-1] > point_layer.DILATE_ABOVE
+    centre = image.pixelColor(image.width() // 2, image.height() // 2)
+    assert centre != widget.backgroundBrush().color()
