@@ -96,3 +96,17 @@ def rate_distortion(val: dict[str, list[float]]) -> tuple[float, float] | None:
         if k is not None and r is not None and math.isfinite(k) and math.isfinite(r):
             return float(k), float(r)
     return None
+
+
+def linear_map(projection, latent_dim: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(W, mean) with map point = W (z − mean) for a raw-dimensions or PCA map of ``latent_dim``-D
+    codes; None for a map that is not linear (UMAP, t-SNE) or a 1-D latent."""
+    from engine.projection import IdentityProjection, PCAProjection
+    if isinstance(projection, IdentityProjection) and len(projection.dims) == 2 and latent_dim >= 2:
+        W = np.zeros((2, latent_dim))
+        W[0, projection.dims[0]] = W[1, projection.dims[1]] = 1.0
+        return W, np.zeros(latent_dim)
+    if isinstance(projection, PCAProjection) and getattr(projection, "components", None) is not None \
+            and projection.components.shape == (2, latent_dim):
+        return np.asarray(projection.components, dtype=np.float64), np.asarray(projection.mean, dtype=np.float64)
+    return None

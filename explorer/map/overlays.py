@@ -1,4 +1,7 @@
-"""The interpolation drawn on the latent map: a dashed line from A to B whose ends can be dragged.
+"""What the latent map draws over its points: the interpolation line, a posterior's ellipses and the
+density contours of the aggregate posterior against the prior.
+
+The interpolation: a dashed line from A to B whose ends can be dragged.
 
 ``InterpolationLine(view, endpoints)`` puts its items on a ``LatentView`` and follows an
 ``InterpolationEndpoints`` (explorer/insights/interpolation.py).  An end that is a probe image sits
@@ -13,6 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QTransform
+
+from engine.latent_geometry import aggregate_posterior_density, posterior_ellipse, standard_normal_density
 
 END_RADIUS_PX = 9
 LINE_COLOUR = "#e8590c"
@@ -86,3 +92,90 @@ class InterpolationLine:
         code = self.view.map_to_code(x, y)
         if code is not None:
             self.endpoints.set_end(which, code)
+
+
+ELLIPSE_COLOUR = "#212529"
+POSTERIOR_COLOUR = "#1c7ed6"
+PRIOR_COLOUR = "#e8590c"
+DENSITY_GRID = 48            # grid points a side for the contours (48² × the codes' Gaussians, ~10 ms)
+DENSITY_CODES = 400          # probe images whose posteriors make the aggregate (a seeded subsample)
+MASS_LEVELS = (0.5, 0.9)     # each contour encloses this much of its density's mass
+
+
+class PosteriorEllipses:
+    """The ±1 σ and ±2 σ ellipses of one point's posterior N(μ, diag σ²) on a linear map: exact for a
+    2-D latent's raw map, through the projection's linear map for PCA and the raw map of two of
+    several dimensions.  ``show(mu, logvar, W, mean)`` draws, ``clear()`` hides."""
+
+    def __init__(self, plot):
+        self.items = [pg.PlotCurveItem(pen=pg.mkPen(ELLIPSE_COLOUR, width=w, style=style))
+                      for w, style in ((1.5, Qt.PenStyle.SolidLine), (1.0, Qt.PenStyle.DashLine))]
+        for item in self.items:
+            item.setZValue(18)
+            plot.addItem(item, ignoreBounds=True)
+            item.hide()
+        self.polygons: list[np.ndarray] = []
+
+    def show(self, mu, logvar, W, mean=None) -> None:
+        self.polygons = [posterior_ellipse(mu, logvar, W, mean, n_sigma=n) for n in (1.0, 2.0)]
+        for item, poly in zip(self.items, self.polygons):
+            item.setData(poly[:, 0], poly[:, 1])
+            item.show()
+
+    def clear(self) -> None:
+        self.polygons = []
+        for item in self.items:
+            item.hide()
+
+
+def mass_level(density: np.ndarray, cell: float, mass: float) -> float:
+    """The density level whose superlevel set holds ``mass`` of the grid's total mass."""
+    values = np.sort(density.ravel())[::-1]
+    cumulative = np.cumsum(values) * cell
+    total = cumulative[-1] if len(cumulative) else 0.0
+    if total <= 0:
+        return float("inf")
+    return float(values[min(np.searchsorted(cumulative, mass * total), len(values) - 1)])
+
+
+class DensityContours:
+    """Contours of the aggregate posterior q(z) = mean of the codes' posteriors (solid, blue) and of
+    the prior N(0, I) (dashed, orange) on a linear map, each at the levels that enclose half and
+    nine tenths of its mass: where q's contours leave the prior's, decoding leaves the data."""
+
+    def __init__(self, plot):
+        self.plot = plot
+        self.curves: list[pg.IsocurveItem] = []
+        self.grid: tuple[np.ndarray, np.ndarray] | None = None
+        self.posterior: np.ndarray | None = None
+        self.prior: np.ndarray | None = None
+
+    def clear(self) -> None:
+        for item in self.curves:
+            self.plot.removeItem(item)
+        self.curves = []
+        self.posterior = self.prior = None
+
+    def show(self, mus: np.ndarray, logvars: np.ndarray, W: np.ndarray, mean: np.ndarray,
+             bounds: tuple[float, float, float, float], prior: bool = True) -> None:
+        """Draw over ``bounds`` (xmin, xmax, ymin, ymax: the map's points, padded)."""
+        self.clear()
+        x0, x1, y0, y1 = bounds
+        xs, ys = np.linspace(x0, x1, DENSITY_GRID), np.linspace(y0, y1, DENSITY_GRID)
+        cell = (xs[1] - xs[0]) * (ys[1] - ys[0])
+        self.grid = (xs, ys)
+        self.posterior = aggregate_posterior_density(mus, logvars, W, xs, ys, mean)
+        layers = [(self.posterior, POSTERIOR_COLOUR, Qt.PenStyle.SolidLine)]
+        if prior:
+            self.prior = standard_normal_density(W, xs, ys, mean)
+            layers.append((self.prior, PRIOR_COLOUR, Qt.PenStyle.DashLine))
+        transform = QTransform(xs[1] - xs[0], 0, 0, ys[1] - ys[0], x0, y0)
+        for density, colour, style in layers:
+            for mass in MASS_LEVELS:
+                item = pg.IsocurveItem(density, mass_level(density, cell, mass),
+                                       pen=pg.mkPen(colour, width=1.5 if mass == MASS_LEVELS[0] else 1.0, style=style),
+                                       axisOrder="row-major")
+                item.setTransform(transform)
+                item.setZValue(12)
+                self.plot.addItem(item, ignoreBounds=True)
+                self.curves.append(item)
