@@ -34,6 +34,12 @@ class ImageCanvas(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self._image: QImage | None = None
+        #: said where there is no image (a decoder without a model; a strip before its first hover)
+        self.placeholder = "No model"
+
+    def set_placeholder(self, text: str) -> None:
+        self.placeholder = text
+        self.update()
 
     def sizeHint(self) -> QSize:
         return QSize(280, 280)
@@ -71,7 +77,7 @@ class ImageCanvas(QWidget):
             painter.drawRect(target.adjusted(-0.5, -0.5, 0.5, 0.5))
         else:
             painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No model")
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
         painter.end()
         self.painted.emit(time.perf_counter())
 

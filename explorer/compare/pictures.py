@@ -27,10 +27,17 @@ from explorer.runs_panel import short_name
 from explorer.session import RunState
 from explorer.widgets import to_qimage
 
-CELL_SCALE = 2          # image pixels drawn as 2×2 screen pixels
+MIN_CELL_PX = 48        # an image's longer side on screen, at least (8×8 digits: 6×, MNIST: 2×)
+MIN_SCALE = 2
 NAME_WIDTH = 150
 ERROR_HEIGHT = 14
 REFRESH_MS = 1000
+
+
+def cell_scale(h: int, w: int) -> int:
+    """Screen pixels per image pixel: whole, at least ``MIN_SCALE``, and enough that the image's
+    longer side is ``MIN_CELL_PX`` or more (8×8 digits were 16 px: unreadable)."""
+    return max(MIN_SCALE, -(-MIN_CELL_PX // max(h, w, 1)))
 
 
 def draw_rows(rows: list[tuple[str, np.ndarray | None, list[str] | None]], colours: list[str] | None = None,
@@ -40,7 +47,8 @@ def draw_rows(rows: list[tuple[str, np.ndarray | None, list[str] | None]], colou
     shapes = [r[1].shape for r in rows if r[1] is not None and len(r[1])]
     n = max((s[0] for s in shapes), default=0)
     h, w = (shapes[0][2], shapes[0][3]) if shapes else (28, 28)
-    cell_w, cell_h = w * CELL_SCALE + 6, h * CELL_SCALE + 4
+    scale = cell_scale(h, w)
+    cell_w, cell_h = w * scale + 6, h * scale + 4
     captioned = any(r[2] for r in rows)
     row_h = cell_h + (ERROR_HEIGHT if captioned else 0) + 4
     top = 18 if note else 0
@@ -65,7 +73,7 @@ def draw_rows(rows: list[tuple[str, np.ndarray | None, list[str] | None]], colou
             continue
         for i, picture in enumerate(images):
             x = NAME_WIDTH + i * cell_w
-            painter.drawImage(QRect(x, y, w * CELL_SCALE, h * CELL_SCALE), to_qimage(picture))
+            painter.drawImage(QRect(x, y, w * scale, h * scale), to_qimage(picture))
             if captions and i < len(captions):
                 painter.setPen(QColor("#343a40"))
                 painter.drawText(QRect(x - 2, y + cell_h - 2, cell_w, ERROR_HEIGHT), Qt.AlignmentFlag.AlignHCenter,

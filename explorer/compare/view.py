@@ -76,6 +76,7 @@ class HoverStrip(QWidget):
             box = QVBoxLayout()
             canvas = ImageCanvas()
             canvas.setFixedSize(64, 64)
+            canvas.set_placeholder("hover")
             label = QLabel(name)
             label.setMaximumWidth(110)
             label.setToolTip(name)
@@ -95,6 +96,7 @@ class HoverStrip(QWidget):
         for canvas, column in zip(self.canvases[1:], self.columns):
             position = column.position_of(image)
             if position is None or column.state.model is None:
+                canvas.set_placeholder("not in this map" if column.state.model is not None else "No model")
                 canvas.set_image(None)
                 continue
             label = int(column.state.probe.labels[position]) if column.state.model.is_conditional else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 
+import numpy as np
 import pytest
 
 from engine.errors import UserError
@@ -58,4 +59,19 @@ def test_each_run_is_a_point_at_its_final_validation_terms(qtbot, beta_runs, run
     with pytest.raises(UserError, match="png, .svg or .csv"):
         plane.export(tmp_path / "rd.gif")
     assert not list(tmp_path.glob(".*tmp"))
+    view.close()
+
+
+def test_the_strip_invites_a_hover_and_pictures_are_legible(qtbot, run_paths):
+    """Before the first hover the strip said "No model" under every run; the reconstructions of
+    8×8 digits were 16 px a cell."""
+    from explorer.compare.pictures import draw_rows
+    session = Session()
+    states = [session.add(RunState.open(p)) for p in run_paths]
+    view = CompareView(session, states)
+    qtbot.addWidget(view)
+    assert [c.placeholder for c in view.strip.canvases] == ["hover"] * 3
+    image = draw_rows([("a", np.zeros((4, 1, 8, 8), np.float32), None)])
+    assert image.width() >= 150 + 4 * 48
+    assert image.height() >= 48
     view.close()
