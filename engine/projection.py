@@ -12,6 +12,8 @@ serve mouse dragging.
 * ``TSNEProjection``     — openTSNE's FFT-accelerated t-SNE, warm-started from a previous layout;
   its ``transform`` places new codes into the fitted layout without moving it; the same local
   inverse.
+* Above ``FIT_MAX`` codes UMAP and t-SNE fit a seeded subsample and place the rest with the
+  fitted model (``_Embedding._fit_subsample``).
 * ``FittedLayout``       — a layout computed elsewhere (another process) with the same local
   inverse and a local forward map for new codes.
 
@@ -42,6 +44,11 @@ UMAP_WARM_EPOCHS = 100
 TSNE_EXAGGERATION_ITER, TSNE_ITER = 125, 250
 #: and the normal phase alone when warm-started from the previous layout
 TSNE_WARM_ITER = 150
+#: UMAP and t-SNE fit at most this many codes (a seeded subsample); the rest are placed into the
+#: fitted layout by the fitted model (openTSNE's ``transform``; for UMAP, inverse-distance weighting
+#: of the layout of each code's nearest fitted codes, how umap-learn's ``transform`` starts), so a
+#: whole dataset (70,000 codes) is mapped in seconds, not minutes
+FIT_MAX = 10_000
 
 
 def _codes(codes, require_finite: bool = False) -> np.ndarray:
@@ -284,6 +291,30 @@ class _Embedding(Projection):
         self.fit(codes)
         return self.xy.copy()
 
+    def _fit_subsample(self, codes: np.ndarray) -> _Embedding:
+        """Fit ``FIT_MAX`` of the codes (seeded, the same ones for the same count), place the rest
+        with ``_place_rest``; a previous layout of all the codes warm-starts the fitted part."""
+        n = len(codes)
+        chosen = np.sort(np.random.default_rng(0).choice(n, FIT_MAX, replace=False))
+        rest = np.setdiff1d(np.arange(n), chosen)
+        init = getattr(self, "init", None)
+        previous = self._warm_start(n)
+        if init is not None:
+            self.init = previous[chosen] if previous is not None else None
+        try:
+            self.fit(codes[chosen])
+        finally:
+            if init is not None:
+                self.init = init
+        xy = np.empty((n, 2))
+        xy[chosen] = self.xy
+        xy[rest] = self._place_rest(codes[rest])
+        self.fitted_subset = chosen
+        return self._finish(codes, xy)
+
+    def _place_rest(self, codes: np.ndarray) -> np.ndarray:
+        return self._place_locally(codes)
+
 
 class FittedLayout(_Embedding):
     """A layout of ``codes`` computed elsewhere (the projection process), with the local inverse.
@@ -316,6 +347,8 @@ class UMAPProjection(_Embedding):
 
     def fit(self, codes) -> UMAPProjection:
         codes = _codes(codes, require_finite=True)
+        if len(codes) > FIT_MAX:
+            return self._fit_subsample(codes)
         n = len(codes)
         if n < 4:
             self.model = None
@@ -354,6 +387,8 @@ class TSNEProjection(_Embedding):
 
     def fit(self, codes) -> TSNEProjection:
         codes = _codes(codes, require_finite=True)
+        if len(codes) > FIT_MAX:
+            return self._fit_subsample(codes)
         n = len(codes)
         self.embedding = None
         if n < 4:
@@ -384,6 +419,9 @@ class TSNEProjection(_Embedding):
         xy = np.array(embedding, dtype=np.float64)  # a copy: openTSNE's transform recentres its array in place
         self._align = None if previous is None else similarity_to(xy, previous)
         return self._finish(codes, xy if self._align is None else self._align(xy))
+
+    def _place_rest(self, codes: np.ndarray) -> np.ndarray:
+        return self.transform(codes)
 
     def transform(self, codes) -> np.ndarray:
         """The fitted layout for the fitted codes; new codes placed into it by openTSNE."""

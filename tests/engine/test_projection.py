@@ -227,3 +227,41 @@ def test_embeddings_fall_back_to_pca_for_three_codes(name):
     p = make_projection(name).fit(codes)
     assert p.transform(codes).shape == (3, 2)
     assert np.allclose(p.inverse(p.transform(codes)), codes)
+
+
+def _clusters(n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 4, n)
+    centres = rng.normal(scale=8.0, size=(4, 6))
+    return centres[labels] + rng.normal(size=(n, 6)), labels
+
+
+def _separated(xy: np.ndarray, labels: np.ndarray) -> float:
+    from sklearn.neighbors import KNeighborsClassifier
+    half = len(xy) // 2
+    return KNeighborsClassifier(5).fit(xy[:half], labels[:half]).score(xy[half:], labels[half:])
+
+
+@pytest.mark.parametrize("name", ["tsne", pytest.param("umap", marks=pytest.mark.slow)])
+def test_a_large_set_is_fitted_on_a_subsample_and_the_rest_placed_by_the_model(name, monkeypatch):
+    import engine.projection as projection
+    monkeypatch.setattr(projection, "FIT_MAX", 400)
+    codes, labels = _clusters(1500)
+    fitted = []
+    cls = type(projection.make_projection(name))
+    original = cls.fit
+
+    def counting_fit(self, c):
+        fitted.append(len(np.atleast_2d(c)))
+        return original(self, c)
+
+    monkeypatch.setattr(cls, "fit", counting_fit)
+    p = projection.make_projection(name, random_state=0)
+    xy = p.fit_transform(codes)
+    assert fitted == [1500, 400], fitted   # the whole set asked for, 400 fitted
+    assert xy.shape == (1500, 2) and np.isfinite(xy).all()
+    assert len(p.fitted_subset) == 400
+    assert _separated(xy, labels) > 0.95
+    assert np.array_equal(p.transform(codes), xy)   # the layout of the codes it was given
+    back = p.inverse(xy[:5])
+    assert back.shape == (5, 6)
