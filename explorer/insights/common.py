@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSettings, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QRect, QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -304,6 +304,13 @@ class FigurePane(QWidget):
         self.scroll.setWidget(self.canvas)
         self.scroll.setMinimumHeight(FIGURE_MIN_PX)
         self.export_bar = ExportBar(self.figure, file_stem, self)
+        self.large_button = QPushButton("Open large", self.export_bar)
+        self.large_button.setObjectName("openLarge")
+        self.large_button.setToolTip("Show this view in a window of its own, as large as the screen allows; "
+                                     "it follows the cursor and the training like the view here")
+        self.large_button.clicked.connect(self.open_large)
+        self.export_bar.layout().insertWidget(0, self.large_button)
+        self.large: LargeFigureWindow | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.scroll, 1)
@@ -319,4 +326,35 @@ class FigurePane(QWidget):
     def show_figure(self, figure: GridFigure | None, placeholder: str | None = None) -> None:
         self.shown = figure
         self.canvas.set_figure(figure, placeholder)
+        if self.large is not None:
+            self.large.canvas.set_figure(figure, placeholder)
         self.rendered.emit(figure)
+
+    def open_large(self) -> LargeFigureWindow:
+        """The view's picture in a window of its own (80% of the screen), following the view."""
+        if self.large is None:
+            self.large = LargeFigureWindow(self)
+        self.large.canvas.set_figure(self.figure(), self.canvas.placeholder)
+        self.large.show()
+        self.large.raise_()
+        self.large.activateWindow()
+        return self.large
+
+
+class LargeFigureWindow(QWidget):
+    """A view's picture alone in a large window: on a laptop's short dock the traversals show
+    a row or two; here every row at a legible size.  Closing it only hides it."""
+
+    def __init__(self, pane: FigurePane):
+        super().__init__(pane, Qt.WindowType.Window)
+        self.setObjectName("largeFigureWindow")
+        view = pane.parentWidget()
+        title = view.accessibleName() if view is not None else ""
+        self.setWindowTitle(f"{title.removesuffix('View').capitalize() or 'View'} — Latent Explorer")
+        self.canvas = FigureCanvas(self, min_scale=1.0)
+        self.canvas.setObjectName("largeFigureCanvas")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.canvas)
+        screen = pane.screen().availableGeometry() if pane.screen() is not None else QRect(0, 0, 1280, 800)
+        self.resize(int(screen.width() * 0.8), int(screen.height() * 0.8))

@@ -404,3 +404,19 @@ def test_views_update_live_while_a_run_trains(qtbot, digits, tmp_path):
         state.stop_and_wait()
     np.testing.assert_array_equal(tabs.samples.noise_codes, noise)
     assert np.abs(grids[-1][0] - grids[0][0]).max() > 0.01
+
+
+def test_a_view_opens_large_in_a_window_of_its_own_that_follows_it(qtbot, run_paths):
+    """At 1280×800 the Insights dock showed one traversal row; "Open large" shows every row."""
+    state = RunState.open(run_paths[0])
+    cursor = LatentCursor()
+    view = show(qtbot, TraversalView(state, cursor), size=(420, 260))
+    large = view.pane.open_large()
+    qtbot.waitExposed(large)
+    assert large.isVisible() and large.width() > view.width()
+    first = view.figure()
+    assert large.canvas.figure is first
+    assert large.canvas.scale() > view.pane.canvas.scale()
+    cursor.set_code(np.full(state.model.latent_dim, 1.5, np.float32), "test")
+    assert view.figure() is not first and large.canvas.figure is view.figure()
+    large.close()
