@@ -1,5 +1,5 @@
 """The insight views of the active run as tabs (beside the decoder canvas): traversals,
-interpolation, samples, reconstructions and dimensions.
+interpolation, samples, reconstructions, dimensions and attribute directions.
 
 Each view is bound to a run (``bind(state)``) and knows nothing of the session; this widget
 binds all four to the session's active run.  The interpolation's endpoints are exposed as
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QTabWidget, QWidget
 
+from explorer.insights.attributes import AttributesView
 from explorer.insights.dimensions import DimensionsView
 from explorer.insights.interpolation import InterpolationEndpoints, InterpolationView
 from explorer.insights.reconstruction import ReconstructionView
@@ -36,23 +37,27 @@ class InsightTabs(QTabWidget):
         self.samples = SamplesView(state, self)
         self.reconstructions = ReconstructionView(state, self)
         self.dimensions = DimensionsView(state, cursor, self)
+        self.attributes = AttributesView(state, cursor, self)
         self.addTab(self.traversals, "Traversals")
         self.addTab(self.interpolation, "Interpolation")
         self.addTab(self.samples, "Samples")
         self.addTab(self.reconstructions, "Reconstructions")
         self.addTab(self.dimensions, "Dimensions")
+        self.addTab(self.attributes, "Attributes")
         for index, tip in enumerate((
                 "Each latent dimension swept through the cursor's code, decoded",
                 "The decoded path between two points (pick them on the map or from the cursor)",
                 "Samples from the model's prior, from the same noise as the model learns",
                 "Validation images beside their reconstructions, worst first",
-                "What each latent dimension carries (KL or code variance), which are active, collapse named")):
+                "What each latent dimension carries (KL or code variance), which are active, collapse named",
+                "The cursor's code moved along the direction from one group of points to another (A → B)")):
             self.setTabToolTip(index, tip)
         session.active_changed.connect(self.bind)
 
     @property
     def views(self) -> list[QWidget]:
-        return [self.traversals, self.interpolation, self.samples, self.reconstructions, self.dimensions]
+        return [self.traversals, self.interpolation, self.samples, self.reconstructions, self.dimensions,
+                self.attributes]
 
     def bind(self, state: RunState | None) -> None:
         for view in self.views:

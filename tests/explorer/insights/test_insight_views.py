@@ -374,7 +374,7 @@ def test_export_dialogs_open_in_the_last_folder_used(qtbot, run_paths, tmp_path,
 def test_tabs_follow_the_active_run_and_hidden_tabs_wait(qtbot, run_paths):
     session = Session()
     tabs = show(qtbot, InsightTabs(session))
-    assert tabs.objectName() == "insightTabs" and tabs.count() == 5
+    assert tabs.objectName() == "insightTabs" and tabs.count() == 6
     vae = session.add(RunState.open(run_paths[0]))
     assert all(view.state is vae for view in tabs.views)
     ae = session.add(RunState.open(run_paths[1]))
