@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QScrollArea,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -304,10 +305,12 @@ class FigurePane(QWidget):
         self.scroll.setWidget(self.canvas)
         self.scroll.setMinimumHeight(FIGURE_MIN_PX)
         self.export_bar = ExportBar(self.figure, file_stem, self)
-        self.large_button = QPushButton("Open large", self.export_bar)
+        self.large_button = QToolButton(self.export_bar)
+        self.large_button.setText("⤢")
+        self.large_button.setAccessibleName("Open large")
         self.large_button.setObjectName("openLarge")
-        self.large_button.setToolTip("Show this view in a window of its own, as large as the screen allows; "
-                                     "it follows the cursor and the training like the view here")
+        self.large_button.setToolTip("Open large: this view in a window of its own, as large as the screen "
+                                     "allows; it follows the cursor and the training like the view here")
         self.large_button.clicked.connect(self.open_large)
         self.export_bar.layout().insertWidget(0, self.large_button)
         self.large: LargeFigureWindow | None = None
