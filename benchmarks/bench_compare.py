@@ -53,7 +53,7 @@ def still_states(cfgs, dataset, n: int):
     """Untrained runs of the same config with probe codes of the first 5,000 validation images."""
     import torch
 
-    from engine.runs import ProbeCodes
+    from engine.history import ProbeCodes
     from explorer.session import RunState
     states = []
     x = dataset.val.images[:PROBE_POINTS].float() / 255.0

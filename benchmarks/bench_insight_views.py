@@ -111,7 +111,7 @@ def main(argv=None) -> None:
 
     from engine.config import DataConfig, ModelConfig, TrainConfig
     from engine.data import DatasetSplit, ImageSet
-    from engine.runs import ProbeCodes
+    from engine.history import ProbeCodes
     from explorer.insights import reconstruction as reconstruction_view
     from explorer.insights.tabs import InsightTabs
     from explorer.session import RunState, Session

@@ -27,7 +27,8 @@ from engine.data import load_dataset
 from engine.errors import UserError
 from engine.models import AutoencoderModel, variant
 from engine.outputs import output_target
-from engine.runs import Run, atomic_write
+from engine.runs import Run
+from engine.storage import atomic_write
 from engine.training import float_batch
 
 METRICS_FILE = "metrics.json"

@@ -19,7 +19,7 @@ from engine.data import ImageSet
 from engine.errors import UserError
 from engine.models import AutoencoderModel, has_standard_normal_prior
 from engine.outputs import output_target
-from engine.runs import atomic_write
+from engine.storage import atomic_write
 from engine.training import encode_all, float_batch
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")

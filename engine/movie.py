@@ -15,7 +15,7 @@ doubles), so the kept frames stay evenly spaced in probe updates.  The newest up
 the last frame, even between two kept ones.  ``max_frames`` is at most 400 and at most what fits
 in 64 MiB of float16 codes (5,000 probe points × 16 dimensions: 400 frames; × 64: 104).
 
-Hooks: the trainer (and the app) call ``movie.add(probe)`` with each ``engine.runs.ProbeCodes``
+Hooks: the trainer (and the app) call ``movie.add(probe)`` with each ``engine.history.ProbeCodes``
 and ``movie.save(run_path)`` where the run saves a checkpoint; ``ProbeMovie.load(run_path)``
 reads it back (None when the run has none; ``RunError`` in one sentence when the file is
 damaged or does not fit the run's latent size).
@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from engine.errors import RunError
-from engine.runs import ProbeCodes, read_tensors, write_tensors
+from engine.history import ProbeCodes
+from engine.storage import read_tensor_metadata, read_tensors, write_tensors
 
 MOVIE = "movie.safetensors"
 MOVIE_FORMAT = "latent-explorer-movie"
@@ -174,7 +175,7 @@ class ProbeMovie:
             from engine.runs import Run
             latent_dim = Run.open(run_path).model.latent_dim
         tensors = read_tensors(path)
-        meta = _metadata(path)
+        meta = read_tensor_metadata(path)
         try:
             codes, steps, ordinals = tensors["codes"], tensors["steps"], tensors["ordinals"]
             labels, indices = tensors["labels"], tensors["indices"]
@@ -209,12 +210,3 @@ class ProbeMovie:
         movie._ordinals = [int(o) for o in ordinals.tolist()]
         movie.stride, movie.seen = stride, seen
         return movie
-
-
-def _metadata(path: Path) -> dict[str, str]:
-    from safetensors import SafetensorError, safe_open
-    try:
-        with safe_open(str(path), "pt") as f:
-            return dict(f.metadata() or {})
-    except (SafetensorError, OSError) as exc:
-        raise RunError(f"{path} is damaged or truncated and cannot be loaded ({str(exc)[:80]}).") from None

@@ -25,7 +25,6 @@ and every value read is checked, so a bad one is one sentence naming the file an
 
 from __future__ import annotations
 
-import errno
 import json
 import math
 import os
@@ -41,11 +40,27 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from engine.config import DataConfig, ModelConfig, TrainConfig
-from engine.errors import ConfigError, DiskError, RunError
+from engine.errors import ConfigError, RunError
+from engine.history import History, ProbeCodes
 from engine.models import AutoencoderModel, build_model, variant
+from engine.storage import (
+    cpu_tensors,
+    dir_mode,
+    disk_error,
+    dump_json,
+    file_mode,
+    is_finite_number,
+    is_whole,
+    read_json_object,
+    read_tensor_metadata,
+    read_tensors,
+    show_value,
+    tensor_bytes,
+    write_json,
+)
 
 try:
     import fcntl
@@ -63,269 +78,6 @@ _CHECKPOINT_NAME = re.compile(r"checkpoint-[0-9]{6,}")
 #: what crashes leave: atomic_write's ".<name>.<random>.tmp", a checkpoint's ".checkpoint-<random>.tmp"
 #: folder, and the safetensors writer's own ".tmpXXXXXX"
 _LITTER = re.compile(r"\..+\.tmp|\.tmp[A-Za-z0-9]{6}")
-
-
-def _umask() -> int:
-    """The process's umask, read without changing it where Linux tells it (/proc), else set and put back."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def file_mode() -> int:
-    """The mode a new file gets from the umask, as every other tool makes it (tempfile's are 0600)."""
-    return 0o666 & ~_umask()
-
-
-def dir_mode() -> int:
-    return 0o777 & ~_umask()
-
-
-# -- disk errors as sentences ------------------------------------------------------------------
-def _size(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
-
-
-def _errno_of(exc: BaseException) -> int | None:
-    code = getattr(exc, "errno", None)
-    if code is None:  # safetensors: "... I/O error: No space left on device (os error 28)" or "... Os { code: 28 ..."
-        match = re.search(r"os error (\d+)|code: (\d+)", str(exc))
-        code = int(match.group(1) or match.group(2)) if match else None
-    return code
-
-
-def _free_bytes(path: Path) -> int | None:
-    for folder in (path, *path.parents):
-        try:
-            return shutil.disk_usage(folder).free
-        except OSError:
-            continue
-    return None
-
-
-def disk_error(exc: BaseException, folder: Path, what: str, needed: int | None = None, keeps: str = "") -> DiskError:
-    """One sentence for a failed write of ``what`` into ``folder``: a full disk (how much was
-    needed, how much is free), a read-only file system, no permission, or the system's own words;
-    ``keeps`` says what is left as it was (", and the run keeps its last checkpoint")."""
-    folder = Path(folder)
-    code = _errno_of(exc)
-    if code in (errno.ENOSPC, errno.EDQUOT):
-        free = _free_bytes(folder)
-        need = f"about {_size(needed)} was needed and " if needed else ""
-        have = f"{_size(free)} is free" if free is not None else "no space is left"
-        return DiskError(f"The disk holding {folder} is full, so {what} could not be written: {need}{have}{keeps}.")
-    if code == errno.EROFS:
-        return DiskError(f"{folder} is on a read-only file system, so {what} could not be written{keeps}.")
-    if code in (errno.EACCES, errno.EPERM):
-        return DiskError(f"{folder} may not be written (permission denied), so {what} could not be written{keeps}.")
-    reason = getattr(exc, "strerror", None) or (str(exc).splitlines() or [type(exc).__name__])[0][:100]
-    return DiskError(f"Could not write {what} into {folder} ({reason}){keeps}.")
-
-
-def tensor_bytes(tensors: dict[str, torch.Tensor]) -> int:
-    return sum(t.numel() * t.element_size() for t in tensors.values()) + 1024 * (1 + len(tensors) // 16)
-
-
-# -- atomic writes ---------------------------------------------------------------------------
-def atomic_write(path: Path, write, needed: int | None = None, keeps: str = "") -> None:
-    """Call ``write(tmp_path)`` and move the finished file over ``path`` in one step; a failed
-    write removes its temporary file and raises ``DiskError`` with one sentence."""
-    path = Path(path)
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        write(tmp)
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, (OSError, SafetensorError)):
-            raise disk_error(exc, path.parent, path.name, needed, keeps) from None
-        raise
-
-
-def _dump_json(obj) -> str:
-    return json.dumps(obj, indent=1, allow_nan=False)
-
-
-def write_json(path: Path, obj, keeps: str = "") -> None:
-    text = _dump_json(obj)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text), len(text.encode()), keeps)
-
-
-def _cpu(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-
-
-def write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
-    tensors = _cpu(tensors)
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata), tensor_bytes(tensors))
-
-
-def read_json(path: Path, what: str) -> dict:
-    try:
-        obj = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise RunError(f"{path} is missing, so {path.parent} is not a complete run folder.") from None
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise RunError(f"{path} is damaged and cannot be read as {what} ({type(exc).__name__}).") from None
-    if not isinstance(obj, dict):
-        raise RunError(f"{path} does not hold {what}.")
-    return obj
-
-
-def read_tensors(path: Path) -> dict[str, torch.Tensor]:
-    if not Path(path).is_file():
-        raise RunError(f"{path} is missing from the run folder.")
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise RunError(f"{path} is damaged or truncated and cannot be loaded ({str(exc)[:80]}).") from None
-
-
-# -- checking what was read ------------------------------------------------------------------
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v) -> bool:
-    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
-
-
-def _show(v) -> str:
-    text = json.dumps(v) if not isinstance(v, float) or math.isfinite(v) else str(v)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _check_numbers(values, where: str, name: str, whole: bool = False, gaps: bool = False) -> None:
-    """``gaps``: null stands for a value that was not reported."""
-    if not isinstance(values, list):
-        raise RunError(f"{where} is malformed: {name} is {_show(values)}, not a list of numbers.")
-    check = _is_int if whole else _is_number
-    for i, v in enumerate(values):
-        if not check(v) and not (gaps and v is None):
-            kind = "a whole number" if whole else "a finite number"
-            raise RunError(f"{where} is malformed: {name}[{i}] is {_show(v)}, not {kind}.")
-
-
-def _check_series(d, where: str, name: str, length: int, length_of: str, gaps: bool = False) -> None:
-    if not isinstance(d, dict):
-        raise RunError(f"{where} is malformed: {name} is {_show(d)}, not an object of named lists.")
-    for key, values in d.items():   # every step and epoch reports its total: only other terms have gaps
-        _check_numbers(values, where, f"{name}[{key!r}]", gaps=gaps and key != "total")
-        if len(values) != length:
-            raise RunError(f"{where} is malformed: {name}[{key!r}] holds {len(values)} values but {length_of} "
-                           f"holds {length}.")
-
-
-# -- what a run records ----------------------------------------------------------------------
-@dataclass
-class ProbeCodes:
-    """Latent codes of a fixed subset of the validation set (the points of the latent map)."""
-
-    codes: np.ndarray    # N×D float32
-    labels: np.ndarray   # N int64
-    indices: np.ndarray  # N int64, into the validation set
-    step: int = 0
-
-
-@dataclass
-class History:
-    """Losses per step (training) and per epoch (training means and validation).
-
-    Every per-step list is as long as ``steps``; a term that a step did not report (another
-    phase's term) is NaN there (null in the JSON).  ``phases`` marks where each training phase
-    began, as [first step, name] pairs (``pretrain_<i>``, ``train``); no marks means ``train``
-    throughout (and files written before phases existed)."""
-
-    steps: list[int] = field(default_factory=list)
-    terms: dict[str, list[float]] = field(default_factory=dict)
-    epochs: list[int] = field(default_factory=list)
-    epoch_steps: list[int] = field(default_factory=list)
-    train: dict[str, list[float]] = field(default_factory=dict)
-    val: dict[str, list[float]] = field(default_factory=dict)
-    seconds: list[float] = field(default_factory=list)
-    phases: list[list] = field(default_factory=list)
-
-    def add_steps(self, steps, terms: dict[str, np.ndarray]) -> None:
-        before, added = len(self.steps), len(steps)
-        self.steps.extend(int(s) for s in steps)
-        for name, values in terms.items():
-            self.terms.setdefault(name, [math.nan] * before).extend(float(v) for v in values)
-        for values in self.terms.values():
-            if len(values) < before + added:
-                values.extend([math.nan] * (before + added - len(values)))
-
-    def add_epoch(self, epoch: int, step: int, train: dict[str, float], val: dict[str, float], seconds: float) -> None:
-        self.epochs.append(epoch)
-        self.epoch_steps.append(step)
-        self.seconds.append(seconds)
-        n = len(self.epochs)
-        for target, values in ((self.train, train), (self.val, val)):
-            # a term a phase does not report (pretraining's, an AAE phase's) is NaN (JSON null) in that epoch
-            for name, v in values.items():
-                target.setdefault(name, [math.nan] * (n - 1)).append(float(v))
-            for series in target.values():
-                if len(series) < n:
-                    series.append(math.nan)
-
-    def mark_phase(self, step: int, name: str) -> None:
-        """The phase ``name`` begins at ``step``."""
-        self.phases.append([int(step), str(name)])
-
-    def phase_at(self, step: int) -> str:
-        """The phase the given step belongs to."""
-        name = "train"
-        for first, phase in self.phases:
-            if first <= step:
-                name = phase
-        return name
-
-    def to_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        for name in ("terms", "train", "val"):
-            d[name] = {k: [None if math.isnan(v) else v for v in vs] for k, vs in getattr(self, name).items()}
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict, where: str | Path = "The run history") -> "History":
-        """A history from its JSON form; every list is checked (numbers, finite, lengths that
-        agree), so a bad value is one RunError naming ``where`` and the field.  A per-step term
-        may be null where a phase did not report it (an AAE's phases, layer-wise pretraining)."""
-        if not isinstance(d, dict):
-            raise RunError(f"{where} does not hold a training history.")
-        h = cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
-        _check_numbers(h.steps, where, "steps", whole=True)
-        _check_series(h.terms, where, "terms", len(h.steps), "steps", gaps=True)
-        _check_numbers(h.epochs, where, "epochs", whole=True)
-        for name in ("epoch_steps", "seconds"):
-            values = getattr(h, name)
-            _check_numbers(values, where, name, whole=name == "epoch_steps")
-            if len(values) != len(h.epochs):
-                raise RunError(f"{where} is malformed: {name} holds {len(values)} values but epochs holds "
-                               f"{len(h.epochs)}.")
-        _check_series(h.train, where, "train", len(h.epochs), "epochs", gaps=True)
-        _check_series(h.val, where, "val", len(h.epochs), "epochs", gaps=True)
-        if not isinstance(h.phases, list) or not all(
-                isinstance(p, list) and len(p) == 2 and _is_int(p[0]) and isinstance(p[1], str) for p in h.phases):
-            raise RunError(f"{where} is malformed: phases is {_show(h.phases)}, not a list of [step, name] pairs.")
-        for name in ("terms", "train", "val"):
-            setattr(h, name, {k: [math.nan if v is None else v for v in vs] for k, vs in getattr(h, name).items()})
-        h.phases = [[int(first), str(name)] for first, name in h.phases]
-        return h
 
 
 def package_versions() -> dict[str, str]:
@@ -351,10 +103,10 @@ def _slug(text: str) -> str:
 def _check_config(cfg: dict, where: Path) -> None:
     """The plain fields of a config.json (the settings are checked by their own classes)."""
     def bad(name: str, value, expected: str):
-        raise RunError(f"{where} is malformed: {name} is {_show(value)}, not {expected}.")
+        raise RunError(f"{where} is malformed: {name} is {show_value(value)}, not {expected}.")
 
     shape = cfg.get("image_shape")
-    if not (isinstance(shape, list) and len(shape) == 3 and all(_is_int(v) and 1 <= v <= 4096 for v in shape)):
+    if not (isinstance(shape, list) and len(shape) == 3 and all(is_whole(v) and 1 <= v <= 4096 for v in shape)):
         bad("image_shape", shape, "three whole numbers from 1 to 4096 (channels, height, width)")
     names = cfg.get("class_names")
     if not (isinstance(names, list) and 1 <= len(names) <= 100_000 and all(isinstance(n, str) for n in names)):
@@ -366,10 +118,10 @@ def _check_config(cfg: dict, where: Path) -> None:
         bad("status", cfg["status"], f"one of {', '.join(STATUSES)}")
     for name in ("epochs_done", "step"):
         value = cfg.get(name, 0)
-        if not (_is_int(value) and value >= 0):
+        if not (is_whole(value) and value >= 0):
             bad(name, value, "a whole number from 0 up")
     best = cfg.get("best_val")
-    if best is not None and not _is_number(best):
+    if best is not None and not is_finite_number(best):
         bad("best_val", best, "a finite number or null")
     checkpoint = cfg.get("checkpoint")
     if checkpoint is not None and not (isinstance(checkpoint, str) and _CHECKPOINT_NAME.fullmatch(checkpoint)):
@@ -516,12 +268,14 @@ class Run:
         if not path.is_dir():
             raise RunError(f"{path} is not a folder.")
         where = path / CONFIG
-        cfg = read_json(where, "a run configuration")
+        if not os.path.lexists(where):
+            raise RunError(f"{where} is missing, so {path} is not a complete run folder.")
+        cfg = read_json_object(where, "a run configuration", RunError)
         if cfg.get("format") != RUN_FORMAT:
             raise RunError(f"{path} is not a Latent Explorer run folder (its config.json has no run format).")
         version = cfg.get("version", 0)
-        if not _is_int(version):
-            raise RunError(f"{where} is malformed: version is {_show(version)}, not a whole number.")
+        if not is_whole(version):
+            raise RunError(f"{where} is malformed: version is {show_value(version)}, not a whole number.")
         if version > FORMAT_VERSION:
             raise RunError(f"{path} was written by a newer Latent Explorer (run format {version}).")
         for name in ("data", "model", "train", "dataset", "image_shape", "class_names"):
@@ -552,7 +306,7 @@ class Run:
             run._remove_litter()
         history = run.file(HISTORY)
         if history.exists():
-            run.history = History.from_dict(read_json(history, "a training history"), history)
+            run.history = History.from_dict(read_json_object(history, "a training history", RunError), history)
         run._last_saved = cfg
         return run
 
@@ -698,17 +452,17 @@ class Run:
         keeps = (", and the run keeps its last checkpoint" if has_checkpoint else
                  ", so the new run folder was removed" if self._created_here else ", and the run has no checkpoint yet")
         meta = {"variant": self.model.variant, "step": str(self.step), "epochs_done": str(self.epochs_done)}
-        state = _cpu(model.state_dict())
+        state = cpu_tensors(model.state_dict())
         files: dict[str, tuple[dict[str, torch.Tensor], dict[str, str]]] = {WEIGHTS: (state, meta)}
         if best:
             files[BEST] = (state, meta)
         if optimizers:
             tensors, opt_meta = optimizers_to_tensors(optimizers)
-            files[OPTIMIZER] = (_cpu(tensors), opt_meta)
+            files[OPTIMIZER] = (cpu_tensors(tensors), opt_meta)
         if probe is not None:
             files[PROBE] = ({"codes": torch.from_numpy(probe.codes), "labels": torch.from_numpy(probe.labels),
                              "indices": torch.from_numpy(probe.indices)}, {"step": str(probe.step)})
-        history = _dump_json(self.history.to_dict())
+        history = dump_json(self.history.to_dict())
         needed = sum(tensor_bytes(t) for t, _ in files.values()) + len(history)
         previous = self.checkpoint
         tmp: Path | None = None
@@ -811,11 +565,9 @@ class Run:
         """Restore each named optimizer's state; RunError with one sentence when the file does not fit."""
         path = self.file(OPTIMIZER)
         try:
-            from safetensors import safe_open
-            with safe_open(str(path), "pt") as f:
-                meta = f.metadata() or {}
-        except (SafetensorError, OSError) as exc:
-            raise self._busy_or(RunError(f"{path} is damaged or missing ({str(exc)[:80]}).")) from None
+            meta = read_tensor_metadata(path)
+        except RunError as exc:
+            raise self._busy_or(exc) from None
         tensors_to_optimizers(optimizers, read_tensors(path), meta, path)
 
     def load_probe(self) -> ProbeCodes | None:
@@ -853,7 +605,7 @@ class Run:
         path = self.path / METRICS_FILE
         if not path.exists():
             return None
-        return check_metrics(read_json(path, "run metrics"), path)
+        return check_metrics(read_json_object(path, "run metrics", RunError), path)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -921,7 +673,7 @@ def tensors_to_optimizers(optimizers: dict[str, torch.optim.Optimizer], tensors:
                             and (isinstance(value, (int, float)) == isinstance(mine, (int, float)))
                             and isinstance(value, list) == isinstance(mine, (list, tuple)))
                     if not same or (isinstance(value, float) and not math.isfinite(value)):
-                        raise ValueError(f"the {name!r} optimizer's {key} is {_show(value)}")
+                        raise ValueError(f"the {name!r} optimizer's {key} is {show_value(value)}")
             params = [p for g in optimizer.param_groups for p in g["params"]]
             for pid, st in state.items():
                 if not 0 <= pid < len(params):

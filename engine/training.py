@@ -32,9 +32,10 @@ import torch
 from engine.config import DataConfig, ModelConfig, TrainConfig
 from engine.data import DatasetSplit, ImageSet, load_dataset
 from engine.errors import ConfigError, UserError
+from engine.history import History, ProbeCodes
 from engine.models import AutoencoderModel, build_model, check_compatible
 from engine.models.base import NonFiniteStep
-from engine.runs import History, ProbeCodes, Run
+from engine.runs import Run
 
 EVAL_BATCH = 1024
 

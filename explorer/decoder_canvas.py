@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.history import ProbeCodes
 from engine.models import has_standard_normal_prior
-from engine.runs import ProbeCodes
 from explorer.session import LatentCursor, RunState, Session, rebind
 from explorer.widgets import ImageCanvas, to_qimage
 

@@ -31,9 +31,10 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from engine.config import DataConfig, ModelConfig, TrainConfig
 from engine.data import DatasetSplit, load_dataset
 from engine.errors import UserError
+from engine.history import History, ProbeCodes
 from engine.models import VARIANTS, AutoencoderModel, build_model
 from engine.movie import ProbeMovie
-from engine.runs import History, ProbeCodes, Run
+from engine.runs import Run
 from engine.training import Trainer, TrainingUpdate, adopt_state
 from engine.worker import TrainingThread
 from explorer.rate_meter import RateMeter

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import UserError
-from engine.runs import atomic_write
+from engine.storage import atomic_write
 from explorer.compare.loss import CompareLossPlot
 from explorer.compare.maps import CompareColumn, MapLinks
 from explorer.compare.metrics import CompareMetricsTable

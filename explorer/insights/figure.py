@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from engine.errors import UserError
 from engine.outputs import output_target
-from engine.runs import atomic_write
+from engine.storage import atomic_write
 from explorer.widgets import to_qimage
 
 PAD = 4.0          # space between cells and around the figure, in pixels at scale 1

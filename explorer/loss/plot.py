@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import UserError
-from engine.runs import History
+from engine.history import History
 from explorer.loss.plot_grid import GridLines, SteadyViewBox
 from explorer.runs_panel import short_name
 from explorer.session import RunState, Session, rebind

@@ -35,8 +35,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.history import ProbeCodes
 from engine.projection import IdentityProjection, PCAProjection, Projection
-from engine.runs import ProbeCodes
 from explorer.map.live_layout import SLOW_PROJECTIONS, LiveLayout
 from explorer.map.movie_slider import MovieSlider
 from explorer.map.pictures import HoverCard, compose_tiles, probe_tooltip

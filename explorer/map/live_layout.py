@@ -18,7 +18,7 @@ import time
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from engine.runs import ProbeCodes
+from engine.history import ProbeCodes
 from explorer.map.projection_worker import ProjectionWorker
 
 #: the slow projections, with their titles in the map's menu and notes

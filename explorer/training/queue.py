@@ -1,7 +1,7 @@
 """The training queue: runs waiting to train, one after another, never two at once.
 
 ``TrainQueue`` holds ``QueueItem`` values (a new run's settings, or a saved run to train for N
-more epochs), saves them atomically as JSON (``engine.runs.write_json``) whenever they change, so
+more epochs), saves them atomically as JSON (``engine.storage.write_json``) whenever they change, so
 the queue survives a relaunch, and starts the first one whenever the session has no run training
 (``Session.training_changed``), the queue is not paused and ``can_start()`` allows it (the main
 window lets a run's metrics be computed first).  It starts a run through ``starter(item)``, which
@@ -202,7 +202,7 @@ class TrainQueue(QObject):
         """Write the queue atomically (a failure says so and keeps the previous file)."""
         if self.path is None:
             return
-        from engine.runs import write_json
+        from engine.storage import write_json
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_json(self.path, {"format": QUEUE_FORMAT, "version": QUEUE_VERSION, "paused": self.paused,

@@ -14,8 +14,9 @@ from safetensors.torch import load_file
 
 from engine.data import load_dataset
 from engine.errors import ConfigError
+from engine.history import History
 from engine.models import VARIANTS, build_model, check_compatible
-from engine.runs import History, Run
+from engine.runs import Run
 from engine.training import Trainer
 from tests.engine.helpers import DIGITS, quick_train, small_model
 

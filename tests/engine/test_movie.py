@@ -10,8 +10,9 @@ import torch
 from engine import export
 from engine.cli import main
 from engine.errors import RunError, UserError
+from engine.history import ProbeCodes
 from engine.movie import MOVIE, ProbeMovie, frame_budget
-from engine.runs import ProbeCodes, Run
+from engine.runs import Run
 from engine.training import Trainer
 from tests.engine.helpers import DIGITS, quick_train, small_model
 
@@ -143,7 +144,7 @@ def test_a_damaged_movie_is_one_sentence(tmp_path, damage, message):
 
 
 def test_a_movie_of_another_latent_size_or_shape_is_refused(tmp_path):
-    from engine.runs import write_tensors
+    from engine.storage import write_tensors
     movie = ProbeMovie()
     movie.add(probe(0, d=3))
     movie.save(tmp_path)

@@ -144,7 +144,7 @@ def test_a_failed_export_leaves_nothing(run, tmp_path, monkeypatch):
 
 
 def test_the_embedding_is_capped_and_non_finite_losses_left_out(run, tmp_path):
-    from engine.runs import History
+    from engine.history import History
     history = History()
     history.add_steps([1, 2, 3], {"total": np.array([1.0, np.nan, 3.0])})
     assert export.history_scalars(history) == {"train/total": [(1, 1.0), (3, 3.0)]}

@@ -163,7 +163,7 @@ def test_slider_handles_show_the_values_they_read(qtbot, run_paths):
     """A new run's cursor sat at zero while its first codes lay elsewhere (an AE's codes at 4-7):
     the handles stuck at the ends of their tracks while the readouts said 0.00.  The cursor now
     starts among the first codes, and a value beyond a slider's range widens it."""
-    from engine.runs import ProbeCodes
+    from engine.history import ProbeCodes
     session = Session()
     canvas = DecoderCanvas(session)
     qtbot.addWidget(canvas)

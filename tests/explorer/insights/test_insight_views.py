@@ -11,7 +11,7 @@ from PySide6.QtSvg import QSvgRenderer
 
 from engine.data import load_dataset
 from engine.errors import UserError
-from engine.runs import ProbeCodes
+from engine.history import ProbeCodes
 from engine.training import Trainer
 from explorer.insights import common as insight_common
 from explorer.insights import reconstruction as reconstruction_view

@@ -9,8 +9,8 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QWidget
 
 from engine.data import load_dataset
+from engine.history import ProbeCodes
 from engine.projection import PCAProjection
-from engine.runs import ProbeCodes
 from engine.training import Trainer
 from explorer.decoder_canvas import DecoderCanvas
 from explorer.map.latent_view import MANIFOLD_DEBOUNCE_MS, LatentView, keep_orientation

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QApplication
 
+from engine.history import ProbeCodes
 from engine.movie import ProbeMovie
-from engine.runs import ProbeCodes
 from explorer.loss.plot import LossPlot
 from explorer.map.latent_view import LatentView
 from explorer.session import RunState, Session

@@ -1,0 +1,113 @@
+"""What a run records besides its weights: the losses (``History``, a checkpoint's history.json)
+and the latest latent codes of the probe set (``ProbeCodes``, probe.safetensors).
+
+``History.from_dict`` checks every list it reads (numbers, finite, lengths that agree), so a bad
+value is one ``RunError`` naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import RunError
+from engine.storage import check_numbers, check_series, is_whole, show_value
+
+
+@dataclass
+class ProbeCodes:
+    """Latent codes of a fixed subset of the validation set (the points of the latent map)."""
+
+    codes: np.ndarray    # N×D float32
+    labels: np.ndarray   # N int64
+    indices: np.ndarray  # N int64, into the validation set
+    step: int = 0
+
+
+@dataclass
+class History:
+    """Losses per step (training) and per epoch (training means and validation).
+
+    Every per-step list is as long as ``steps``; a term that a step did not report (another
+    phase's term) is NaN there (null in the JSON).  ``phases`` marks where each training phase
+    began, as [first step, name] pairs (``pretrain_<i>``, ``train``); no marks means ``train``
+    throughout (and files written before phases existed)."""
+
+    steps: list[int] = field(default_factory=list)
+    terms: dict[str, list[float]] = field(default_factory=dict)
+    epochs: list[int] = field(default_factory=list)
+    epoch_steps: list[int] = field(default_factory=list)
+    train: dict[str, list[float]] = field(default_factory=dict)
+    val: dict[str, list[float]] = field(default_factory=dict)
+    seconds: list[float] = field(default_factory=list)
+    phases: list[list] = field(default_factory=list)
+
+    def add_steps(self, steps, terms: dict[str, np.ndarray]) -> None:
+        before, added = len(self.steps), len(steps)
+        self.steps.extend(int(s) for s in steps)
+        for name, values in terms.items():
+            self.terms.setdefault(name, [math.nan] * before).extend(float(v) for v in values)
+        for values in self.terms.values():
+            if len(values) < before + added:
+                values.extend([math.nan] * (before + added - len(values)))
+
+    def add_epoch(self, epoch: int, step: int, train: dict[str, float], val: dict[str, float], seconds: float) -> None:
+        self.epochs.append(epoch)
+        self.epoch_steps.append(step)
+        self.seconds.append(seconds)
+        n = len(self.epochs)
+        for target, values in ((self.train, train), (self.val, val)):
+            # a term a phase does not report (pretraining's, an AAE phase's) is NaN (JSON null) in that epoch
+            for name, v in values.items():
+                target.setdefault(name, [math.nan] * (n - 1)).append(float(v))
+            for series in target.values():
+                if len(series) < n:
+                    series.append(math.nan)
+
+    def mark_phase(self, step: int, name: str) -> None:
+        """The phase ``name`` begins at ``step``."""
+        self.phases.append([int(step), str(name)])
+
+    def phase_at(self, step: int) -> str:
+        """The phase the given step belongs to."""
+        name = "train"
+        for first, phase in self.phases:
+            if first <= step:
+                name = phase
+        return name
+
+    def to_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        for name in ("terms", "train", "val"):
+            d[name] = {k: [None if math.isnan(v) else v for v in vs] for k, vs in getattr(self, name).items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str | Path = "The run history") -> "History":
+        """A history from its JSON form; every list is checked (numbers, finite, lengths that
+        agree), so a bad value is one RunError naming ``where`` and the field.  A per-step term
+        may be null where a phase did not report it (an AAE's phases, layer-wise pretraining)."""
+        if not isinstance(d, dict):
+            raise RunError(f"{where} does not hold a training history.")
+        h = cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+        check_numbers(h.steps, where, "steps", whole=True)
+        check_series(h.terms, where, "terms", len(h.steps), "steps", gaps=True)
+        check_numbers(h.epochs, where, "epochs", whole=True)
+        for name in ("epoch_steps", "seconds"):
+            values = getattr(h, name)
+            check_numbers(values, where, name, whole=name == "epoch_steps")
+            if len(values) != len(h.epochs):
+                raise RunError(f"{where} is malformed: {name} holds {len(values)} values but epochs holds "
+                               f"{len(h.epochs)}.")
+        check_series(h.train, where, "train", len(h.epochs), "epochs", gaps=True)
+        check_series(h.val, where, "val", len(h.epochs), "epochs", gaps=True)
+        if not isinstance(h.phases, list) or not all(
+                isinstance(p, list) and len(p) == 2 and is_whole(p[0]) and isinstance(p[1], str) for p in h.phases):
+            raise RunError(f"{where} is malformed: phases is {show_value(h.phases)}, not a list of [step, name] pairs.")
+        for name in ("terms", "train", "val"):
+            setattr(h, name, {k: [math.nan if v is None else v for v in vs] for k, vs in getattr(h, name).items()})
+        h.phases = [[int(first), str(name)] for first, name in h.phases]
+        return h
