@@ -197,6 +197,7 @@ class DecoderCanvas(QWidget):
         if model is None:
             self._image = None
             self.image_widget.set_image(None)
+            self.distance_label.clear()   # "on the manifold" of a run no longer shown meant nothing here
             return
         code = self.cursor.code
         if code is None or not self._fits(code):

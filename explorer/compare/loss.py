@@ -12,7 +12,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from explorer.loss.plot import TOTAL, LossSeries, PlainLogAxis
+from explorer.loss.plot import PlainLogAxis
+from explorer.loss.series import TOTAL, LossSeries
 from explorer.runs_panel import short_name
 from explorer.session import RunState
 

@@ -12,14 +12,13 @@ the new tail of the run's history, and pyqtgraph downsamples (peak) and clips to
 from __future__ import annotations
 
 import math
-import zlib
 from html import escape
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QAction, QColor, QImage, QPaintDevice, QPainter, QPalette, QPen
+from PySide6.QtGui import QAction, QColor, QImage, QPaintDevice, QPainter, QPalette
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -36,29 +35,24 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import UserError
-from engine.history import History
+from explorer.loss.curves import (
+    OVERLAY_COLOURS,
+    OVERLAY_DASHES,
+    SideLegend,
+    TermCurves,
+    TermSample,
+    ValidationSample,
+    step_curve,
+    term_colour,
+)
 from explorer.loss.plot_grid import GridLines, SteadyViewBox
+from explorer.loss.series import INLIER_FRACTION, TOTAL, LossSeries
 from explorer.runs_panel import short_name
 from explorer.session import RunState, Session, rebind
 
-TOTAL = "total"   # also the term drawn for overlaid runs
-# Readable on light and dark backgrounds; "total" is the strongest.  Unknown terms get a
-# spare colour chosen by a stable hash of their name.
-TERM_COLOURS = {TOTAL: "#e03131", "reconstruction": "#1c7ed6", "kl": "#2f9e44", "neg_elbo": "#f08c00",
-                "sparsity": "#ae3ec9", "contraction": "#1098ad", "adversarial": "#e8590c", "mmd": "#7048e8"}
-SPARE_COLOURS = ("#d6336c", "#74b816", "#4263eb", "#f59f00", "#0ca678", "#9c36b5")
-# Overlaid runs: strong colours none of the terms use, drawn 2 px wide and dashed
-OVERLAY_COLOURS = ("#0b7285", "#c2255c", "#5c940d", "#364fc7", "#d9480f", "#495057")
-OVERLAY_DASHES = (Qt.PenStyle.DashLine, Qt.PenStyle.DashDotLine, Qt.PenStyle.DotLine)
 PNG_SCALE = 2   # PNG exports are drawn as on a screen with twice the pixel density
 EXPORT_SIZE = QSize(1200, 600)   # logical size of an exported plot (2:1), whatever the dock's shape
 LEGEND_ROW_PX = 20                # the height of a legend entry
-INLIER_FRACTION = 0.98   # "Ignore outliers": the y axis spans the middle 98% of each curve's values
-
-
-def term_colour(name: str) -> QColor:
-    """The fixed colour of a loss term."""
-    return QColor(TERM_COLOURS.get(name) or SPARE_COLOURS[zlib.crc32(name.encode()) % len(SPARE_COLOURS)])
 
 
 class PlainLogAxis(pg.AxisItem):
@@ -72,157 +66,6 @@ class PlainLogAxis(pg.AxisItem):
             else:
                 out.extend(super().logTickStrings([math.log10(abs(value))], 1.0, spacing))
         return out
-
-
-class ValidationSample(pg.ItemSample):
-    """The legend's key for validation markers: a dashed line with a marker in the colour of each
-    shown term, as the markers on the plot are (one grey key matched none of them)."""
-
-    def __init__(self, item, colours):
-        super().__init__(item)
-        self.colours = colours   # () -> list[QColor] of the terms whose markers show
-
-    def paint(self, p, *args):
-        if not self.item.isVisible():
-            super().paint(p, *args)   # pyqtgraph's "hidden" eye
-            return
-        colours = self.colours()[:3] or [QColor("#868e96")]
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.setPen(pg.mkPen(colours[0], width=1, style=Qt.PenStyle.DashLine))
-        p.drawLine(QPointF(0, 11), QPointF(20, 11))
-        step = 20 / (len(colours) + 1)
-        for i, colour in enumerate(colours, start=1):
-            p.setPen(pg.mkPen(colour))
-            p.setBrush(pg.mkBrush(colour))
-            p.drawEllipse(QPointF(i * step, 11), 3, 3)
-
-
-class TermSample(pg.ItemSample):
-    """A term's legend key.  A term left off the plot because it equals the total keeps a dotted
-    line in its colour; pyqtgraph's crossed eye would say that the person had hidden it."""
-
-    def __init__(self, item, same_as_total):
-        super().__init__(item)
-        self.same_as_total = same_as_total   # () -> bool
-
-    def paint(self, p, *args):
-        if self.item.isVisible() or not self.same_as_total():
-            super().paint(p, *args)
-            return
-        pen = pg.mkPen(self.item.opts["pen"])
-        pen.setStyle(Qt.PenStyle.DotLine)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.setPen(pen)
-        p.drawLine(QPointF(0, 11), QPointF(20, 11))
-
-
-class SideLegend(pg.LegendItem):
-    """A legend that tells its owner when its size changes (the plot keeps room for it beside the data)."""
-
-    def __init__(self, on_resize, **kwargs):
-        self._on_resize = None
-        super().__init__(**kwargs)
-        self._on_resize = on_resize
-
-    def updateSize(self):  # noqa: N802
-        super().updateSize()
-        if self._on_resize is not None:
-            self._on_resize()
-
-
-class LossSeries:
-    """One term of one run's history as growing arrays: steps, raw values and their moving average."""
-
-    def __init__(self, history: History, name: str, smoothing: float):
-        self.history, self.name, self.smoothing = history, name, smoothing
-        self._data = np.empty((3, 1024))   # rows: step, raw, smoothed
-        self._n = 0
-        self._state = np.zeros(1)          # lfilter's state: smoothing × the last undebiased average
-
-    @property
-    def steps(self) -> np.ndarray:
-        return self._data[0, :self._n]
-
-    @property
-    def raw(self) -> np.ndarray:
-        return self._data[1, :self._n]
-
-    @property
-    def smoothed(self) -> np.ndarray:
-        return self._data[2, :self._n]
-
-    def sync(self) -> None:
-        """Append what the history gained since the last call."""
-        values = self.history.terms.get(self.name, [])
-        end = min(len(values), len(self.history.steps))
-        if end <= self._n:
-            return
-        if end > self._data.shape[1]:
-            grown = np.empty((3, max(end, 2 * self._data.shape[1])))
-            grown[:, :self._n] = self._data[:, :self._n]
-            self._data = grown
-        self._data[0, self._n:end] = self.history.steps[self._n:end]
-        self._data[1, self._n:end] = values[self._n:end]
-        self._smooth(self._n, end)
-        self._n = end
-
-    def set_smoothing(self, smoothing: float) -> None:
-        self.smoothing = smoothing
-        self._state = np.zeros(1)
-        self._smooth(0, self._n)
-
-    def _smooth(self, start: int, end: int) -> None:
-        """Debiased exponential moving average of raw[start:end], continuing from raw[:start]."""
-        if end == start:
-            return
-        a = self.smoothing
-        from scipy.signal import lfilter  # here, not at start-up: scipy.signal takes 0.75 s to import
-        average, self._state = lfilter([1.0 - a], [1.0, -a], self._data[1, start:end], zi=self._state)
-        self._data[2, start:end] = average / (1.0 - a ** np.arange(start + 1, end + 1))
-
-    def value_at(self, step: float) -> float | None:
-        """The smoothed value at the last recorded step at or before ``step``."""
-        i = int(np.searchsorted(self.steps, step, side="right")) - 1
-        return float(self.smoothed[i]) if i >= 0 else None
-
-
-class TermCurves:
-    """The curves of one term of the active run: smoothed (in the legend), raw (faint) and validation."""
-
-    def __init__(self, plot: pg.PlotItem, series: LossSeries):
-        self.series = series
-        self.same_as_total = False   # every value so far equals the total's (a VAE's neg_elbo): not drawn twice
-        colour = term_colour(series.name)
-        faint = QColor(colour)
-        faint.setAlpha(70)
-        self.raw = _step_curve(pg.mkPen(faint, width=1))
-        self.smooth = _step_curve(pg.mkPen(colour, width=2 if series.name == TOTAL else 1))
-        self.val = pg.PlotDataItem(pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine), symbol="o", symbolSize=6,
-                                   symbolPen=pg.mkPen(colour), symbolBrush=colour, antialias=True)
-        for z, item in enumerate(self.items()):
-            item.setZValue(z)
-            plot.addItem(item)
-
-    def items(self) -> tuple[pg.PlotDataItem, pg.PlotDataItem, pg.PlotDataItem]:
-        return self.raw, self.smooth, self.val
-
-    def redraw(self) -> None:
-        """Hand the series' arrays to the curves (the raw ones only while they are shown)."""
-        s, history = self.series, self.series.history
-        if self.raw.isVisible():
-            self.raw.setData(s.steps, s.raw)
-        self.smooth.setData(s.steps, s.smoothed)
-        val = history.val.get(s.name, [])
-        n = min(len(val), len(history.epoch_steps))
-        self.val.setData(np.asarray(history.epoch_steps[len(history.epoch_steps) - n:], float),
-                         np.asarray(val[len(val) - n:], float))
-
-
-def _step_curve(pen: QPen) -> pg.PlotDataItem:
-    """A per-step curve.  The plot downsamples (peak) and clips to the view; about two points per
-    pixel are drawn, and never antialiased: Qt's antialiased stroking of a dense zigzag (raw
-    losses, peak-downsampled) can take seconds per frame."""
-    return pg.PlotDataItem(pen=pen, antialias=False, autoDownsampleFactor=1.0)
 
 
 def _overlay_label(state: RunState) -> str:
@@ -355,7 +198,7 @@ class LossPlot(QWidget):
         for state in dict.fromkeys(s for s in states if s is not self.state):
             i = len(self.overlays)
             colour = QColor(OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)])
-            curve = _step_curve(pg.mkPen(colour, width=2, style=OVERLAY_DASHES[i % len(OVERLAY_DASHES)]))
+            curve = step_curve(pg.mkPen(colour, width=2, style=OVERLAY_DASHES[i % len(OVERLAY_DASHES)]))
             curve.setZValue(-1)
             self.plot_item.addItem(curve)
             self.legend.addItem(curve, _overlay_label(state))

@@ -100,6 +100,14 @@ def test_off_manifold_readout_grows_away_from_the_data(qtbot, run_folders):
     assert "off the manifold" in canvas.distance_label.text()
 
 
+def test_no_run_clears_the_manifold_readout(qtbot, run_folders):
+    session, state, canvas = open_canvas(qtbot, run_folders["vae"])
+    session.cursor.set_code(state.probe.codes[0], "test")
+    assert "on the manifold" in canvas.distance_label.text()
+    session.set_active(None)   # New run (Ctrl+N): "No model" in the image, nothing said about a manifold
+    assert canvas.distance_label.text() == ""
+
+
 def test_nearest_codes_agrees_with_a_kd_tree():
     rng = np.random.default_rng(0)
     codes = rng.normal(size=(2000, 8)).astype(np.float32) * 3

@@ -1,6 +1,11 @@
 """The loss plot: the active run's terms per step and per epoch, live appends, log scale,
 exports, switching runs, overlays and the crosshair readout."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
@@ -11,7 +16,9 @@ from PySide6.QtWidgets import QFileDialog
 from engine.data import load_dataset
 from engine.errors import UserError
 from engine.training import TrainingUpdate
-from explorer.loss.plot import PNG_SCALE, LossPlot, LossSeries, PlainLogAxis, term_colour
+from explorer.loss.curves import term_colour
+from explorer.loss.plot import PNG_SCALE, LossPlot, PlainLogAxis
+from explorer.loss.series import LossSeries
 from explorer.runs_panel import short_name
 from explorer.session import RunState, Session
 from tests.engine.helpers import DIGITS, quick_train, small_model
@@ -106,6 +113,28 @@ def test_smoothing_is_a_debiased_moving_average(session_with_runs):
     np.testing.assert_allclose(series.smoothed, expected)
     series.set_smoothing(0.0)
     np.testing.assert_allclose(series.smoothed, history.terms["total"])
+
+
+def test_the_loss_series_computes_without_qt_or_pyqtgraph():
+    """explorer.loss.series imports and smooths with PySide6 and pyqtgraph made unimportable."""
+    code = """
+import sys
+for name in ("PySide6", "PySide6.QtCore", "PySide6.QtGui", "PySide6.QtWidgets", "pyqtgraph"):
+    sys.modules[name] = None   # any import of them raises ImportError
+from engine.runs import History
+from explorer.loss.series import TOTAL, LossSeries
+history = History()
+history.steps.extend([1, 2, 3])
+history.terms[TOTAL] = [4.0, 2.0, 1.0]
+series = LossSeries(history, TOTAL, 0.0)
+series.sync()
+assert list(series.smoothed) == [4.0, 2.0, 1.0] and series.value_at(2.5) == 2.0
+assert not [m for m in sys.modules if m.startswith(("PySide6", "pyqtgraph")) and sys.modules[m] is not None]
+print("qt-free")
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parents[3], env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0 and "qt-free" in result.stdout, result.stderr
 
 
 def test_live_updates_append_points(qtbot, plot, session_with_runs):

@@ -189,3 +189,90 @@ def test_focus_stays_near_start_when_training_starts(qtbot, panel, session):
         assert QApplication.focusWidget() in (panel.pause, panel.stop), QApplication.focusWidget()
     finally:
         state.job = None
+
+
+def test_every_refused_field_is_outlined_with_its_reason_at_once(qtbot, panel):
+    panel.latent.setValue(0)
+    panel.lr.setText("fast")
+    assert set(panel.form.refused_widgets()) == {panel.latent, panel.lr}
+    reasons = panel.error.text().splitlines()
+    assert len(reasons) == 2 and "latent size" in reasons[0].lower() and "learning rate" in reasons[1].lower()
+    for widget in (panel.latent, panel.lr):
+        assert widget.property("refused") is True
+        assert widget.accessibleDescription() in reasons
+        assert _has_red_frame(widget)
+    assert not _has_red_frame(panel.epochs) and not panel.start.isEnabled()
+    panel.latent.setValue(8)   # fixing one removes its outline, the other stays
+    assert panel.form.refused_widgets() == [panel.lr] and panel.latent.property("refused") is False
+    assert not _has_red_frame(panel.latent) and _has_red_frame(panel.lr)
+    assert panel.latent.accessibleDescription() == "" and "latent" not in panel.error.text().lower()
+    panel.lr.setText("1e-3")
+    assert panel.start.isEnabled() and not panel.error.isVisible() and panel.form.refused_widgets() == []
+
+
+def _has_red_frame(widget) -> bool:
+    """The widget's left edge, half-way down, is drawn in the refusal red (#d32f2f)."""
+    image = widget.grab().toImage()
+    column = [image.pixelColor(x, image.height() // 2) for x in range(3)]
+    return any(c.red() > 180 and c.green() < 90 and c.blue() < 90 for c in column)
+
+
+def _line_breaks(formula: str, width: int) -> list[str]:
+    """The lines a word-wrapping QLabel (wrap at word boundaries, else anywhere) makes of the formula."""
+    from PySide6.QtGui import QTextDocument, QTextOption
+
+    from explorer.training.form import formula_html
+    doc = QTextDocument()
+    option = doc.defaultTextOption()
+    option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+    doc.setDefaultTextOption(option)
+    doc.setHtml(formula_html(formula))
+    doc.setTextWidth(width)
+    doc.documentLayout().documentSize()
+    layout, text = doc.begin().layout(), doc.begin().text()
+    lines = [text[layout.lineAt(i).textStart():][:layout.lineAt(i).textLength()] for i in range(layout.lineCount())]
+    return [line.replace("\u2060", "").replace("\xa0", " ").strip() for line in lines]
+
+
+def _short_groups(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every bracket group of at most PROSE_BRACKETS characters."""
+    from explorer.training.form import PROSE_BRACKETS
+    groups, opened = [], []
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            opened.append(i)
+        elif ch in ")]}" and opened:
+            start = opened.pop()
+            if i - start + 1 <= PROSE_BRACKETS:
+                groups.append((start, i + 1))
+    return groups
+
+
+def test_a_formula_wraps_only_between_its_terms_never_inside_their_brackets(qapp):
+    from engine.models import VARIANTS
+    assert _line_breaks(VARIANTS["vae"].formula, 290) == ["−ELBO = −E_q(z|x)[log p(x|z)] +", "KL(q(z|x) ‖ N(0, I))"]
+    for key, spec in VARIANTS.items():
+        text = " ".join(spec.formula.split())
+        groups = _short_groups(text)
+        for width in range(230, 480, 10):   # wide enough for the widest term and short group of every formula
+            lines = _line_breaks(spec.formula, width)
+            assert " ".join(lines) == text, (key, width, lines)   # breaks only at spaces
+            offset = 0
+            for line in lines[:-1]:
+                offset += len(line) + 1
+                assert not any(start < offset < end for start, end in groups), (key, width, lines)
+
+
+def test_the_progress_text_is_dark_over_the_fill_as_over_the_rest(qtbot, panel):
+    bar = panel.progress
+    bar.setValue(500)
+    bar.setFormat("epoch 12/30 · step 123456 · 1,234/s · ETA 0:42")
+    bar.resize(320, bar.sizeHint().height())
+    image = bar.grab().toImage()
+    fill_end = bar.width() // 2
+
+    def dark_pixels(x0, x1):
+        return sum(image.pixelColor(x, y).lightness() < 60
+                   for x in range(x0, x1) for y in range(3, image.height() - 3))
+
+    assert dark_pixels(6, fill_end - 4) > 20 and dark_pixels(fill_end + 4, bar.width() - 6) > 20
