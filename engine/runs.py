@@ -591,7 +591,10 @@ class Run:
         labels = labels.astype(np.int64)
         if len(labels) and (labels.min() < 0 or labels.max() >= max(1, self.n_classes)):
             raise RunError(f"{path} holds labels outside the run's {self.n_classes} classes.")
-        return ProbeCodes(codes, labels, indices.astype(np.int64))
+        from safetensors import safe_open
+        with safe_open(str(path), "pt") as f:   # the step the codes were encoded at (a file without it: the checkpoint's)
+            step = str((f.metadata() or {}).get("step", ""))
+        return ProbeCodes(codes, labels, indices.astype(np.int64), int(step) if step.isdigit() else self.step)
 
     # -- metrics (computed by engine.metrics) ----------------------------------------------
     def save_metrics(self, metrics: dict) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.runs import History
+from engine.history import History
 
 TOTAL = "total"   # the summed loss term (also the term drawn for overlaid runs)
 INLIER_FRACTION = 0.98   # "Ignore outliers": the y axis spans the middle 98% of each curve's values

@@ -6,7 +6,6 @@ movie frames of the run's in-memory ``ProbeMovie``, so a live run's movie export
 from __future__ import annotations
 
 import copy
-import os
 from pathlib import Path
 
 from engine.errors import UserError
@@ -17,22 +16,29 @@ PNG_SCALE = 2   # a PNG's pixels per screen pixel
 
 
 def export_map_picture(view, path) -> Path:
-    """The map as it is shown (points, colour bar, interpolation line), written atomically: PNG at
-    twice the screen's pixel density, SVG with vector points.  (pyqtgraph's SVGExporter fails on
-    the closed paths Qt 6.11 writes, as the loss plot found, so the scene is painted directly.)"""
-    from PySide6.QtCore import QRectF, QSize
+    """The map as it is shown (points, colour bar, interpolation line): PNG at twice the screen's
+    pixel density, SVG with vector points.  The picture is rendered in memory and then written
+    atomically (engine.runs.atomic_write), so neither a failed write nor a fault while painting
+    leaves a temporary file beside the target.  (pyqtgraph's SVGExporter fails on the closed paths
+    Qt 6.11 writes, as the loss plot found, so the scene is painted directly.)"""
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QRectF, QSize
     from PySide6.QtGui import QImage, QPainter
+
+    from engine.runs import atomic_write
     path = output_target(path, PICTURE_SUFFIXES, "the map")
     if view.points.n_points == 0:
         raise UserError("The map has no points to export yet.")
     plot = view.plot
     source = plot.mapToScene(plot.viewport().rect()).boundingRect()
     size = QSize(max(1, round(source.width())), max(1, round(source.height())))
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    if path.suffix.lower() == ".svg":
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    svg = path.suffix.lower() == ".svg"
+    if svg:
         from PySide6.QtSvg import QSvgGenerator
         device = QSvgGenerator()
-        device.setFileName(str(tmp))
+        device.setOutputDevice(buffer)
         device.setSize(size)
         device.setViewBox(QRectF(0, 0, size.width(), size.height()))
         device.setTitle(view.state.name if view.state is not None else "latent map")
@@ -45,11 +51,13 @@ def export_map_picture(view, path) -> Path:
         plot.scene().render(painter, QRectF(0, 0, size.width(), size.height()), source)
     finally:
         painter.end()
-    ok = tmp.exists() if path.suffix.lower() == ".svg" else device.save(str(tmp))
-    if not ok or not tmp.exists() or tmp.stat().st_size == 0:
-        tmp.unlink(missing_ok=True)
-        raise UserError(f"The map could not be written to {path}.")
-    os.replace(tmp, path)
+    if not svg and not device.save(buffer, "PNG"):
+        raise UserError(f"The map could not be encoded as PNG for {path}.")
+    buffer.close()
+    picture = bytes(data.data())
+    if not picture:
+        raise UserError(f"The map could not be drawn for {path}.")
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(picture), len(picture))
     return path
 
 

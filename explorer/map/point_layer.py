@@ -326,6 +326,8 @@ class PointLayer(pg.GraphicsObject):
             finite = np.isfinite(self._x) & np.isfinite(self._y)
             for label, color in enumerate(self._colors):
                 mask = finite & (self._labels == label)
+                if not mask.any():   # an empty QPolygonF's array is read-only: the assignment below
+                    continue         # raised inside paint(), which killed the app (value colours: empty bins)
                 polygon = fn.create_qpolygonf(int(mask.sum()))
                 array = fn.ndarray_from_qpolygonf(polygon)
                 array[:, 0], array[:, 1] = self._x[mask], self._y[mask]

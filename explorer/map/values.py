@@ -151,6 +151,7 @@ class MapColouring(QObject):
         self._task.thread.finished.connect(self._next)
         self._update_caption(busy=True)
         self._task.start()
+        self.changed.emit(self)   # the caption says "computing…" (it stayed empty without this)
 
     # -- internals ------------------------------------------------------------------------------
     def _fill_combo(self) -> None:
@@ -191,8 +192,9 @@ class MapColouring(QObject):
             self.caption = f"{TITLES[self.kind]}: computing…" if busy else ""
         else:
             what = describe(self.kind, self.state.model)
+            title = what.title if what.title[:2].isupper() else what.title[0].lower() + what.title[1:]   # KL stays KL
             n = len(self.values)
-            self.caption = (f"Colour: {what.title.lower()}, {what.description}, on the map's {n:,} validation "
+            self.caption = (f"Colour: {title}, {what.description}, on the map's {n:,} validation "
                             f"images at step {self.value_step:,}")
         self.bar.setVisible(self.kind != CLASS and self.values is not None)
         if self.bar.isVisible():

@@ -60,15 +60,15 @@ def test_the_movie_and_tensorboard_export_from_the_window(window, run_paths, tmp
                                    step=state.probe.step + 10 * (i + 1)))
     task = window.export_movie(str(tmp_path / "movie.gif"))
     assert task is not None
-    qtbot.waitUntil(lambda: not task.is_running(), timeout=60_000)
+    qtbot.waitUntil(lambda: window.state_label.text() == f"Wrote {tmp_path / 'movie.gif'}", timeout=60_000)
     import imageio.v3 as iio
     frames = iio.imread(tmp_path / "movie.gif", index=None)
     assert len(frames) == len(state.movie) >= 2
     task = window.export_tensorboard(str(tmp_path / "logs"))
-    qtbot.waitUntil(lambda: not task.is_running(), timeout=120_000)
+    assert window.state_label.text() == "Writing the TensorBoard logs…"   # not the movie's "Wrote …" any more
     written = tmp_path / "logs" / state.run.name
+    qtbot.waitUntil(lambda: window.state_label.text() == f"Wrote {written}", timeout=120_000)
     assert any(written.rglob("events.out.tfevents.*")) and any(written.rglob("projector_config.pbtxt"))
-    assert str(written) in window.state_label.toolTip() or "Wrote" in window.state_label.text()
 
 
 def test_the_insight_tabs_follow_the_active_run(window, run_paths, qtbot):

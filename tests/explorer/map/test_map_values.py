@@ -1,11 +1,16 @@
 """Colour the latent map by a value: each value recolours the points, shows the colour bar and a
 caption that says what it shows, and is computed off the GUI thread."""
 
+import threading
+import time
+
 import numpy as np
 import pytest
+import torch
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from engine.point_values import nearest_code_distance
+from engine.point_values import nearest_code_distance, reconstruction_error
 from explorer.map.latent_view import LatentView
 from explorer.map.point_layer import value_colors
 from explorer.map.values import CLASS
@@ -76,8 +81,39 @@ def test_an_autoencoder_offers_no_kl(qtbot, run_paths):
     assert view.shutdown()
 
 
-def test_the_values_are_computed_while_the_event_loop_turns(shown_map, qtbot):
+def test_the_values_are_computed_while_the_event_loop_turns(shown_map, qtbot, monkeypatch):
     session, state, view = shown_map
+    import explorer.map.values as values_module
+    real, threads = values_module.compute_values, []
+
+    def slow_compute(*args):   # long enough for the GUI thread's timer to tick many times meanwhile
+        threads.append(threading.get_ident())
+        time.sleep(0.4)
+        return real(*args)
+
+    monkeypatch.setattr(values_module, "compute_values", slow_compute)
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(10)
     view.colouring.set_kind("reconstruction_error")
-    assert view.colouring.is_busy() or view.colouring.values is not None
+    assert view.colouring.values is None and view.colouring.is_busy(), "nothing is computed on the GUI thread"
+    assert view.colour_caption.text() == "Reconstruction error: computing…"
     qtbot.waitUntil(lambda: view.colouring.values is not None, timeout=20_000)
+    timer.stop()
+    assert threads and threads[0] != threading.get_ident(), "computed on another thread"
+    assert len(ticks) >= 10, f"the event loop turned while the values were computed ({len(ticks)} ticks)"
+    images = state.dataset.val.images[torch.as_tensor(state.probe.indices).long()]
+    np.testing.assert_allclose(view.colouring.values, reconstruction_error(state.model, images), rtol=1e-5)
+
+
+def test_the_caption_of_a_finished_run_opened_from_disk_names_the_step_of_its_codes(shown_map, qtbot):
+    """Fault 13: the caption said "at step 0" on a finished run whose codes are from its last step."""
+    session, state, view = shown_map
+    assert state.run.status == "completed" and state.run.step > 0
+    assert state.probe.step == state.run.step, "the saved codes are the last step's"
+    view.colouring.set_kind("kl")
+    qtbot.waitUntil(lambda: view.colouring.values is not None, timeout=20_000)
+    caption = view.colour_caption.text()
+    assert caption.startswith("Colour: KL of each point, KL(q(z|x) ‖ p(z)) per image"), caption
+    assert caption.endswith(f"on the map's {len(state.probe.codes):,} validation images at step {state.run.step:,}")

@@ -164,8 +164,7 @@ def test_the_bundled_iwae_beside_vae_preset_names_both_runs():
     path = resources_dir() / "presets" / "07-iwae-k5-beside-vae.json"
     raw = json.loads(path.read_text())
     assert [r.get("model", {}).get("variant", raw["model"]["variant"]) for r in raw["runs"]] == ["iwae", "vae"]
-    if "iwae" not in VARIANTS:
-        pytest.skip("this build has no IWAE yet (the models branch adds it)")
+    assert "iwae" in VARIANTS
     preset = parse_preset(path)
     assert [m.variant for _, _, m, _ in preset.runs] == ["iwae", "vae"]
     assert preset.runs[0][2].params.k == 5
