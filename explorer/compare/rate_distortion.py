@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWi
 from engine.errors import UserError
 from engine.latent_geometry import rate_distortion
 from engine.models import NORMALISED_LIKELIHOODS, variant
-from engine.runs import atomic_write
+from engine.storage import atomic_write
 from engine.sweep import describe, swept_axes
 from explorer.runs_panel import short_name
 from explorer.session import RunState

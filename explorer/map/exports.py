@@ -24,7 +24,7 @@ def export_map_picture(view, path) -> Path:
     from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QRectF, QSize
     from PySide6.QtGui import QImage, QPainter
 
-    from engine.runs import atomic_write
+    from engine.storage import atomic_write
     path = output_target(path, PICTURE_SUFFIXES, "the map")
     if view.points.n_points == 0:
         raise UserError("The map has no points to export yet.")

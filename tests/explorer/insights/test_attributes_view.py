@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from engine.data import load_dataset
-from engine.runs import ProbeCodes
+from engine.history import ProbeCodes
 from explorer.insights.attributes import AttributesView
 from explorer.session import LatentCursor, RunState
 from tests.engine.helpers import DIGITS, quick_train, small_model

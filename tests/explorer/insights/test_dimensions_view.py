@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from engine.data import load_dataset
+from engine.history import ProbeCodes
 from engine.models import variant
-from engine.runs import ProbeCodes
 from explorer.insights.dimensions import DimensionsView, dimension_stats
 from explorer.session import LatentCursor, RunState
 from tests.engine.helpers import DIGITS, quick_train, small_model

@@ -121,7 +121,7 @@ def test_the_loss_series_computes_without_qt_or_pyqtgraph():
 import sys
 for name in ("PySide6", "PySide6.QtCore", "PySide6.QtGui", "PySide6.QtWidgets", "pyqtgraph"):
     sys.modules[name] = None   # any import of them raises ImportError
-from engine.runs import History
+from engine.history import History
 from explorer.loss.series import TOTAL, LossSeries
 history = History()
 history.steps.extend([1, 2, 3])
