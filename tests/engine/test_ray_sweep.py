@@ -1,5 +1,5 @@
 """Sweeps on a real local Ray cluster of 2 CPUs (one started for this module, stopped after it):
-the runs land as ordinary run folders that `info` and `Run.open` read; a worker killed in the
+the runs land as ordinary run folders that `info` and the app's reader (RunState.read) open; a worker killed in the
 middle of a run is the test's "node died": Ray runs the task again, which resumes the run folder
 from its last checkpoint; with no retries left the row says failed, `info` says interrupted and
 `resume` finishes the run."""
@@ -18,6 +18,7 @@ from engine import sweep
 from engine.cli import main
 from engine.config import DataConfig, ModelConfig, TrainConfig
 from engine.runs import CONFIG, LOCK, Run
+from explorer.session import RunState
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds Ray's processes through /proc")]
@@ -72,9 +73,9 @@ def test_a_sweep_on_the_cluster_lands_as_ordinary_run_folders(cluster, tmp_path,
         assert main(["info", str(path)]) == 0
         described = capsys.readouterr().out
         assert "status     completed" in described and "1/1 epochs" in described
-        run = Run.open(path)
-        model = run.load_model()
-        assert model.latent_dim == 2 and run.model.variant == "beta_vae"
+        saved = RunState.read(path)   # what the app's File > Open reads (its Qt part aside)
+        assert saved.run.status == "completed" and saved.run.model.variant == "beta_vae"
+        assert saved.model.latent_dim == 2 and saved.probe is not None
     assert sorted(Run.open(p).model.params.beta for p in runs) == [1.0, 4.0]
 
 
