@@ -17,7 +17,7 @@ Rows:
 * ``evaluate nll``: ``main.py evaluate`` of the digits VAE above on the device and on the CPU,
   the same weights and seed; value: the device's NLL (nats per image, K importance samples, on
   the validation images) and the difference from the CPU's, which must be under 0.1 nats.
-* ``drag ...``: benchmarks/bench_drag_latency.py --as-app offscreen, training on the device
+* ``drag ...``: benchmarks/bench_drag_latency.py --as-app (not with --quick) offscreen, training on the device
   (synthetic MNIST-sized images): drag p95 while training, the worst drag after the settling
   time, and the background training's images/s (targets p95 <= 16 ms, max <= 16 ms).
 
@@ -46,8 +46,9 @@ NLL_TOLERANCE = 0.1
 EPOCHS = (1, 3)
 THROUGHPUT = (["--rounds", "1", "--steps", "30", "--warmup", "10", "--no-bare"], ["--rounds", "3", "--steps", "300"])
 NLL_SAMPLES = (50, 1000)
+#: (--quick leaves out --as-app's background preload of the app's heavy imports: ~10 s on a CPU)
 DRAG = (["--seconds", "2", "--idle-seconds", "1", "--settle-seconds", "1"],
-        ["--seconds", "20", "--idle-seconds", "5", "--settle-seconds", "5"])
+        ["--as-app", "--seconds", "20", "--idle-seconds", "5", "--settle-seconds", "5"])
 
 
 class Table:
@@ -58,13 +59,13 @@ class Table:
 
     def add(self, check: str, value: float | None, unit: str, status: str = "ok") -> None:
         self.rows.append({"check": check, "value": value, "unit": unit, "status": status})
-        shown = "-" if value is None else f"{value:.4g}"
+        shown = _number(value)
         print(f"... {check}: {shown} {unit} [{status}]", flush=True)
 
     def render(self) -> str:
         cells = [["check", "value", "unit / what", "status"]]
         for r in self.rows:
-            cells.append([r["check"], "-" if r["value"] is None else f"{r['value']:.4g}", r["unit"], r["status"]])
+            cells.append([r["check"], _number(r["value"]), r["unit"], r["status"]])
         widths = [max(len(row[c]) for row in cells) for c in range(4)]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in cells]
         lines.insert(1, "  ".join("-" * w for w in widths))
@@ -73,6 +74,12 @@ class Table:
     @property
     def failed(self) -> bool:
         return any(r["status"].startswith("FAIL") for r in self.rows)
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if math.isfinite(value) and abs(value) >= 1000 else f"{value:.4g}"
 
 
 def _last_line(text: str) -> str:
@@ -165,7 +172,7 @@ def check_evaluate(device: str, quick: bool, run: Path | None, table: Table) -> 
 
 
 def check_drag(device: str, quick: bool, table: Table) -> None:
-    proc = _child(["benchmarks/bench_drag_latency.py", "--as-app", "--device", device, "--json", *DRAG[not quick]],
+    proc = _child(["benchmarks/bench_drag_latency.py", "--device", device, "--json", *DRAG[not quick]],
                   300, QT_QPA_PLATFORM="offscreen")
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if proc.returncode != 0 or line is None:
@@ -191,6 +198,8 @@ def main(argv=None) -> int:
     parser.add_argument("--skip", default="", help="comma list of checks to leave out: variants, throughput, "
                         "evaluate, drag")
     parser.add_argument("--json", type=Path, help="also write the rows here as JSON")
+    parser.add_argument("--skip-gui", action="store_true",
+                        help="no PySide6 here: the drag row says skipped (device_check.sh sets it)")
     args = parser.parse_args(argv)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     import torch
@@ -201,25 +210,37 @@ def main(argv=None) -> int:
     print(f"device check on {name}, torch {torch.__version__}{', quick' if args.quick else ''}", flush=True)
     t0 = time.perf_counter()
     table = Table()
+    seconds: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="device-check-") as tmp:
         tmp = Path(tmp)
         vae = None
-        if "variants" not in skip or "evaluate" not in skip:
-            vae = check_variants(args.device, args.quick, tmp / "runs", table)
-        if "throughput" not in skip:
-            check_throughput(args.device, args.quick, args.mnist_gz.expanduser(), args.data_root.expanduser(), tmp, table)
-        if "evaluate" not in skip:
-            check_evaluate(args.device, args.quick, vae, table)
-        if "drag" not in skip:
-            check_drag(args.device, args.quick, table)
+        steps = [("variants", lambda: check_variants(args.device, args.quick, tmp / "runs", table)),
+                 ("throughput", lambda: check_throughput(args.device, args.quick, args.mnist_gz.expanduser(),
+                                                         args.data_root.expanduser(), tmp, table)),
+                 ("evaluate", lambda: check_evaluate(args.device, args.quick, vae, table)),
+                 ("drag", lambda: check_drag(args.device, args.quick, table))]
+        for check, step in steps:
+            if check == "variants" and {"variants", "evaluate"} <= skip:
+                continue   # the evaluate check evaluates the variants' VAE
+            if check != "variants" and check in skip:
+                continue
+            if check == "drag" and args.skip_gui:
+                table.add("drag", None, "ms", "skipped: this Python cannot import PySide6 and pyqtgraph")
+                continue
+            started = time.perf_counter()
+            result = step()
+            if check == "variants":
+                vae = result
+            seconds[check] = time.perf_counter() - started
+            print(f"... {check} took {seconds[check]:.0f} s", flush=True)
     print()
     print(table.render())
     print(f"{len(table.rows)} rows, {sum(r['status'].startswith('FAIL') for r in table.rows)} failed, "
-          f"in {time.perf_counter() - t0:.0f} s")
+          f"in {time.perf_counter() - t0:.0f} s (" + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()) + ")")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"device": args.device, "quick": args.quick, "name": name,
-                                         "rows": table.rows}, indent=2) + "\n")
+                                         "seconds": seconds, "rows": table.rows}, indent=2) + "\n")
     return 1 if table.failed else 0
 
 

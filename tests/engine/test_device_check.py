@@ -60,3 +60,11 @@ def test_the_device_check_refuses_cuda_without_a_cuda_device_in_one_sentence(tmp
                           text=True, env=env, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == "error: --device cuda, but torch sees no CUDA device."
+
+
+def test_without_the_gui_the_drag_row_says_skipped_and_nothing_fails(capsys):
+    from benchmarks.device_check import main
+    assert main(["--device", "cpu", "--quick", "--skip", "variants,throughput,evaluate", "--skip-gui"]) == 0
+    rows = _table(capsys.readouterr().out)
+    assert list(rows) == ["drag"]
+    assert rows["drag"][-1] == "skipped: this Python cannot import PySide6 and pyqtgraph"
