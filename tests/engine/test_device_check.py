@@ -51,6 +51,7 @@ def test_the_device_check_runs_on_the_cpu_and_prints_one_table(tmp_path):
     assert re.search(r"\d+ rows, 0 failed, in \d+ s", proc.stdout)
 
 
+@pytest.mark.slow   # two Python starts that import torch: 10-17 s on the shared 2-core machine
 def test_the_device_check_refuses_cuda_without_a_cuda_device_in_one_sentence(tmp_path):
     import torch
     if torch.cuda.is_available():
