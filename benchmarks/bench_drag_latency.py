@@ -66,6 +66,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds of dragging while training (default 30)")
     parser.add_argument("--idle-seconds", type=float, default=10.0, help="seconds of dragging idle (default 10)")
     parser.add_argument("--body", choices=("mlp", "conv"), default="mlp", help="the VAE's body (default mlp)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where the background training runs (default cpu)")
     parser.add_argument("--as-app", action="store_true",
                         help="the app's thread settings (explorer.window.runtime.tune_for_gui) at start-up")
     parser.add_argument("--torch-threads", type=int, help="torch.set_num_threads(N) at start-up")
@@ -327,7 +329,7 @@ def measure(args) -> dict:
             run_for(1.1)   # the collector's next check freezes what the preload imported
         log = EventLog()
         model = ModelConfig(variant="vae", latent_dim=2, body=args.body)
-        state = session.add(RunState(data_cfg, model, TrainConfig(epochs=1000, device="cpu"), dataset=dataset))
+        state = session.add(RunState(data_cfg, model, TrainConfig(epochs=1000, device=args.device), dataset=dataset))
         log.watch(state)
         probe = DragProbe(view, canvas)
         if args.watchdog:

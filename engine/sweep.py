@@ -35,6 +35,8 @@ COMMON_AXES = ("variant", "latent_dim", "lr", "seed")
 #: how an axis is written in run folder names and the summary (a parameter keeps its field name)
 SHORT_NAMES = {"variant": "model", "latent_dim": "z", "lr": "lr", "seed": "seed"}
 RAY_INSTALL = "pip install latent-explorer[cluster]"
+#: how often Ray runs a task again whose worker or node died (each retry resumes the run folder)
+RAY_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -194,15 +196,21 @@ def expand(data: DataConfig, model: ModelConfig, train: TrainConfig, axes: dict[
 
 
 # -- training one ------------------------------------------------------------------------------
-def train_one(item: SweepItem, out: str | Path, on_update: Callable | None = None) -> SweepResult:
-    """Train one configuration into a new run folder under ``out``; never raises for a run
-    that fails (the row says why), so a sweep goes on.  ``on_update(trainer, update)`` sees
-    every ``TrainingUpdate``."""
+def train_one(item: SweepItem, out: str | Path, on_update: Callable | None = None, *,
+              resume: Path | None = None) -> SweepResult:
+    """Train one configuration into a new run folder under ``out`` (or continue the run folder
+    ``resume`` from its last checkpoint); never raises for a run that fails (the row says why),
+    so a sweep goes on.  ``on_update(trainer, update)`` sees every ``TrainingUpdate``."""
     t0 = time.perf_counter()
     result = SweepResult(item.name, dict(item.swept), "failed")
     trainer = None
     try:
-        trainer = item.trainer(out)
+        if resume is not None:
+            from engine.runs import Run
+            from engine.training import Trainer
+            trainer = Trainer.resume(Run.open(resume))
+        else:
+            trainer = item.trainer(out)
         last = None
         for last in trainer.updates():
             if on_update is not None:
@@ -238,10 +246,17 @@ def run_local(items: Sequence[SweepItem], out: str | Path, on_start: Callable | 
 
 
 # -- on a Ray cluster --------------------------------------------------------------------------
-def train_remote(item: dict, out: str) -> dict:
+def train_remote(item: dict, out: str, resume_left: bool = False) -> dict:
     """The Ray task: train one configuration (``SweepItem.to_dict()``) into ``out`` on whichever
-    node runs it and return its summary row as a dict."""
-    return train_one(SweepItem.from_dict(item), out).to_dict()
+    node runs it and return its summary row as a dict.
+
+    Ray runs a task again when its worker process or its node died (up to ``RAY_RETRIES``
+    times).  With ``resume_left`` (``out/<item name>`` did not exist when the sweep began), a
+    run folder of that name can only have been left by a dead attempt of this task: it is
+    resumed from its last checkpoint, not trained again from scratch in a second folder."""
+    item = SweepItem.from_dict(item)
+    left = Path(out) / item.name
+    return train_one(item, out, resume=left if resume_left and (left / "config.json").is_file() else None).to_dict()
 
 
 def import_ray():
@@ -277,8 +292,10 @@ def run_on_ray(items: Sequence[SweepItem], out: str | Path, address: str = "auto
     this machine belongs to) or ``local`` (start a Ray instance here, stopped at the end).  When
     Ray is already initialised in this process it is used as it is and left running.  ``out``
     must be a path every node sees (a shared file system): each task writes its run folder
-    there.  A task asks for one CPU, and one GPU when its device is ``cuda``.  Results are in
-    the items' order; ``on_result(index, result)`` is called as each task finishes.
+    there.  A task asks for one CPU, and one GPU when its device is ``cuda``.  A task whose
+    worker or node dies is run again, continuing its run folder (see ``train_remote``); once
+    the retries are spent its row is failed and the folder reads "interrupted", for ``resume``.
+    Results are in the items' order; ``on_result(index, result)`` is called as each task finishes.
     """
     ray = import_ray()
     out = str(Path(out).expanduser().resolve())
@@ -286,15 +303,17 @@ def run_on_ray(items: Sequence[SweepItem], out: str | Path, address: str = "auto
     if started:
         check_reachable(address)
         try:
-            ray.init(address=address, log_to_driver=False, **(init_kwargs or {}))
+            local = {"include_dashboard": False} if address == "local" else {}
+            ray.init(address=address, log_to_driver=False, **{**local, **(init_kwargs or {})})
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise UserError(f"Cannot connect to the Ray cluster at {address!r} ({str(exc).splitlines()[0][:160]}).") from None
     try:
         task = ray.remote(train_remote)
         pending = {}
+        fresh = [not (Path(out) / item.name).exists() for item in items]   # a folder of that name is then the task's
         for i, item in enumerate(items):
             gpus = 1 if item.train.device == "cuda" else 0
-            pending[task.options(num_cpus=1, num_gpus=gpus).remote(item.to_dict(), out)] = i
+            pending[task.options(num_cpus=1, num_gpus=gpus, max_retries=RAY_RETRIES).remote(item.to_dict(), out, fresh[i])] = i
         results: list[SweepResult | None] = [None] * len(items)
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
@@ -303,8 +322,12 @@ def run_on_ray(items: Sequence[SweepItem], out: str | Path, address: str = "auto
                 result = SweepResult.from_dict(ray.get(done[0]))
             except Exception as exc:  # noqa: BLE001 - a lost worker or node fails its run, not the sweep
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                left = Path(out) / items[i].name
+                kept = fresh[i] and (left / "config.json").is_file()   # the dead attempt's run folder
                 result = SweepResult(items[i].name, dict(items[i].swept), "failed",
-                                     f"The Ray task failed ({type(exc).__name__}: {first[:160]}).")
+                                     f"The Ray task failed ({type(exc).__name__}: {first[:160]})"
+                                     + ("; `main.py resume` continues its run folder from the last checkpoint."
+                                        if kept else "."), str(left) if kept else None)
             results[i] = result
             if on_result is not None:
                 on_result(i, result)
