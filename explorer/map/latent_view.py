@@ -29,7 +29,7 @@ from engine.projection import IdentityProjection, PCAProjection, Projection
 from engine.runs import ProbeCodes
 from explorer.map.class_legend import ClassLegend
 from explorer.map.live_layout import SLOW_PROJECTIONS, LiveLayout
-from explorer.map.manifold import MANIFOLD_DEBOUNCE_MS, ManifoldTiles  # noqa: F401  (tests import it from here)
+from explorer.map.manifold import ManifoldTiles
 from explorer.map.map_items import Handle, MapViewBox
 from explorer.map.movie_slider import MovieSlider
 from explorer.map.pictures import HoverCard

@@ -13,7 +13,8 @@ from engine.projection import PCAProjection
 from engine.runs import ProbeCodes
 from engine.training import Trainer
 from explorer.decoder_canvas import DecoderCanvas
-from explorer.map.latent_view import MANIFOLD_DEBOUNCE_MS, LatentView, keep_orientation
+from explorer.map.latent_view import LatentView, keep_orientation
+from explorer.map.manifold import MANIFOLD_DEBOUNCE_MS
 from explorer.map.pictures import compose_tiles, probe_tooltip
 from explorer.session import RunState, Session
 from tests.engine.helpers import DIGITS, quick_train, small_model
