@@ -9,48 +9,39 @@ code to the cursor.  UMAP and t-SNE layouts are fitted on the shared ``Projectio
 its child process, never in the GUI thread) and kept live while a run trains
 (``explorer/map/live_layout.py``); until the first arrives the map shows PCA and says so.  The
 worker compiles UMAP as soon as the map is first shown.
+
+Its parts: the toolbar (``toolbar.py``), the mouse (``pointer.py``), the handle and view box
+(``map_items.py``), the class legend beside the points (``class_legend.py``) and the manifold
+tiles (``manifold.py``).
 """
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QMouseEvent, QPainter, QPalette, QPen
-from PySide6.QtWidgets import (
-    QApplication,
-    QCheckBox,
-    QComboBox,
-    QGraphicsItem,
-    QHBoxLayout,
-    QLabel,
-    QProgressBar,
-    QSpinBox,
-    QStyle,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QPointF, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QPalette
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from engine.history import ProbeCodes
 from engine.projection import IdentityProjection, PCAProjection, Projection
+from explorer.map.class_legend import ClassLegend
 from explorer.map.live_layout import SLOW_PROJECTIONS, LiveLayout
+from explorer.map.manifold import ManifoldTiles
+from explorer.map.map_items import Handle, MapViewBox
 from explorer.map.movie_slider import MovieSlider
-from explorer.map.pictures import HoverCard, compose_tiles, probe_tooltip
+from explorer.map.pictures import HoverCard
 from explorer.map.point_layer import PointLayer, palette_for
+from explorer.map.pointer import MapPointer
 from explorer.map.projection_worker import ProjectionWorker
 from explorer.map.state import MapState
+from explorer.map.toolbar import PROJECTIONS, MapToolbar, named
 from explorer.map.values import CLASS, MapColouring
 from explorer.session import LatentCursor, RunState, Session, rebind
-from explorer.widgets import ElidedLabel
 
-PROJECTIONS = {"raw": "Raw 2-D", "pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
 PICK_RADIUS_PX = 6
-MANIFOLD_TILES = 15          # decoded tiles along the longer side of the view
-MANIFOLD_DEBOUNCE_MS = 150
 #: set to "0" to keep a shown map from starting the projection process (UMAP's compilation)
 WARM_UP_ENV = "LATENT_EXPLORER_WARM_UP"
 #: the warm-up starts this long after the map is first shown: the window paints and settles first
@@ -67,55 +58,6 @@ def keep_orientation(pca: PCAProjection, previous: PCAProjection) -> None:
 def auto_point_size(n: int) -> int:
     """A point diameter in pixels that keeps n points readable: big for few, small for many."""
     return 6 if n <= 1000 else 4 if n <= 10_000 else 3
-
-
-def _named(widget, name: str):
-    """``widget`` with ``name`` as its object name and accessible name (for tests and screen readers)."""
-    widget.setObjectName(name)
-    widget.setAccessibleName(name)
-    return widget
-
-
-class _Handle(pg.GraphicsObject):
-    """The dragged point: a ring with four ticks, a fixed size on screen."""
-
-    RADIUS = 9.0
-
-    def __init__(self, palette: QPalette):
-        super().__init__()
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
-        self.setZValue(20)
-        self._outline = palette.color(QPalette.ColorRole.Base)
-        self._stroke = palette.color(QPalette.ColorRole.Text)
-
-    def boundingRect(self) -> QRectF:
-        r = self.RADIUS + 8
-        return QRectF(-r, -r, 2 * r, 2 * r)
-
-    def paint(self, painter: QPainter, option=None, widget=None) -> None:
-        r = self.RADIUS
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        for color, width in ((self._outline, 4.0), (self._stroke, 2.0)):
-            pen = QPen(color, width)
-            pen.setCapStyle(Qt.PenCapStyle.FlatCap)
-            painter.setPen(pen)
-            painter.drawEllipse(QPointF(0, 0), r, r)
-            for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-                painter.drawLine(QPointF(dx * (r - 4), dy * (r - 4)), QPointF(dx * (r + 6), dy * (r + 6)))
-
-
-class _MapViewBox(pg.ViewBox):
-    """A ViewBox whose right-button drag pans like the middle button (the left belongs to the handle)."""
-
-    def mouseDragEvent(self, ev, axis=None) -> None:
-        if ev.button() != Qt.MouseButton.RightButton or axis is not None:
-            super().mouseDragEvent(ev, axis)
-            return
-        ev.accept()
-        delta = self.mapToView(ev.lastPos()) - self.mapToView(ev.pos())
-        self.translateBy(x=delta.x(), y=delta.y())
-        self.sigRangeChangedManually.emit(self.state["mouseEnabled"])
 
 
 class LatentView(QWidget):
@@ -141,10 +83,8 @@ class LatentView(QWidget):
         self.state: RunState | None = None
         self._placeholder = False  # the points shown are PCA standing in for a slow layout
         self._hovered: int | None = None
-        self._press: QPoint | None = None
         #: keep the points in view as they move, until the person pans or zooms
         self._follow_points = True
-        self._dragged = False
         self.hover_card = HoverCard(self)
         self._owns_worker = worker is None
         self.worker = ProjectionWorker(self) if worker is None else worker
@@ -153,8 +93,8 @@ class LatentView(QWidget):
         self._warm_up_on_show = self._owns_worker and os.environ.get(WARM_UP_ENV, "1") != "0"
         palette = self.palette()
 
-        self.plot = pg.PlotWidget(viewBox=_MapViewBox(), background=palette.color(QPalette.ColorRole.Base))
-        _named(self.plot, "latentPlot")
+        self.plot = named(pg.PlotWidget(viewBox=MapViewBox(), background=palette.color(QPalette.ColorRole.Base)),
+                          "latentPlot")
         self.view: pg.ViewBox = self.plot.getViewBox()
         self.view.setAspectLocked(True)
         for name in ("left", "bottom"):
@@ -163,25 +103,16 @@ class LatentView(QWidget):
             axis.setTextPen(palette.color(QPalette.ColorRole.Text))
         self.points = PointLayer(3.0)
         self.plot.addItem(self.points)
-        self.handle = _Handle(palette)
+        self.handle = Handle(palette)
         self.handle.hide()
         self.plot.addItem(self.handle, ignoreBounds=True)
-        self.manifold = pg.ImageItem(axisOrder="row-major")
-        self.manifold.setOpacity(0.5)
-        self.manifold.setZValue(-10)
-        self.manifold.hide()
-        self.plot.addItem(self.manifold, ignoreBounds=True)
-        self.legend = pg.LegendItem(offset=(-10, 10), labelTextColor=palette.color(QPalette.ColorRole.Text),
-                                    brush=pg.mkBrush(palette.color(QPalette.ColorRole.Base)))
-        self.legend.setParentItem(self.view)
-        self._legend_names: list[str] = []
-        self.view.sigResized.connect(self._fit_legend)
-        self.plot.viewport().installEventFilter(self)
+        self.pointer = MapPointer(self)   # explorer/map/pointer.py: press, drag, click, hover
         # colour by a value (explorer/map/values.py): the menu, the colour bar beside the map, a caption under it
         self.colouring = MapColouring(self)
         self.plot.getPlotItem().layout.addItem(self.colouring.bar, 2, 3)
         self.colouring.apply_palette(palette)
-        self.colour_caption = _named(QLabel(), "colourCaption")
+        self.legend = ClassLegend(self.plot.getPlotItem(), palette, column=4)   # beside the points, not over them
+        self.colour_caption = named(QLabel(), "colourCaption")
         self.colour_caption.setWordWrap(True)
         self.colour_caption.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.colour_caption.hide()
@@ -192,76 +123,36 @@ class LatentView(QWidget):
         self.movie_slider.frame_chosen.connect(self.show_frame)
         self.interpolation_line = None   # explorer/map/overlays.py, once set_interpolation() is called
 
-        self.projection_combo = _named(QComboBox(), "projectionCombo")
-        for key, title in PROJECTIONS.items():
-            self.projection_combo.addItem(title, key)
+        self.toolbar = MapToolbar(self.colouring.combo)
+        for name in ("projection_combo", "x_dim", "y_dim", "point_size", "manifold_toggle", "recompute", "busy",
+                     "note"):
+            setattr(self, name, getattr(self.toolbar, name))
         self.projection_combo.currentIndexChanged.connect(
             lambda i: self.set_projection(self.projection_combo.itemData(i)))
-        self.x_dim, self.y_dim = QSpinBox(), QSpinBox()
-        for name, box, value in (("xDim", self.x_dim, 0), ("yDim", self.y_dim, 1)):
-            box.setObjectName(name)
-            box.setAccessibleName(name)
-            box.setPrefix("x: z" if box is self.x_dim else "y: z")
-            box.setValue(value)
+        for box in (self.x_dim, self.y_dim):
             box.valueChanged.connect(lambda _: self._reproject(reset_view=True))
-        self.point_size = _named(QSpinBox(), "pointSize")
-        self.point_size.setRange(1, 16)
-        self.point_size.setValue(3)
-        self.point_size.setSuffix(" px")
-        self.point_size.setToolTip("Point size")
         self.point_size.valueChanged.connect(self._on_point_size)
         self._size_chosen = False  # until a person picks a size, it follows the number of points
-        self.manifold_toggle = _named(QCheckBox("Manifold"), "manifoldToggle")
-        self.manifold_toggle.setToolTip("Tile decoded images over the visible region of the map")
-        self.manifold_toggle.toggled.connect(self._schedule_manifold)
-        self.recompute = _named(QToolButton(), "recomputeMap")
-        self.recompute.setText("Recompute")   # an icon in the row (the text took 85 of a laptop's pixels)
-        self.recompute.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_BrowserReload))
-        self.recompute.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
-        self.recompute.setToolTip("Recompute: fit the layout again to the latest codes")
         self.recompute.clicked.connect(self.request_layout)
-        self.busy = _named(QProgressBar(), "projectionBusy")
-        self.busy.setRange(0, 0)
-        self.busy.setFixedWidth(40)   # every pixel of this row counts on a 1280-pixel screen
-        self.busy.setTextVisible(False)
-        self.busy.setToolTip("The layout is being computed in the background")
-        self.busy.hide()
         self.live.changed.connect(self._update_note)
-        # elided: a long note ("UMAP is being computed… (the first UMAP map compiles…)") widened
-        # the window past a 1280-pixel screen, pushing the decoder and the runs off it
-        self.note = _named(ElidedLabel(), "mapNote")
-        self.note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.manifold_tiles = ManifoldTiles(self)
+        self.manifold = self.manifold_tiles.image
+        self.manifold_toggle.toggled.connect(self.manifold_tiles.schedule)
 
-        toolbar = QHBoxLayout()
-        toolbar.setContentsMargins(6, 4, 6, 4)
-        toolbar.setSpacing(6)
-        toolbar.addWidget(QLabel("Map"))
-        for widget in (self.projection_combo, self.x_dim, self.y_dim, self.recompute, self.busy):
-            toolbar.addWidget(widget)
-        toolbar.addWidget(self.note, 1)   # the room between the map's choices and the colouring
-        toolbar.addWidget(QLabel("Colour"))
-        toolbar.addWidget(self.colouring.combo)
-        toolbar.addWidget(QLabel("Points"))
-        toolbar.addWidget(self.point_size)
-        toolbar.addWidget(self.manifold_toggle)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
-        layout.addLayout(toolbar)
+        layout.addWidget(self.toolbar)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.colour_caption)
         layout.addWidget(self.movie_slider)
 
-        self._manifold_timer = QTimer(self)
-        self._manifold_timer.setSingleShot(True)
-        self._manifold_timer.setInterval(MANIFOLD_DEBOUNCE_MS)
-        self._manifold_timer.timeout.connect(self._rebuild_manifold)
-        self.view.sigRangeChanged.connect(self._schedule_manifold)
+        self.view.sigRangeChanged.connect(self.manifold_tiles.schedule)
         self.view.sigRangeChangedManually.connect(self._stop_following)
         if state is None:
             session.active_changed.connect(self._bind)
         self.cursor.moved.connect(self._on_cursor_moved)
-        self.cursor.label_changed.connect(self._schedule_manifold)
+        self.cursor.label_changed.connect(self.manifold_tiles.schedule)
         self._bind(state if state is not None else session.active)
 
     # -- the map's state, kept in ``map_state`` ------------------------------------------------------
@@ -403,8 +294,7 @@ class LatentView(QWidget):
             self.live.request()   # the final codes get their layout now, not after a rest
 
     def _on_decoder_changed(self) -> None:
-        if self.manifold_toggle.isChecked() and not self._manifold_timer.isActive():
-            self._manifold_timer.start()  # throttled: at most one rebuild per debounce interval
+        self.manifold_tiles.on_decoder_changed()
 
     # -- projecting -------------------------------------------------------------------------------
     def set_interpolation(self, endpoints) -> None:
@@ -437,9 +327,7 @@ class LatentView(QWidget):
         probe = self._shown_probe()
         dim = self.state.model.latent_dim if self.state is not None and self.state.model is not None else 2
         raw = self._name == "raw"
-        self.x_dim.setVisible(raw and dim > 2)
-        self.y_dim.setVisible(raw and dim > 2)
-        self.recompute.setVisible(self._name in SLOW_PROJECTIONS)
+        self.toolbar.show_controls(dims=raw and dim > 2, slow=self._name in SLOW_PROJECTIONS)
         self.live.show(self._name, probe)
         self._update_note()
         if probe is None or len(probe.codes) == 0:
@@ -487,7 +375,7 @@ class LatentView(QWidget):
             self._follow_points = True
         if self._follow_points and len(self._xy):
             self.view.autoRange(items=[self.points], padding=0.06)
-        self._schedule_manifold()
+        self.manifold_tiles.schedule()
         if self.interpolation_line is not None:
             self.interpolation_line.update()
         selected = self.points.selected()
@@ -532,33 +420,12 @@ class LatentView(QWidget):
             self.points.set_points(self._xy, *self.colouring.colours_for(probe, self._n_colors()))
         self.colour_caption.setText(self.colouring.caption)
         self.colour_caption.setVisible(bool(self.colouring.caption))
-        self.legend.setVisible(bool(self._legend_names) and self.colouring.kind == CLASS)
+        self.legend.setVisible(bool(self.legend.names) and self.colouring.kind == CLASS)
 
     def _update_legend(self) -> None:
         names = self.state.class_names if self.state is not None and self.state.probe is not None else []
-        if names == self._legend_names:
-            return
-        self._legend_names = list(names)
-        self.legend.clear()
-        self.legend.setColumnCount(1)
-        for name, color in zip(names, palette_for(self._n_colors()) if names else []):
-            sample = pg.ScatterPlotItem(symbol="o", size=9, pen=None, brush=pg.mkBrush(color))
-            self.legend.addItem(sample, name)
-        self._fit_legend()
+        self.legend.set_classes(names, palette_for(self._n_colors()) if names else [])
         self.legend.setVisible(bool(names) and self.colouring.kind == CLASS)
-
-    def _fit_legend(self, *_) -> None:
-        """As many columns as the map's height needs (at most 12 rows), so a short map (the
-        comparison window's) shows every class instead of cutting the last ones off."""
-        n = len(self.legend.items)
-        if not n:
-            return
-        rows_now = math.ceil(n / self.legend.columnCount)
-        row_h = max(self.legend.boundingRect().height() / rows_now, 1.0) if self.legend.isVisible() else 22.0
-        room = max(1, int((self.view.height() - 20) // row_h))
-        columns = max(1, math.ceil(n / min(12, room)))
-        if columns != self.legend.columnCount:
-            self.legend.setColumnCount(columns)
 
     # -- the cursor ---------------------------------------------------------------------------------
     def _place_handle_at_code(self, code: np.ndarray) -> None:
@@ -590,71 +457,6 @@ class LatentView(QWidget):
         pw, ph = self.view.viewPixelSize()
         return self.points.nearest(x, y, max_dist=PICK_RADIUS_PX * max(pw, ph))
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        kind = event.type()
-        if not isinstance(event, QMouseEvent):
-            if kind in (QEvent.Type.Leave, QEvent.Type.Hide, QEvent.Type.WindowDeactivate):
-                self._hide_tooltip()
-            return False
-        left = event.button() == Qt.MouseButton.LeftButton
-        if kind in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonDblClick) and left:
-            if not self.view.sceneBoundingRect().contains(self.plot.mapToScene(event.position().toPoint())):
-                return False  # on an axis: pyqtgraph pans along it
-            self._press, self._dragged = event.position().toPoint(), False
-            self._hide_tooltip()
-            line = self.interpolation_line
-            if line is not None:
-                line.dragging = line.hit(*self._map_point(event.position()))
-                if line.dragging is not None:
-                    return True   # an end of the interpolation line: it is dragged, not the handle
-            self.points.set_selected(None)
-            self._move_handle(*self._map_point(event.position()), "map")
-            return True
-        if kind == QEvent.Type.MouseMove and self._press is not None:
-            if not event.buttons() & Qt.MouseButton.LeftButton:  # released where we could not see it
-                self._press = None
-                return False
-            if (event.position().toPoint() - self._press).manhattanLength() >= QApplication.startDragDistance():
-                self._dragged = True
-            if self.interpolation_line is not None and self.interpolation_line.dragging is not None:
-                self.interpolation_line.drag_to(self.interpolation_line.dragging, *self._map_point(event.position()))
-                return True
-            self._move_handle(*self._map_point(event.position()), "map")
-            return True
-        if kind == QEvent.Type.MouseButtonRelease and left and self._press is not None:
-            if self.interpolation_line is not None and self.interpolation_line.dragging is not None:
-                self.interpolation_line.dragging = None
-            elif not self._dragged:
-                x, y = self._map_point(event.position())
-                self._select_at(x, y)
-                index = self.points.selected()
-                code = self._shown_probe().codes[index] if index is not None else self.map_to_code(x, y)
-                if code is not None:
-                    self.clicked.emit((np.asarray(code, np.float32), index))
-            self._press = None
-            return True
-        if kind == QEvent.Type.MouseMove and event.buttons() == Qt.MouseButton.NoButton:
-            self._hover(event)
-        return False
-
-    def _select_at(self, x: float, y: float) -> None:
-        index = self._point_near(x, y)
-        if index is None:
-            return
-        self.points.set_selected(index)
-        self._move_handle(*self._xy[index], "select", code=self._shown_probe().codes[index])
-
-    def _hover(self, event: QMouseEvent) -> None:
-        index = self._point_near(*self._map_point(event.position())) if self.state is not None else None
-        self._set_hovered(index)
-        if index is None:
-            self._hide_tooltip()
-            return
-        if index != self.hover_card.index or not self.hover_card.isVisible():
-            viewport = self.plot.viewport()
-            self.hover_card.show_at(event.globalPosition().toPoint(),
-                                    probe_tooltip(self.state, index, ratio=viewport.devicePixelRatioF()), index)
-
     def _set_hovered(self, index: int | None) -> None:
         if index != self._hovered:
             self._hovered = index
@@ -664,33 +466,3 @@ class LatentView(QWidget):
         self._set_hovered(None)
         if self.hover_card.isVisible() or self.hover_card.index is not None:
             self.hover_card.dismiss()
-
-    # -- manifold overlay -----------------------------------------------------------------------------
-    def _schedule_manifold(self, *_) -> None:
-        if self.manifold_toggle.isChecked():
-            self._manifold_timer.start()
-        else:
-            self._manifold_timer.stop()
-            self.manifold.hide()
-
-    def _rebuild_manifold(self) -> None:
-        """Decode a grid of codes across the visible region and tile the images under the points."""
-        state = self.state
-        if not self.manifold_toggle.isChecked() or self._projection is None or state is None or state.model is None:
-            self.manifold.hide()
-            return
-        (x0, x1), (y0, y1) = self.view.viewRange()
-        width, height = x1 - x0, y1 - y0
-        if not (width > 0 and height > 0):
-            return
-        nx = MANIFOLD_TILES if width >= height else max(1, round(MANIFOLD_TILES * width / height))
-        ny = MANIFOLD_TILES if height >= width else max(1, round(MANIFOLD_TILES * height / width))
-        gx = x0 + (np.arange(nx) + 0.5) * width / nx
-        gy = y0 + (np.arange(ny) + 0.5) * height / ny
-        xx, yy = np.meshgrid(gx, gy)
-        codes = self._projection.inverse(np.column_stack([xx.ravel(), yy.ravel()]))
-        label = self.cursor.label if state.model.is_conditional else None
-        tiles = compose_tiles(state.decode(codes, label), nx, ny)
-        self.manifold.setImage(tiles, levels=(0, 255), autoLevels=False)
-        self.manifold.setRect(QRectF(x0, y0, width, height))
-        self.manifold.show()

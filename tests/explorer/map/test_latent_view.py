@@ -13,7 +13,8 @@ from engine.history import ProbeCodes
 from engine.projection import PCAProjection
 from engine.training import Trainer
 from explorer.decoder_canvas import DecoderCanvas
-from explorer.map.latent_view import MANIFOLD_DEBOUNCE_MS, LatentView, keep_orientation
+from explorer.map.latent_view import LatentView, keep_orientation
+from explorer.map.manifold import MANIFOLD_DEBOUNCE_MS
 from explorer.map.pictures import compose_tiles, probe_tooltip
 from explorer.session import RunState, Session
 from tests.engine.helpers import DIGITS, quick_train, small_model
@@ -299,13 +300,45 @@ def test_the_class_legend_fits_a_short_map(qtbot, explorer):
     assert view.legend.columnCount > 1
 
 
-def test_the_colour_menu_never_widens_the_map_toolbar(explorer):
-    """With every kind listed before it was first shown, the combo asked for its longest item's
-    width: a run opened from the command line made the window 1379 px wide on a 1280 px screen."""
+def test_the_colour_menu_shows_short_complete_names(explorer):
+    """In a narrow map the long titles were cut to "Reconst", "KL of ea": the menu's names are
+    short and whole at its minimum width, the full titles are the items' tooltips."""
     from PySide6.QtWidgets import QWidgetItem
+
+    from explorer.map.values import TITLES
     session, state, view, canvas = explorer
     combo = view.colouring.combo
-    assert combo.count() > 1
-    longest = max(combo.fontMetrics().horizontalAdvance(combo.itemText(i)) for i in range(combo.count()))
-    assert QWidgetItem(combo).minimumSize().width() < longest
-    assert combo.sizeHint().width() > longest   # shown whole where there is room
+    names = [combo.itemText(i) for i in range(combo.count())]
+    assert names == ["Class", "Reconstruction error", "KL", "Nearest distance"]
+    for i in range(combo.count()):
+        assert combo.itemData(i, Qt.ItemDataRole.ToolTipRole) in (None, TITLES[combo.itemData(i)])
+        assert combo.itemData(i, Qt.ItemDataRole.ToolTipRole) or names[i] == TITLES[combo.itemData(i)]
+    longest = max(combo.fontMetrics().horizontalAdvance(name) for name in names)
+    minimum = QWidgetItem(combo).minimumSize().width()
+    assert longest + 30 <= minimum <= longest + 50   # room for the frame and the arrow, never a long title's
+
+
+def test_choosing_a_projection_never_moves_the_map(qtbot, explorer, run_folders):
+    """Recompute and the busy indicator (UMAP) and the dimension pickers (a raw map of a 3-D code)
+    share one slot of a fixed size: the map's minimum size, and the plot, stay where they were
+    (the slot appearing moved the layout ~50 px)."""
+    session, state, view, canvas = explorer
+    plot_at, minimum = view.plot.geometry(), view.minimumSizeHint()
+    for projection in ("pca", "umap", "raw"):
+        view.set_projection(projection)
+        QApplication.processEvents()
+        assert (view.plot.geometry(), view.minimumSizeHint()) == (plot_at, minimum), projection
+    assert view.recompute.isHidden() or not view.recompute.isVisible()
+    session.add(RunState.open(run_folders[3]))   # a raw map of a 3-D code: the dimension pickers show
+    QApplication.processEvents()
+    assert view.x_dim.isVisible() and (view.plot.geometry(), view.minimumSizeHint()) == (plot_at, minimum)
+
+
+def test_the_class_legend_sits_beside_the_points(qtbot, explorer):
+    """The legend was drawn inside the view's top-right corner, over the points there."""
+    session, state, view, canvas = explorer
+    QApplication.processEvents()
+    legend, box = view.legend.sceneBoundingRect(), view.view.sceneBoundingRect()
+    assert view.legend.isVisible() and len(view.legend.items) == 10
+    assert legend.left() >= box.right(), (legend, box)
+    assert legend.right() <= view.plot.width() + 1

@@ -1,0 +1,68 @@
+"""The manifold overlay of the latent map: decoded images tiled across the visible region, under
+the points, rebuilt (debounced) when the view moves, the decoder learns or the label changes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, QRectF, QTimer
+
+from explorer.map.pictures import compose_tiles
+
+MANIFOLD_TILES = 15          # decoded tiles along the longer side of the view
+MANIFOLD_DEBOUNCE_MS = 150
+
+
+class ManifoldTiles(QObject):
+    """The tiles of one map (``map_view``: a LatentView); ``image`` is the item drawn."""
+
+    def __init__(self, map_view):
+        super().__init__(map_view)
+        self.map_view = map_view
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setOpacity(0.5)
+        self.image.setZValue(-10)
+        self.image.hide()
+        map_view.plot.addItem(self.image, ignoreBounds=True)
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.setInterval(MANIFOLD_DEBOUNCE_MS)
+        self.timer.timeout.connect(self.rebuild)
+
+    def wanted(self) -> bool:
+        return self.map_view.manifold_toggle.isChecked()
+
+    def schedule(self, *_) -> None:
+        """Rebuild after the debounce interval (or hide the tiles when the overlay is off)."""
+        if self.wanted():
+            self.timer.start()
+        else:
+            self.timer.stop()
+            self.image.hide()
+
+    def on_decoder_changed(self) -> None:
+        if self.wanted() and not self.timer.isActive():
+            self.timer.start()  # throttled: at most one rebuild per debounce interval
+
+    def rebuild(self) -> None:
+        """Decode a grid of codes across the visible region and tile the images under the points."""
+        view, state = self.map_view, self.map_view.state
+        projection = view.fitted_projection
+        if not self.wanted() or projection is None or state is None or state.model is None:
+            self.image.hide()
+            return
+        (x0, x1), (y0, y1) = view.view.viewRange()
+        width, height = x1 - x0, y1 - y0
+        if not (width > 0 and height > 0):
+            return
+        nx = MANIFOLD_TILES if width >= height else max(1, round(MANIFOLD_TILES * width / height))
+        ny = MANIFOLD_TILES if height >= width else max(1, round(MANIFOLD_TILES * height / width))
+        gx = x0 + (np.arange(nx) + 0.5) * width / nx
+        gy = y0 + (np.arange(ny) + 0.5) * height / ny
+        xx, yy = np.meshgrid(gx, gy)
+        codes = projection.inverse(np.column_stack([xx.ravel(), yy.ravel()]))
+        label = view.cursor.label if state.model.is_conditional else None
+        tiles = compose_tiles(state.decode(codes, label), nx, ny)
+        self.image.setImage(tiles, levels=(0, 255), autoLevels=False)
+        self.image.setRect(QRectF(x0, y0, width, height))
+        self.image.show()
