@@ -51,6 +51,22 @@ CHILD = textwrap.dedent("""
             written = write(str(target))
             print("WROTE:" if written == target else "FAILED:", kind, suffix, window.state_label.text(), flush=True)
     window.close()
+
+    # the comparison's maps are latent maps too: its figure, each map coloured by a value
+    from explorer.compare.view import CompareView
+    from explorer.session import RunState, Session
+    session = Session()
+    states = [session.add(RunState.open(p)) for p in (run, Path(sys.argv[3]))]
+    view = CompareView(session, states)
+    view.resize(1200, 760)
+    view.show()
+    for column, kind in zip(view.columns, ("kl", "nearest_distance")):
+        column.map.colouring.set_kind(kind)
+        spin(lambda: column.map.colouring.values is not None)
+    for suffix in (".png", ".svg"):
+        target = out / f"compare{suffix}"
+        print("WROTE:" if view.export_figure(target) == target else "FAILED:", "compare", suffix, flush=True)
+    view.close()
 """)
 
 
@@ -59,7 +75,7 @@ def test_every_map_format_in_every_colour_mode_is_written_without_a_crash(run_pa
     out.mkdir()
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "OMP_NUM_THREADS": "1", "HOME": str(tmp_path),
            "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "data")}
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(run_paths[0]), str(out)], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(run_paths[0]), str(out), str(run_paths[1])], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode not in (-11, 139), "the export crashed:\n" + proc.stderr[-3000:]
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -68,9 +84,9 @@ def test_every_map_format_in_every_colour_mode_is_written_without_a_crash(run_pa
     n_points = int(next(line for line in proc.stdout.splitlines() if line.startswith("POINTS:")).split()[1])
     assert n_points > 100
     wrote = [line for line in proc.stdout.splitlines() if line.startswith("WROTE:")]
-    assert len(wrote) == 3 * len(kinds), proc.stdout
+    assert len(wrote) == 3 * len(kinds) + 2, proc.stdout
     assert sorted(p.name for p in out.iterdir() if p.name != "runs") == sorted(
-        f"map-{kind}{suffix}" for kind in kinds for suffix in (".png", ".svg", ".csv"))
+        [f"map-{kind}{suffix}" for kind in kinds for suffix in (".png", ".svg", ".csv")] + ["compare.png", "compare.svg"])
     assert not [p for p in out.rglob("*") if ".tmp" in p.name], "no temporary file is left"
     for kind in kinds:
         svg = (out / f"map-{kind}.svg").read_text()
@@ -81,6 +97,8 @@ def test_every_map_format_in_every_colour_mode_is_written_without_a_crash(run_pa
         assert (out / f"map-{kind}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         header = (out / f"map-{kind}.csv").read_text().splitlines()[0].split(",")
         assert header == ["index", "label", "class", "x", "y", *([kind] if kind != "class" else [])]
+    compare = ElementTree.fromstring((out / "compare.svg").read_text())
+    assert len(list(compare.iter(f"{SVG}circle"))) >= 2 * n_points, "both comparison maps draw their points"
 
 
 def test_a_failed_map_write_says_one_sentence_and_leaves_no_temporary_file(window, run_paths, tmp_path, qtbot,
