@@ -133,3 +133,42 @@ def test_a_failed_map_write_says_one_sentence_and_leaves_no_temporary_file(windo
     monkeypatch.undo()
     assert sorted(p.name for p in folder.iterdir()) == ["map.csv", "map.png", "map.svg"], "no temporary file"
     assert all((folder / name).read_text() == "the earlier export" for name in ("map.svg", "map.png", "map.csv"))
+
+
+LAYER_CHILD = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from PySide6.QtCore import QBuffer, QIODevice, QRectF
+    from PySide6.QtGui import QColor, QPainter, QPicture
+    from PySide6.QtSvg import QSvgGenerator
+    from PySide6.QtWidgets import QApplication
+    app = QApplication([])
+    import pyqtgraph as pg
+    from explorer.map.point_layer import PointLayer
+    plot = pg.PlotWidget()
+    layer = PointLayer()
+    plot.addItem(layer)
+    plot.resize(300, 200)
+    # labels 0 and 2 only: label 1 has a colour and no point (a class absent from the probe)
+    layer.set_points(np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.5]]), np.array([0, 2, 2]),
+                     [QColor("red"), QColor("green"), QColor("blue")])
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    svg = QSvgGenerator()
+    svg.setOutputDevice(buffer)
+    for device in (svg, QPicture()):
+        painter = QPainter(device)
+        plot.scene().render(painter, QRectF(0, 0, 300, 200), plot.sceneRect())
+        painter.end()
+    print("CIRCLES:", bytes(buffer.data()).count(b"<circle"), flush=True)
+""")
+
+
+def test_a_colour_without_points_paints_on_vector_devices():
+    """A colour that no point has (a class absent from the probe, an empty value bin) raised inside
+    the point layer's vector paint, which killed the process; every point is still drawn."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", LAYER_CHILD], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "CIRCLES: 3" in proc.stdout, proc.stdout
