@@ -50,6 +50,14 @@ CHILD = textwrap.dedent("""
             write = window.export_map_csv if suffix == ".csv" else window.export_map
             written = write(str(target))
             print("WROTE:" if written == target else "FAILED:", kind, suffix, window.state_label.text(), flush=True)
+    # a chosen point (ringed) on an earlier frame of the training movie, in the last value's colours
+    view = window.latent_view
+    view.points.set_selected(3)
+    view.show_frame(state.movie.frame(0))
+    print("FRAME:", view._shown_probe().step, "of", state.probe.step, flush=True)
+    for suffix in (".png", ".svg"):
+        target = out / f"map-frame{suffix}"
+        print("WROTE:" if window.export_map(str(target)) == target else "FAILED:", "frame", suffix, flush=True)
     window.close()
 
     # the comparison's maps are latent maps too: its figure, each map coloured by a value
@@ -84,9 +92,12 @@ def test_every_map_format_in_every_colour_mode_is_written_without_a_crash(run_pa
     n_points = int(next(line for line in proc.stdout.splitlines() if line.startswith("POINTS:")).split()[1])
     assert n_points > 100
     wrote = [line for line in proc.stdout.splitlines() if line.startswith("WROTE:")]
-    assert len(wrote) == 3 * len(kinds) + 2, proc.stdout
+    assert len(wrote) == 3 * len(kinds) + 4, proc.stdout
     assert sorted(p.name for p in out.iterdir() if p.name != "runs") == sorted(
-        [f"map-{kind}{suffix}" for kind in kinds for suffix in (".png", ".svg", ".csv")] + ["compare.png", "compare.svg"])
+        [f"map-{kind}{suffix}" for kind in kinds for suffix in (".png", ".svg", ".csv")]
+        + ["map-frame.png", "map-frame.svg", "compare.png", "compare.svg"])
+    frame_step, _, last_step = next(line for line in proc.stdout.splitlines() if line.startswith("FRAME:")).split()[1:]
+    assert int(frame_step) < int(last_step), "the frame exported is an earlier one"
     assert not [p for p in out.rglob("*") if ".tmp" in p.name], "no temporary file is left"
     for kind in kinds:
         svg = (out / f"map-{kind}.svg").read_text()
@@ -97,6 +108,8 @@ def test_every_map_format_in_every_colour_mode_is_written_without_a_crash(run_pa
         assert (out / f"map-{kind}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         header = (out / f"map-{kind}.csv").read_text().splitlines()[0].split(",")
         assert header == ["index", "label", "class", "x", "y", *([kind] if kind != "class" else [])]
+    frame = ElementTree.fromstring((out / "map-frame.svg").read_text())
+    assert len(list(frame.iter(f"{SVG}circle"))) >= n_points and (out / "map-frame.png").stat().st_size > 1000
     compare = ElementTree.fromstring((out / "compare.svg").read_text())
     assert len(list(compare.iter(f"{SVG}circle"))) >= 2 * n_points, "both comparison maps draw their points"
 
