@@ -1,7 +1,8 @@
-"""What File → Export writes from the latent map: the map as PNG or SVG (pyqtgraph's exporters;
-the points are vector circles in SVG), its 2-D coordinates as CSV (engine.export.save_map_csv,
-with the value the map is coloured by), and the training movie as GIF or MP4 (engine.export's
-movie frames of the run's in-memory ``ProbeMovie``, so a live run's movie exports too)."""
+"""What File → Export writes from the latent map: the map as PNG or SVG (its scene painted into
+memory, then written in one step; the points are vector circles in SVG), its 2-D coordinates as
+CSV (engine.export.save_map_csv, with the value the map is coloured by), and the training movie
+as GIF or MP4 (engine.export's movie frames of the run's in-memory ``ProbeMovie``, so a live
+run's movie exports too)."""
 
 from __future__ import annotations
 

@@ -50,7 +50,31 @@ CHILD = textwrap.dedent("""
             write = window.export_map_csv if suffix == ".csv" else window.export_map
             written = write(str(target))
             print("WROTE:" if written == target else "FAILED:", kind, suffix, window.state_label.text(), flush=True)
+    # a chosen point (ringed) on an earlier frame of the training movie, in the last value's colours
+    view = window.latent_view
+    view.points.set_selected(3)
+    view.show_frame(state.movie.frame(0))
+    print("FRAME:", view._shown_probe().step, "of", state.probe.step, flush=True)
+    for suffix in (".png", ".svg"):
+        target = out / f"map-frame{suffix}"
+        print("WROTE:" if window.export_map(str(target)) == target else "FAILED:", "frame", suffix, flush=True)
     window.close()
+
+    # the comparison's maps are latent maps too: its figure, each map coloured by a value
+    from explorer.compare.view import CompareView
+    from explorer.session import RunState, Session
+    session = Session()
+    states = [session.add(RunState.open(p)) for p in (run, Path(sys.argv[3]))]
+    view = CompareView(session, states)
+    view.resize(1200, 760)
+    view.show()
+    for column, kind in zip(view.columns, ("kl", "nearest_distance")):
+        column.map.colouring.set_kind(kind)
+        spin(lambda: column.map.colouring.values is not None)
+    for suffix in (".png", ".svg"):
+        target = out / f"compare{suffix}"
+        print("WROTE:" if view.export_figure(target) == target else "FAILED:", "compare", suffix, flush=True)
+    view.close()
 """)
 
 
@@ -59,7 +83,7 @@ def test_every_map_format_in_every_colour_mode_is_written_without_a_crash(run_pa
     out.mkdir()
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "OMP_NUM_THREADS": "1", "HOME": str(tmp_path),
            "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "data")}
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(run_paths[0]), str(out)], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(run_paths[0]), str(out), str(run_paths[1])], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode not in (-11, 139), "the export crashed:\n" + proc.stderr[-3000:]
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -68,9 +92,12 @@ def test_every_map_format_in_every_colour_mode_is_written_without_a_crash(run_pa
     n_points = int(next(line for line in proc.stdout.splitlines() if line.startswith("POINTS:")).split()[1])
     assert n_points > 100
     wrote = [line for line in proc.stdout.splitlines() if line.startswith("WROTE:")]
-    assert len(wrote) == 3 * len(kinds), proc.stdout
+    assert len(wrote) == 3 * len(kinds) + 4, proc.stdout
     assert sorted(p.name for p in out.iterdir() if p.name != "runs") == sorted(
-        f"map-{kind}{suffix}" for kind in kinds for suffix in (".png", ".svg", ".csv"))
+        [f"map-{kind}{suffix}" for kind in kinds for suffix in (".png", ".svg", ".csv")]
+        + ["map-frame.png", "map-frame.svg", "compare.png", "compare.svg"])
+    frame_step, _, last_step = next(line for line in proc.stdout.splitlines() if line.startswith("FRAME:")).split()[1:]
+    assert int(frame_step) < int(last_step), "the frame exported is an earlier one"
     assert not [p for p in out.rglob("*") if ".tmp" in p.name], "no temporary file is left"
     for kind in kinds:
         svg = (out / f"map-{kind}.svg").read_text()
@@ -81,6 +108,10 @@ def test_every_map_format_in_every_colour_mode_is_written_without_a_crash(run_pa
         assert (out / f"map-{kind}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         header = (out / f"map-{kind}.csv").read_text().splitlines()[0].split(",")
         assert header == ["index", "label", "class", "x", "y", *([kind] if kind != "class" else [])]
+    frame = ElementTree.fromstring((out / "map-frame.svg").read_text())
+    assert len(list(frame.iter(f"{SVG}circle"))) >= n_points and (out / "map-frame.png").stat().st_size > 1000
+    compare = ElementTree.fromstring((out / "compare.svg").read_text())
+    assert len(list(compare.iter(f"{SVG}circle"))) >= 2 * n_points, "both comparison maps draw their points"
 
 
 def test_a_failed_map_write_says_one_sentence_and_leaves_no_temporary_file(window, run_paths, tmp_path, qtbot,
@@ -115,3 +146,42 @@ def test_a_failed_map_write_says_one_sentence_and_leaves_no_temporary_file(windo
     monkeypatch.undo()
     assert sorted(p.name for p in folder.iterdir()) == ["map.csv", "map.png", "map.svg"], "no temporary file"
     assert all((folder / name).read_text() == "the earlier export" for name in ("map.svg", "map.png", "map.csv"))
+
+
+LAYER_CHILD = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from PySide6.QtCore import QBuffer, QIODevice, QRectF
+    from PySide6.QtGui import QColor, QPainter, QPicture
+    from PySide6.QtSvg import QSvgGenerator
+    from PySide6.QtWidgets import QApplication
+    app = QApplication([])
+    import pyqtgraph as pg
+    from explorer.map.point_layer import PointLayer
+    plot = pg.PlotWidget()
+    layer = PointLayer()
+    plot.addItem(layer)
+    plot.resize(300, 200)
+    # labels 0 and 2 only: label 1 has a colour and no point (a class absent from the probe)
+    layer.set_points(np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.5]]), np.array([0, 2, 2]),
+                     [QColor("red"), QColor("green"), QColor("blue")])
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    svg = QSvgGenerator()
+    svg.setOutputDevice(buffer)
+    for device in (svg, QPicture()):
+        painter = QPainter(device)
+        plot.scene().render(painter, QRectF(0, 0, 300, 200), plot.sceneRect())
+        painter.end()
+    print("CIRCLES:", bytes(buffer.data()).count(b"<circle"), flush=True)
+""")
+
+
+def test_a_colour_without_points_paints_on_vector_devices():
+    """A colour that no point has (a class absent from the probe, an empty value bin) raised inside
+    the point layer's vector paint, which killed the process; every point is still drawn."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", LAYER_CHILD], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "CIRCLES: 3" in proc.stdout, proc.stdout
