@@ -53,10 +53,10 @@ def test_expand_builds_validated_configs_named_after_the_swept_values():
 
 
 def test_the_cli_expands_a_variant_sweep_through_the_train_options():
-    from engine.cli import _sweep_items
+    from engine.cli.sweep import sweep_items
     a = build_parser().parse_args(["sweep", "--model", "vae,beta_vae", "--beta", "1,4", "--latent-dim", "2,3",
                                    "--warmup-epochs", "2", "--hidden", "32"])
-    items = _sweep_items(a)
+    items = sweep_items(a)
     assert [(i.model.variant, i.model.latent_dim, getattr(i.model.params, "beta", None)) for i in items] == [
         ("vae", 2, None), ("vae", 3, None), ("beta_vae", 2, 1.0), ("beta_vae", 2, 4.0), ("beta_vae", 3, 1.0),
         ("beta_vae", 3, 4.0)]
