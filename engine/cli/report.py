@@ -6,6 +6,7 @@ import dataclasses
 import json
 import sys
 
+from engine.best_value import best_value_label
 from engine.cli.parser import add_evaluate_args, add_force_arg, open_run
 from engine.cli.train import body_words
 from engine.errors import RunError, UserError
@@ -130,7 +131,7 @@ def info_command(a) -> int:
         last = {k: v[-1] for k, v in run.history.val.items()}
         print("validation " + "  ".join(f"{k} {v:.4f}" for k, v in last.items()))
     if run.best_val is not None:
-        print(f"best       {run.best_val:.4f} (validation total)")
+        print(f"best       {run.best_val:.4f} ({best_value_label(run.model)})")
     _info_metrics(run)
     return 0
 
