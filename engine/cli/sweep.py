@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from engine.cli.train import configs_from_args
+from engine.errors import UserError
+from engine.sweep import CONFIRM_ABOVE
 
 #: train-parser destinations a sweep accepts as comma lists -> the sweep axis they feed
 _SWEEP_AXES = {"model": "variant", "latent_dim": "latent_dim", "lr": "lr", "seed": "seed"}
@@ -28,25 +30,14 @@ must exist on every node); latent-explorer must be installed on every node.  A t
 one CPU, and one GPU with --device cuda.  Ray is optional: pip install latent-explorer[cluster]."""
 
 
-def _comma_list(convert, choices):
-    """An argparse type: a comma list of ``convert``'s values (each checked against ``choices``)."""
+def _comma_list(axis: str, convert, choices):
+    """An argparse type: a comma list of ``convert``'s values, parsed by engine.sweep.parse_values
+    (the window's sweep parses the same way); its UserError names the setting, not the flag."""
+    from engine.sweep import parse_values
     kind = getattr(convert, "__name__", "value")
 
     def parse(text: str) -> tuple:
-        values = []
-        for piece in (p.strip() for p in str(text).split(",")):
-            if not piece:
-                continue
-            try:
-                value = convert(piece) if convert is not None else piece
-            except (TypeError, ValueError, argparse.ArgumentTypeError):
-                raise argparse.ArgumentTypeError(f"expected a {kind} or a comma list of them, not {text!r}") from None
-            if choices and value not in choices:
-                raise argparse.ArgumentTypeError(f"{piece!r} is not one of {', '.join(map(str, choices))}")
-            values.append(value)
-        if not values:
-            raise argparse.ArgumentTypeError("expected at least one value")
-        return tuple(dict.fromkeys(values))
+        return tuple(parse_values(axis, text, convert or str, choices))
 
     parse.__name__ = f"comma list of {kind}"
     return parse
@@ -79,7 +70,7 @@ def add_parser(sub, train_parser: argparse.ArgumentParser) -> None:
                 target = groups[group.title] = s.add_argument_group(group.title, group.description)
             copied = copy.copy(action)
             if _sweep_dest(action) is not None:
-                copied.type = _comma_list(action.type, action.choices)
+                copied.type = _comma_list(_sweep_dest(action), action.type, action.choices)
                 copied.choices = None
                 word = action.option_strings[-1].lstrip("-").replace("-", "_").upper()
                 copied.metavar = action.metavar or (f"{{{','.join(map(str, action.choices))}}}[,...]"
@@ -92,6 +83,8 @@ def add_parser(sub, train_parser: argparse.ArgumentParser) -> None:
             target._add_action(copied)
     s.add_argument("--ray", metavar="ADDRESS", help="run each configuration as a task on this Ray cluster "
                    "(host:port, ray://host:10001, auto, or local); default: train here, one after another")
+    s.add_argument("--yes", action="store_true",
+                   help=f"start a sweep of more than {CONFIRM_ABOVE} runs (refused without it)")
     s.set_defaults(func=sweep_command)
 
 
@@ -124,6 +117,9 @@ def sweep_command(a) -> int:
     items = sweep_items(a)
     n = len(items)
     print(f"sweep: {n} run{'s' * (n != 1)} into {a.out}" + (f" on the Ray cluster {a.ray}" if a.ray else ""), flush=True)
+    refusal = None if a.yes else sweep.planned_runs_refusal(n, "add --yes to start them all")
+    if refusal:
+        raise UserError(refusal)
 
     def on_start(i, item):
         print(f"[{i + 1}/{n}] {item.name}  ({sweep.describe(item.swept)})", flush=True)
