@@ -128,8 +128,8 @@ def metrics_table(runs: Sequence[Run]) -> MetricsTable:
     return table
 
 
-def _check_target(path: str | Path, suffixes: tuple[str, ...], what: str) -> Path:
-    return output_target(path, suffixes, f"the {what}", f"a name ending in {' or '.join(suffixes)}")
+def _check_target(path: str | Path, suffixes: tuple[str, ...], what: str, replace: bool = True) -> Path:
+    return output_target(path, suffixes, f"the {what}", f"a name ending in {' or '.join(suffixes)}", replace)
 
 
 def write_table(table: MetricsTable, path: str | Path) -> Path:
@@ -370,11 +370,12 @@ def save_figure(image: Image.Image, path: str | Path) -> Path:
     return path
 
 
-def check_outputs(figure: str | Path | None, table: str | Path | None) -> None:
-    """Refuse bad output names before any work is done."""
+def check_outputs(figure: str | Path | None, table: str | Path | None, replace: bool = False) -> None:
+    """Refuse bad output names, and existing files unless ``replace`` (the CLI's --force),
+    before any work is done."""
     if figure is None and table is None:
         raise UserError("Say what to write: --out FIGURE.png (or .svg) and/or --table METRICS.csv.")
     if figure is not None:
-        _check_target(figure, FIGURE_SUFFIXES, "figure")
+        _check_target(figure, FIGURE_SUFFIXES, "figure", replace)
     if table is not None:
-        _check_target(table, (".csv",), "metrics table")
+        _check_target(table, (".csv",), "metrics table", replace)

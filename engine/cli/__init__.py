@@ -18,6 +18,7 @@ import sys
 from engine.cli.parser import COMMANDS, build_parser
 from engine.cli.train import configs_from_args
 from engine.errors import UserError
+from engine.outputs import Terminated, stop_cleanly_on_signals
 
 __all__ = ["COMMANDS", "build_parser", "configs_from_args", "main"]
 
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
             build_parser().print_help()
             return 0
         a = build_parser().parse_args(argv)
+        stop_cleanly_on_signals()   # SIGTERM unwinds like Ctrl-C: exports remove their temporary output
         return a.func(a)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -36,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; the run folder keeps its last saved epoch.", file=sys.stderr)
         return 130
+    except Terminated as exc:
+        print(f"error: stopped by signal {exc.signum}; a run folder keeps its last saved epoch, an export in "
+              "progress left nothing behind.", file=sys.stderr)
+        return 128 + exc.signum
     except MemoryError:
         print("error: this machine ran out of memory; try a smaller batch, model or data set.", file=sys.stderr)
         return 1

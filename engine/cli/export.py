@@ -8,6 +8,7 @@ import math
 from engine.cli.parser import add_force_arg, map_point, open_run
 from engine.data import load_dataset
 from engine.errors import UserError
+from engine.outputs import refuse_existing
 
 EXPORTS = ("samples", "recon", "traversal", "interpolation", "embeddings", "movie", "tensorboard")
 
@@ -56,16 +57,18 @@ def export_command(a) -> int:
     run = open_run(a)
     which = "best" if a.best else "latest"
     if a.what == "tensorboard":
-        print(f"wrote {export.export_tensorboard(run, a.out, which=which)}")
+        print(f"wrote {export.export_tensorboard(run, a.out, which=which, replace=a.force)}")
         return 0
     if a.what == "movie":
+        export.check_animation_target(a.out, a.fps, replace=a.force)  # before any work
         print(f"wrote {export.export_movie(run, a.out, point=a.point, fps=a.fps, label=a.label, which=which)}")
         return 0
     animate = export.is_animation(a.out)
     if animate:
         if a.what not in ("traversal", "interpolation"):
             raise UserError(f"Only traversal, interpolation and movie export as animations; write {a.what} to a .png.")
-        export.check_animation_target(a.out, a.fps)  # before any work
+        export.check_animation_target(a.out, a.fps, replace=a.force)  # before any work
+    refuse_existing(a.out, a.force)
     model = run.load_model(which)
     if a.n < 1 or a.n > 4096:
         raise UserError(f"--n must be between 1 and 4096, not {a.n}.")

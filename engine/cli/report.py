@@ -169,7 +169,7 @@ def add_compare_parser(sub) -> None:
 
 def compare_command(a) -> int:
     from engine import compare
-    compare.check_outputs(a.out, a.table)
+    compare.check_outputs(a.out, a.table, replace=a.force)
     if not 1 <= a.n <= 256:
         raise UserError(f"--n must be between 1 and 256, not {a.n}.")
     runs = []
