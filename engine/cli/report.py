@@ -153,9 +153,11 @@ def add_compare_parser(sub) -> None:
                        "top): samples decoded from the same noise (where latent sizes match and the prior is "
                        "standard normal), reconstructions of the same validation images, and every run's loss "
                        "curves overlaid below.  .png, or .svg (an SVG that embeds the PNG).  The table (CSV) "
-                       "has one row per metric and one column per run: final training and validation terms, "
-                       "best validation loss, parameter count, training time and every number in each run's "
-                       "metrics.json.")
+                       "is tidy: one row per run, one column per number (best validation loss, final training "
+                       "and validation terms, parameter count, training time and every number in each run's "
+                       "metrics.json, nested ones too), and a second row, aligned with the header, that says "
+                       "what each column is (unit; the images are in the measured_on column).  An existing "
+                       "--out or --table is refused unless --force.")
     c.add_argument("runs", nargs="+", metavar="RUN", help="run folders")
     c.add_argument("--out", help="figure file (.png or .svg)")
     c.add_argument("--table", help="metrics table file (.csv)")
