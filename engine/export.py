@@ -18,7 +18,7 @@ from torchvision.utils import make_grid, save_image
 from engine.data import ImageSet
 from engine.errors import UserError
 from engine.models import AutoencoderModel, has_standard_normal_prior
-from engine.outputs import output_target, refuse_existing, temporary_output
+from engine.outputs import move_folder_into_place, output_target, refuse_existing, temporary_output
 from engine.runs import atomic_write
 from engine.training import encode_all, float_batch
 
@@ -481,30 +481,5 @@ def export_tensorboard(run, logdir: str | Path, *, model: AutoencoderModel | Non
                                      label_img=float_batch(subset.images), global_step=run.step, tag="codes")
         finally:
             writer.close()
-        _move_into_place(tmp, target, replace)
+        move_folder_into_place(tmp, target, replace)
     return target
-
-
-def _move_into_place(source: Path, target: Path, replace: bool = False) -> None:
-    """Move a finished folder into place; a target that appeared meanwhile is refused, unless
-    ``replace``: then the old folder is renamed aside, the new one renamed into place and only
-    then the old one removed (a failure between the two renames puts the old one back)."""
-    import os
-    import shutil
-    import tempfile
-    old = None
-    try:
-        if replace and target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-            os.rename(target, old / target.name)
-        try:
-            os.rename(source, target)
-        except BaseException:
-            if old is not None:
-                os.rename(old / target.name, target)
-            raise
-    except OSError as exc:
-        raise UserError(f"Cannot move the export into {target} ({exc.strerror}).") from None
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)

@@ -12,8 +12,10 @@ ask first), and a replaced file is replaced in one step (written beside it, then
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,9 +52,31 @@ def output_target(path: str | Path, suffixes: tuple[str, ...], what: str, use: s
     return refuse_existing(path, replace)
 
 
+def move_folder_into_place(source: Path, target: Path, replace: bool = False) -> None:
+    """Move a finished folder into place; a target that appeared meanwhile is refused, unless
+    ``replace``: then the old folder is renamed aside, the new one renamed into place and only
+    then the old one removed (a failure between the two renames puts the old one back)."""
+    old = None
+    try:
+        if replace and target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+            os.rename(target, old / target.name)
+        try:
+            os.rename(source, target)
+        except BaseException:
+            if old is not None:
+                os.rename(old / target.name, target)
+            raise
+    except OSError as exc:
+        raise UserError(f"Cannot move the export into {target} ({exc.strerror}).") from None
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
 # -- temporary outputs, removed on failure and when the process is told to stop -----------------
 class Terminated(BaseException):
-    """Raised in the main thread by SIGTERM/SIGHUP once ``stop_cleanly_on_signals`` is installed,
+    """Raised in the main thread by SIGTERM/SIGHUP inside ``signals_stop_cleanly``,
     so every ``temporary_output`` block (and every atomic write) unwinds and removes its
     temporary file or folder.  A BaseException: no ``except Exception`` swallows it."""
 
@@ -81,13 +105,20 @@ def _terminate(signum, frame) -> None:
     raise Terminated(signum)
 
 
-def stop_cleanly_on_signals() -> None:
-    """SIGTERM (and SIGHUP) raise ``Terminated`` in the main thread instead of ending the
-    process at once, so exports in progress remove their temporary outputs (as Ctrl-C's
-    KeyboardInterrupt does).  Only from the main thread; a no-op elsewhere."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    for name in ("SIGTERM", "SIGHUP"):
-        number = getattr(signal, name, None)
-        if number is not None:
-            signal.signal(number, _terminate)
+@contextlib.contextmanager
+def signals_stop_cleanly() -> Iterator[None]:
+    """For the block, SIGTERM (and SIGHUP) raise ``Terminated`` in the main thread instead of
+    ending the process at once, so exports in progress remove their temporary outputs (as
+    Ctrl-C's KeyboardInterrupt does); the previous handlers are put back after it.  Outside
+    the main thread it changes nothing."""
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGTERM", "SIGHUP"):
+            number = getattr(signal, name, None)
+            if number is not None:
+                previous[number] = signal.signal(number, _terminate)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)

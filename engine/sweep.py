@@ -391,5 +391,6 @@ def summary_table(results: Sequence[SweepResult]) -> str:
             lines.append(f"{r.name}: {r.reason}")
     n_failed = sum(not r.ok for r in results)
     lines.append(f"{len(results)} runs, {n_failed} failed; validation losses are per image, on each run's "
-                 "validation split.")
+                 "validation split; best val is the loss that picks the best checkpoint (for the VAE family "
+                 "the −ELBO at β = 1, not the β-weighted total).")
     return "\n".join(lines)

@@ -18,7 +18,7 @@ import sys
 from engine.cli.parser import COMMANDS, build_parser
 from engine.cli.train import configs_from_args
 from engine.errors import UserError
-from engine.outputs import Terminated, stop_cleanly_on_signals
+from engine.outputs import Terminated, signals_stop_cleanly
 
 __all__ = ["COMMANDS", "build_parser", "configs_from_args", "main"]
 
@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> int:
             build_parser().print_help()
             return 0
         a = build_parser().parse_args(argv)
-        stop_cleanly_on_signals()   # SIGTERM unwinds like Ctrl-C: exports remove their temporary output
-        return a.func(a)
+        with signals_stop_cleanly():   # SIGTERM unwinds like Ctrl-C: exports remove their temporary output
+            return a.func(a)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

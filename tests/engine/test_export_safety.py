@@ -108,3 +108,10 @@ def test_an_export_killed_with_sigterm_leaves_no_temporary_folder(run_path, tmp_
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "stopped by signal" in err and "Traceback" not in err
     assert list(logdir.iterdir()) == []
+
+
+def test_main_puts_the_previous_sigterm_handler_back(tmp_path):
+    """The handler is the CLI command's alone: a process calling main() (a test runner) keeps its own."""
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["export", "samples", str(tmp_path / "nope"), "--out", str(tmp_path / "s.png")]) == 2
+    assert signal.getsignal(signal.SIGTERM) is before
