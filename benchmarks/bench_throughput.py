@@ -86,7 +86,7 @@ def ours_run(split, data_cfg, device, warmup: int, steps: int, seed: int, report
     per-epoch validation), and the generator is driven the way the GUI worker drives it.
     """
     steps_per_epoch = math.ceil(len(split.train) / BATCH)
-    # what ``main.py train`` runs (engine/cli.py): TrainConfig's defaults for everything the CLI
+    # what ``main.py train`` runs (engine/cli/train.py): TrainConfig's defaults for everything the CLI
     # has no flag for (probe size and interval, snapshot interval), unless --no-probes says otherwise
     extra = dict(probe_size=1000, probe_every=NEVER, snapshot_every=NEVER) if not cli_settings else {}
     train_cfg = TrainConfig(epochs=math.ceil((warmup + steps) / steps_per_epoch) + 1, batch_size=BATCH, lr=LR,

@@ -1,9 +1,10 @@
-"""Runs side by side, headless: a metrics table (one row per metric, one column per run) and
+"""Runs side by side, headless: a metrics table (one row per run, one column per number) and
 one comparison figure (a column per run: samples from the same noise, reconstructions of the
 same validation images, and every run's loss curves overlaid below).
 
 The table is plain data (``MetricsTable``) so the app's comparison view can show, sort and
-mark the same rows that ``write_table`` puts in a CSV.  The figure is composed with
+mark the same numbers that ``write_table`` puts in a tidy CSV (there a row per run, a column per
+number and a second header-aligned row that says what each column is).  The figure is composed with
 torchvision and PIL only (no matplotlib); an ``.svg`` figure is an SVG that embeds the PNG.
 """
 
@@ -14,6 +15,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,18 +38,35 @@ FIGURE_SUFFIXES = (".png", ".svg")
 #: one colour per run (Tableau 10), the same in the figure's columns and curves
 COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
            (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))
-#: metrics.json keys whose better direction is known (the rest are marked by neither)
-BETTER = {"nll": "lower", "elbo_loss": "lower", "reconstruction": "lower", "reconstruction_bce": "lower",
-          "reconstruction_se": "lower", "knn_accuracy": "higher", "samples_per_sec": "higher"}
+#: metrics.json fields (nested ones joined with dots) whose better direction is known; each is a
+#: field engine.metrics writes (tests check them against a real metrics.json)
+BETTER = {"nll": "lower", "neg_elbo": "lower", "elbo": "higher", "reconstruction.bce": "lower",
+          "reconstruction.squared_error": "lower", "knn_accuracy": "higher", "training_samples_per_sec": "higher"}
+#: what the metrics.json fields that say how the other numbers were measured are
+CONTEXT_ABOUT = {
+    "nll_samples": "K: importance samples per image behind nll and elbo",
+    "images.n": "images the metrics.json numbers were measured on",
+    "images.binarized": "1 when those images were binarised once (seed images.binarize_seed), else 0",
+    "images.binarize_seed": "seed of the one fixed binarisation",
+    "latent_dim": "latent dimensions", "knn.k": "neighbours of the k-NN accuracy",
+    "knn.n_train": "training codes the k-NN classifier was fitted on", "knn.n_test": "images the k-NN accuracy was scored on",
+    "evaluation_seconds": "seconds the evaluation took", "epochs": "epochs trained when evaluated",
+    "step": "optimizer step when evaluated", "version": "metrics.json format version",
+}
+#: the words engine.metrics puts in an NLL's unit when it is not a normalised density (grey-level
+#: pixels under a Bernoulli likelihood): such a number gets its own ``…_not_normalised`` column
+NOT_NORMALISED = "not a normalised density"
+_DENSITY_FIELDS = ("nll", "nll_std_error", "elbo", "neg_elbo")
 
 
 # -- the table ---------------------------------------------------------------------------------
 @dataclass
 class MetricRow:
-    """One metric for every compared run (None where a run has no such value)."""
+    """One number for every compared run (None where a run has no such value): a column of the
+    CSV (``write_table``), a row of the window's table."""
 
     key: str                          # machine name, e.g. "val.total", "metrics.nll"
-    about: str                        # what the number is, units included
+    about: str                        # what the number is: unit and the images it was measured on
     values: list[float | None]
     better: str | None = None         # "lower", "higher" or None (no best is marked)
 
@@ -60,9 +79,19 @@ class MetricRow:
 
 
 @dataclass
+class TextColumn:
+    """Words for every compared run that say how its numbers were measured."""
+
+    key: str
+    about: str
+    values: list[str]
+
+
+@dataclass
 class MetricsTable:
-    runs: list[str]                   # column names (run folder names, made unique)
+    runs: list[str]                   # run names (made unique): the CSV's rows
     rows: list[MetricRow] = field(default_factory=list)
+    texts: list[TextColumn] = field(default_factory=list)
 
     def row(self, key: str) -> MetricRow:
         for r in self.rows:
@@ -70,24 +99,75 @@ class MetricsTable:
                 return r
         raise KeyError(key)
 
+    def text(self, key: str) -> TextColumn:
+        for t in self.texts:
+            if t.key == key:
+                return t
+        raise KeyError(key)
 
-def read_metrics(run: Run) -> dict[str, float | None]:
-    """The run's metrics.json as a flat dict of numbers / None; anything else in it (nested
-    objects, text, a damaged file) is left out, so a comparison never fails on it."""
+
+def _metrics_json(run: Run) -> dict:
     path = Path(run.path) / METRICS_FILE
     try:
         obj = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, ValueError):
         return {}
-    if not isinstance(obj, dict):
-        return {}
+    return obj if isinstance(obj, dict) else {}
+
+
+def _flat_numbers(obj: dict, prefix: str = "") -> dict[str, float | None]:
     out: dict[str, float | None] = {}
     for key, value in obj.items():
+        name = f"{prefix}{key}"
+        if key == "units":
+            continue
         if value is None:
-            out[str(key)] = None
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[str(key)] = float(value)
+            out[name] = None
+        elif isinstance(value, bool):
+            out[name] = float(value)
+        elif isinstance(value, (int, float)):
+            out[name] = float(value)
+        elif isinstance(value, dict) and not prefix:
+            out.update(_flat_numbers(value, f"{name}."))
     return out
+
+
+def read_metrics(run: Run) -> dict[str, float | None]:
+    """The run's metrics.json as a flat dict of numbers / None, nested numbers under dotted keys
+    (``reconstruction.bce``, ``images.n``); lists, text and a damaged file are left out, so a
+    comparison never fails on it.  An NLL (and its ELBO) that engine.metrics marked as not a
+    normalised density is under ``nll_not_normalised`` etc., never beside nats."""
+    obj = _metrics_json(run)
+    out = _flat_numbers(obj)
+    units = obj.get("units") if isinstance(obj.get("units"), dict) else {}
+    if NOT_NORMALISED in str(units.get("nll", "")):
+        for key in _DENSITY_FIELDS:
+            if key in out:
+                out[f"{key}_not_normalised"] = out.pop(key)
+    return out
+
+
+def _metric_about(key: str, runs_json: list[dict]) -> str:
+    """A metrics.json field's unit, from the first run's ``units`` that has it, without the
+    images (they are in the measured_on column); K named as the column that holds it."""
+    base = key.removesuffix("_not_normalised")
+    for obj in runs_json:
+        units = obj.get("units") if isinstance(obj.get("units"), dict) else {}
+        grey = NOT_NORMALISED in str(units.get("nll", ""))
+        if base in units and grey == key.endswith("_not_normalised"):
+            text = str(units[base]).split(", on ")[0]
+            return re.sub(r"K = \d+", "K in metrics.nll_samples", text) + " (images: measured_on)"
+    return CONTEXT_ABOUT.get(key, f"{key} from the run's {METRICS_FILE}")
+
+
+def _measured_on(obj: dict) -> str:
+    images = obj.get("images") if isinstance(obj.get("images"), dict) else None
+    if not images:
+        return ""
+    words = f"{obj.get('weights', 'latest')} weights, {images.get('n')} images: {images.get('description', '')}"
+    if images.get("binarized"):
+        words += f", binarised once (seed {images.get('binarize_seed')})"
+    return words
 
 
 def parameter_count(run: Run) -> int:
@@ -101,8 +181,9 @@ def column_names(runs: Sequence[Run]) -> list[str]:
 
 
 def metrics_table(runs: Sequence[Run]) -> MetricsTable:
-    """Final training and validation terms, best validation loss, parameter count, training
-    time, epochs and steps, and every number of each run's metrics.json."""
+    """Best validation loss (what it is in ``best_val_is``), final training and validation
+    terms, parameter count, training time, epochs and steps, and every number of each run's
+    metrics.json (nested ones too), with the words that say how they were measured."""
     table = MetricsTable(column_names(runs))
 
     def add(key, about, values, better=None):
@@ -110,37 +191,53 @@ def metrics_table(runs: Sequence[Run]) -> MetricsTable:
         if any(v is not None for v in values):
             table.rows.append(MetricRow(key, about, values, better))
 
-    add("best_val.total", "best validation loss (total per image, on the run's validation split)",
-        [r.best_val for r in runs], "lower")
+    add("best_val", "best validation loss, per image, on the run's validation split: which loss is in best_val_is "
+        "(for the VAE family the −ELBO at β = 1)", [r.best_val for r in runs], "lower")
     for part, words in (("val", "validation"), ("train", "training")):
         histories = [getattr(r.history, part) for r in runs]
         for term in dict.fromkeys(t for h in histories for t in h):
-            add(f"{part}.{term}", f"final {words} {term} (per image, epoch mean{', validation split' if part == 'val' else ''})",
+            add(f"{part}.{term}", f"final {words} {term}, per image, epoch mean"
+                f"{' on the validation split' if part == 'val' else ''}, in the likelihood's unit "
+                "(nats unless the likelihood is squared_error)",
                 [h[term][-1] if h.get(term) else None for h in histories], "lower")
     add("parameters", "parameter count of the model", [parameter_count(r) for r in runs])
     add("train_seconds", "training time in seconds (sum of the epochs' training time, validation excluded)",
         [sum(r.history.seconds) if r.history.seconds else None for r in runs])
     add("epochs", "epochs trained", [r.epochs_done for r in runs])
     add("steps", "optimizer steps taken", [r.step for r in runs])
+    runs_json = [_metrics_json(r) for r in runs]
     metrics = [read_metrics(r) for r in runs]
     for key in dict.fromkeys(k for m in metrics for k in m):
-        table.rows.append(MetricRow(f"metrics.{key}", f"{key} from the run's {METRICS_FILE}",
-                                    [m.get(key) for m in metrics], BETTER.get(key)))
+        base = key.removesuffix("_not_normalised")
+        table.rows.append(MetricRow(f"metrics.{key}", _metric_about(key, runs_json), [m.get(key) for m in metrics],
+                                    BETTER.get(base)))
+    from engine.best_value import best_value_label
+    table.texts = [
+        TextColumn("best_val_is", "what best_val is for this run's model", [best_value_label(r.model) for r in runs]),
+        TextColumn("likelihood", "the reconstruction term: bernoulli and gaussian_* in nats, squared_error not",
+                   [r.model.likelihood for r in runs]),
+        TextColumn("measured_on", f"the weights and images the {METRICS_FILE} numbers were measured on",
+                   [_measured_on(obj) for obj in runs_json]),
+    ]
     return table
 
 
-def _check_target(path: str | Path, suffixes: tuple[str, ...], what: str) -> Path:
-    return output_target(path, suffixes, f"the {what}", f"a name ending in {' or '.join(suffixes)}")
+def _check_target(path: str | Path, suffixes: tuple[str, ...], what: str, replace: bool = True) -> Path:
+    return output_target(path, suffixes, f"the {what}", f"a name ending in {' or '.join(suffixes)}", replace)
 
 
 def write_table(table: MetricsTable, path: str | Path) -> Path:
-    """The table as CSV: a ``metric`` column, one column per run, and ``about`` last."""
+    """The table as a tidy CSV: one row per run, one column per number (then the text columns);
+    the second row, aligned with the header and starting with ``about``, says what each column
+    is: its unit and the images it was measured on.  Read it with pandas.read_csv(path, skiprows=[1])."""
     path = _check_target(path, (".csv",), "metrics table")
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["metric", *table.runs, "about"])
-    for row in table.rows:
-        writer.writerow([row.key, *("" if v is None else format(v, ".10g") for v in row.values), row.about])
+    writer.writerow(["run", *(r.key for r in table.rows), *(t.key for t in table.texts)])
+    writer.writerow(["about", *(r.about for r in table.rows), *(t.about for t in table.texts)])
+    for i, name in enumerate(table.runs):
+        writer.writerow([name, *("" if r.values[i] is None else format(r.values[i], ".10g") for r in table.rows),
+                         *(t.values[i] for t in table.texts)])
     atomic_write(path, lambda tmp: Path(tmp).write_text(buffer.getvalue()))
     return path
 
@@ -371,11 +468,12 @@ def save_figure(image: Image.Image, path: str | Path) -> Path:
     return path
 
 
-def check_outputs(figure: str | Path | None, table: str | Path | None) -> None:
-    """Refuse bad output names before any work is done."""
+def check_outputs(figure: str | Path | None, table: str | Path | None, replace: bool = False) -> None:
+    """Refuse bad output names, and existing files unless ``replace`` (the CLI's --force),
+    before any work is done."""
     if figure is None and table is None:
         raise UserError("Say what to write: --out FIGURE.png (or .svg) and/or --table METRICS.csv.")
     if figure is not None:
-        _check_target(figure, FIGURE_SUFFIXES, "figure")
+        _check_target(figure, FIGURE_SUFFIXES, "figure", replace)
     if table is not None:
-        _check_target(table, (".csv",), "metrics table")
+        _check_target(table, (".csv",), "metrics table", replace)

@@ -18,7 +18,7 @@ from torchvision.utils import make_grid, save_image
 from engine.data import ImageSet
 from engine.errors import UserError
 from engine.models import AutoencoderModel, has_standard_normal_prior
-from engine.outputs import output_target
+from engine.outputs import move_folder_into_place, output_target, refuse_existing, temporary_output
 from engine.storage import atomic_write
 from engine.training import encode_all, float_batch
 
@@ -214,21 +214,48 @@ def is_animation(path: str | Path) -> bool:
     return Path(path).suffix.lower() in ANIMATION_SUFFIXES
 
 
-def video_available() -> bool:
-    """Whether MP4 can be written (imageio-ffmpeg, the ``video`` extra, is installed)."""
+def _encode_mp4(stack: np.ndarray, fps: float) -> bytes:
+    import imageio.v3 as iio
+    return iio.imwrite("<bytes>", stack, extension=".mp4", fps=fps, codec="libx264", macro_block_size=16, quality=8)
+
+
+def video_problem() -> str | None:
+    """None when MP4 can be written here; otherwise the sentence saying why not.  imageio-ffmpeg
+    being installed is not enough (a broken or missing ffmpeg binary ended in imageio's
+    ``KeyError: None`` or an empty file): a two-frame clip is encoded to check that the writer
+    really opens and writes."""
     import importlib.util
-    return importlib.util.find_spec("imageio_ffmpeg") is not None
+    if importlib.util.find_spec("imageio_ffmpeg") is None:
+        return ("Writing MP4 needs imageio-ffmpeg: pip install 'latent-explorer[video]' "
+                "(or pip install imageio-ffmpeg), or export a .gif instead.")
+    try:
+        encoded = _encode_mp4(np.zeros((2, 16, 16, 3), np.uint8), 10)
+        reason = "" if encoded else "it wrote nothing"
+    except Exception as exc:  # noqa: BLE001 - whatever imageio or ffmpeg raise, the answer is "not here"
+        first = (str(exc).strip().splitlines() or [""])[0][:120]
+        reason = f"{type(exc).__name__}{': ' + first if first else ''}"
+    if not reason:
+        return None
+    return (f"Writing MP4 does not work here: imageio-ffmpeg is installed but its ffmpeg failed ({reason}); "
+            "reinstall it (pip install --force-reinstall imageio-ffmpeg) or export a .gif instead.")
 
 
-def check_animation_target(path: str | Path, fps: float) -> Path:
+def video_available() -> bool:
+    """Whether MP4 can be written (see ``video_problem``)."""
+    return video_problem() is None
+
+
+def check_animation_target(path: str | Path, fps: float, replace: bool = True) -> Path:
     """The expanded path when an animation can be written there at ``fps``; UserError otherwise
-    (a bad suffix, a missing folder, a bad frame rate, MP4 without imageio-ffmpeg)."""
-    path = output_target(path, ANIMATION_SUFFIXES, "an animation")
+    (a bad suffix, a missing folder, an existing file without ``replace``, a bad frame rate, MP4
+    without a working imageio-ffmpeg)."""
+    path = output_target(path, ANIMATION_SUFFIXES, "an animation", replace=replace)
     if not 0 < fps <= MAX_FPS:
         raise UserError(f"The frame rate must be above 0 and at most {MAX_FPS} frames per second, not {fps:g}.")
-    if path.suffix.lower() == ".mp4" and not video_available():
-        raise UserError("Writing MP4 needs imageio-ffmpeg: pip install 'latent-explorer[video]' "
-                        "(or pip install imageio-ffmpeg), or export a .gif instead.")
+    if path.suffix.lower() == ".mp4":
+        problem = video_problem()
+        if problem:
+            raise UserError(problem)
     return path
 
 
@@ -248,8 +275,11 @@ def save_animation(frames, path: str | Path, fps: float = 10) -> Path:
     if suffix == ".gif":
         encoded = iio.imwrite("<bytes>", stack, extension=".gif", duration=round(1000 / fps), loop=0)
     else:
-        encoded = iio.imwrite("<bytes>", stack, extension=".mp4", fps=fps, codec="libx264",
-                              macro_block_size=16, quality=8)
+        try:
+            encoded = _encode_mp4(stack, fps)
+        except Exception as exc:  # noqa: BLE001 - ffmpeg broke after the check: one sentence, nothing written
+            raise UserError(f"Writing the MP4 failed ({type(exc).__name__}: {str(exc)[:120]}); "
+                            "export a .gif instead.") from None
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(encoded))
     return path
 
@@ -407,22 +437,23 @@ def history_scalars(history) -> dict[str, list[tuple[int, float]]]:
 
 def export_tensorboard(run, logdir: str | Path, *, model: AutoencoderModel | None = None,
                        images: ImageSet | None = None, which: str = "latest",
-                       max_images: int = TENSORBOARD_MAX_IMAGES) -> Path:
+                       max_images: int = TENSORBOARD_MAX_IMAGES, replace: bool = False) -> Path:
     """Write a run for TensorBoard into ``logdir/<run name>`` (made afresh; an existing one is
     refused, so several runs can share a logdir and nothing is overwritten): the run's history as
     scalar events (``history_scalars``) and, for TensorBoard's projector, the codes of the first
     ``max_images`` validation images (posterior means for probabilistic encoders) with their label,
     class name and index as metadata and a sprite of the images.  Returns the folder written.
+    ``replace=True`` (the CLI's --force) replaces an existing ``logdir/<run name>`` once the new
+    one is complete.  The log is written into a temporary ``.<run name>.*.tmp`` folder beside it,
+    removed when the export fails or the process is stopped (``engine.outputs.temporary_output``).
     ``model`` and ``images`` default to the run's ``which`` weights and validation set."""
-    import shutil
     import tempfile
     SummaryWriter = _tensorboard_writer()
     logdir = Path(logdir).expanduser()
     target = logdir / run.name
     if logdir.exists() and not logdir.is_dir():
         raise UserError(f"{logdir} is a file, not a folder for TensorBoard logs.")
-    if target.exists():
-        raise UserError(f"{target} already exists; choose another --out folder or remove it first.")
+    refuse_existing(target, replace, "choose another --out folder, or add --force to replace it")
     if model is None:
         model = run.load_model(which)
     if images is None:
@@ -438,30 +469,17 @@ def export_tensorboard(run, logdir: str | Path, *, model: AutoencoderModel | Non
         tmp = Path(tempfile.mkdtemp(prefix=f".{run.name}.", suffix=".tmp", dir=logdir))
     except OSError as exc:
         raise UserError(f"Cannot write into the folder {logdir} ({exc.strerror}).") from None
-    writer = None
-    try:
+    with temporary_output(tmp):
         writer = SummaryWriter(log_dir=str(tmp))
-        for tag, pairs in history_scalars(run.history).items():
-            for step, value in pairs:
-                writer.add_scalar(tag, value, step)
-        if n:
-            writer.add_embedding(torch.from_numpy(codes), metadata=metadata, metadata_header=["label", "class", "index"],
-                                 label_img=float_batch(subset.images), global_step=run.step, tag="codes")
-        writer.close()
-        writer = None
-        _move_into_place(tmp, target)
-    except BaseException:
-        if writer is not None:
+        try:
+            for tag, pairs in history_scalars(run.history).items():
+                for step, value in pairs:
+                    writer.add_scalar(tag, value, step)
+            if n:
+                writer.add_embedding(torch.from_numpy(codes), metadata=metadata,
+                                     metadata_header=["label", "class", "index"],
+                                     label_img=float_batch(subset.images), global_step=run.step, tag="codes")
+        finally:
             writer.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        move_folder_into_place(tmp, target, replace)
     return target
-
-
-def _move_into_place(source: Path, target: Path) -> None:
-    """Move a finished folder into place; a target that appeared meanwhile is refused."""
-    import os
-    try:
-        os.rename(source, target)
-    except OSError as exc:
-        raise UserError(f"Cannot move the export into {target} ({exc.strerror}).") from None

@@ -19,6 +19,7 @@ is refused.  Importing this module never imports Ray: only ``run_on_ray`` does.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import itertools
 import time
@@ -37,6 +38,10 @@ SHORT_NAMES = {"variant": "model", "latent_dim": "z", "lr": "lr", "seed": "seed"
 RAY_INSTALL = "pip install latent-explorer[cluster]"
 #: how often Ray runs a task again whose worker or node died (each retry resumes the run folder)
 RAY_RETRIES = 3
+#: a sweep planning more runs than this asks first (the CLI refuses without --yes; the window asks)
+CONFIRM_ABOVE = 50
+#: axes whose values are whole numbers (the rest, variants aside, are numbers unless a converter says)
+WHOLE_AXES = ("latent_dim", "seed")
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,60 @@ class SweepResult:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
+# -- parsing -----------------------------------------------------------------------------------
+def _default_convert(axis: str):
+    if axis == "variant":
+        return str
+    return int if axis in WHOLE_AXES else float
+
+
+def parse_values(axis: str, text: str, convert: Callable | None = None, choices: Sequence | None = None,
+                 title: str | None = None) -> list:
+    """The values of one sweep axis as typed ("1, 4"; commas or semicolons), for the CLI's comma
+    lists and the window's sweep alike: each converted by ``convert`` (by default the axis's own
+    type: variant keys, whole numbers for latent_dim and seed, numbers otherwise) and checked
+    against ``choices`` (the variant keys for ``variant``).  A repeated value is refused (it
+    would train the same run twice: a typo).  UserError naming the setting (``title``, default
+    the axis name), never a command-line flag."""
+    title = title or axis
+    convert = convert or _default_convert(axis)
+    if choices is None and axis == "variant":
+        choices = list(VARIANTS)
+    parts = [p.strip() for p in str(text).replace(";", ",").split(",") if p.strip()]
+    if not parts:
+        raise UserError(f"Type the values of {title} to sweep over, separated by commas (e.g. 1, 4).")
+    values = []
+    for part in parts:
+        try:
+            value = convert(part)
+        except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
+            raise _bad_value(title, part, convert, exc) from None
+        if choices and value not in choices:
+            word = "a variant" if axis == "variant" else f"a choice of {title}"
+            raise UserError(f"{part!r} is not {word}; use one of {', '.join(map(str, choices))}.")
+        if value in values:
+            raise UserError(f"The values of {title} repeat {part}: each run of a sweep must differ "
+                            "(a repeated value is a typo).")
+        values.append(value)
+    return values
+
+
+def _bad_value(title: str, part: str, convert, exc: Exception) -> UserError:
+    reason = str(exc) if isinstance(exc, argparse.ArgumentTypeError) else ""
+    if reason:
+        return UserError(f"The value {part!r} of {title} {reason}.")
+    name = getattr(convert, "__name__", "value")
+    kind = {"int": "whole numbers", "float": "numbers"}.get(name, f"{name} values")
+    return UserError(f"The values of {title} must be {kind} separated by commas; {part!r} is not.")
+
+
+def planned_runs_refusal(n: int, how_to_confirm: str) -> str | None:
+    """None when ``n`` runs may start without asking; otherwise the sentence that refuses them."""
+    if n <= CONFIRM_ABOVE:
+        return None
+    return (f"The sweep plans {n} runs, more than {CONFIRM_ABOVE}; {how_to_confirm}, or sweep fewer values.")
+
+
 # -- expansion ---------------------------------------------------------------------------------
 def _params_of(key: str) -> set[str]:
     return {f.name for f in dataclasses.fields(variant(key).params_class)}
@@ -117,7 +176,7 @@ def combinations(axes: dict[str, Sequence], base_variant: str = "vae") -> list[d
     for name in axes:
         if name not in COMMON_AXES and name not in owned:
             titles = " or the ".join(VARIANTS[v].title for v in variants)
-            raise ConfigError(f"--{name.replace('_', '-')} is not a parameter of the {titles}.")
+            raise ConfigError(f"{name} is not a parameter of the {titles}.")
     out: list[dict] = []
     for key in variants:
         own = _params_of(key)
@@ -355,5 +414,6 @@ def summary_table(results: Sequence[SweepResult]) -> str:
             lines.append(f"{r.name}: {r.reason}")
     n_failed = sum(not r.ok for r in results)
     lines.append(f"{len(results)} runs, {n_failed} failed; validation losses are per image, on each run's "
-                 "validation split.")
+                 "validation split; best val is the loss that picks the best checkpoint (for the VAE family "
+                 "the −ELBO at β = 1, not the β-weighted total).")
     return "\n".join(lines)

@@ -41,12 +41,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.best_value import best_value_label
 from engine.errors import UserError
 from explorer.session import RunState, Session
 
 COLUMNS = ("Name", "Variant", "Dataset", "Latent", "Status", "Best val", "NLL")
 NUMERIC_COLUMNS = {COLUMNS.index("Latent"), COLUMNS.index("Best val"), COLUMNS.index("NLL")}
-HEADER_TIPS = {"Best val": "The lowest validation loss (the objective's total, per image, on the run's validation split).",
+HEADER_TIPS = {"Best val": "The lowest validation loss that picks the best checkpoint, per image, on the run's "
+                           "validation split (for the VAE family the −ELBO at β = 1; each row's tip says which).",
                "NLL": "The importance-sampled negative log-likelihood of metrics.json: nats per image on the run's "
                       "validation split (— where the run has no metrics, or its model has no density).",
                "Name": "Tick runs to compare them."}
@@ -82,6 +84,12 @@ def status_text(state: RunState) -> str:
 def best_val_text(state: RunState) -> str:
     best = state.best_val
     return "—" if best is None else f"{best:.4g}"
+
+
+def best_val_tooltip(state: RunState) -> str:
+    """What the Best val number is for this run's model (engine.best_value's one label)."""
+    label = best_value_label(state.model_cfg)
+    return f"{label[0].upper()}{label[1:]}."
 
 
 def nll_text(state: RunState) -> str:
@@ -197,6 +205,8 @@ class RunsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if index.column() == COLUMNS.index("NLL"):
                 return nll_tooltip(state)
+            if index.column() == COLUMNS.index("Best val"):
+                return best_val_tooltip(state)
             return row_tooltip(state)
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in NUMERIC_COLUMNS:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

@@ -1,6 +1,8 @@
 """The comparison's metrics table (``compareMetricsTable``): engine.compare.metrics_table of the
-compared runs, a row per metric and a column per run, the best value of each row marked (bold,
-★), sortable by any column, exported as CSV with engine.compare.write_table."""
+compared runs, a row per metric and a column per run (what each number is in its tooltip), the
+best value of each row marked (bold, ★), then the rows of words that say how the numbers were
+measured (best_val_is, likelihood, measured_on); sortable by any column, exported with
+engine.compare.write_table as a tidy CSV (a row per run there)."""
 
 from __future__ import annotations
 
@@ -87,7 +89,7 @@ class CompareMetricsTable(QWidget):
         self.table.setHorizontalHeaderLabels(["metric", *(short_name(n) for n in data.runs)])
         for c, name in enumerate(data.runs, start=1):
             self.table.horizontalHeaderItem(c).setToolTip(name)
-        self.table.setRowCount(len(data.rows))
+        self.table.setRowCount(len(data.rows) + len(data.texts))
         bold = QFont(self.font())
         bold.setBold(True)
         for r, row in enumerate(data.rows):
@@ -102,6 +104,14 @@ class CompareMetricsTable(QWidget):
                 cell.setToolTip(f"{row.about}: {value!r}" + (" — the best" if c == best else ""))
                 if c == best:
                     cell.setFont(bold)
+                self.table.setItem(r, c + 1, cell)
+        for r, column in enumerate(data.texts, start=len(data.rows)):
+            item = SortableItem(column.key, column.key)
+            item.setToolTip(column.about)
+            self.table.setItem(r, 0, item)
+            for c, text in enumerate(column.values):
+                cell = SortableItem(text or "—", text)
+                cell.setToolTip(text or f"{column.about}: none")
                 self.table.setItem(r, c + 1, cell)
         self.table.setSortingEnabled(True)
         header = self.table.horizontalHeader()

@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 #: what a sweep in the panel can vary: engine.sweep's axis -> the words shown
 SWEEP_AXES = {"beta": "β", "latent_dim": "Latent size", "level": "Noise level", "lr": "Learning rate",
               "seed": "Seed", "variant": "Variant"}
-_WHOLE_AXES = ("latent_dim", "seed")
 QUEUE_FORMAT = "latent-explorer-queue"
 QUEUE_VERSION = 1
 QUEUE_FILE = "train-queue.json"
@@ -102,27 +101,26 @@ class QueueItem:
 
 
 def parse_sweep_values(axis: str, text: str) -> list:
-    """The values of a sweep as typed ("1, 4"); UserError with the reason."""
-    title = SWEEP_AXES.get(axis, axis)
-    parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
-    if not parts:
-        raise UserError(f"Type the values of {title} to sweep over, separated by commas (e.g. 1, 4).")
-    if axis == "variant":
-        unknown = [p for p in parts if p not in VARIANTS]
-        if unknown:
-            raise UserError(f"{unknown[0]} is not a variant; use one of {', '.join(VARIANTS)}.")
-        values = parts
-    else:
-        values = []
-        for p in parts:
-            try:
-                values.append(int(p) if axis in _WHOLE_AXES else float(p))
-            except ValueError:
-                kind = "whole numbers" if axis in _WHOLE_AXES else "numbers"
-                raise UserError(f"The values of {title} must be {kind} separated by commas; {p!r} is not.") from None
-    if len(set(map(repr, values))) != len(values):
-        raise UserError(f"The values of {title} repeat one another: each run of a sweep must differ.")
-    return values
+    """The values of a sweep as typed ("1, 4"), parsed as the CLI parses its comma lists
+    (engine.sweep.parse_values: a repeated value is refused); UserError with the reason."""
+    from engine.sweep import parse_values
+    return parse_values(axis, text, title=SWEEP_AXES.get(axis, axis))
+
+
+def confirm_large_sweep(parent: QWidget | None, n: int) -> bool:
+    """True when ``n`` runs may be queued: at once up to engine.sweep.CONFIRM_ABOVE, above it
+    only when the person says yes to the question (the CLI's --yes)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from engine.sweep import CONFIRM_ABOVE
+    if n <= CONFIRM_ABOVE:
+        return True
+    answer = QMessageBox.question(parent, "Queue a large sweep",
+                                  f"This sweep plans {n} runs, more than {CONFIRM_ABOVE}; they train one after "
+                                  "another. Queue them all?",
+                                  QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                  QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes
 
 
 def sweep_items(configs: tuple, axis: str, text: str) -> list[QueueItem]:
@@ -135,7 +133,7 @@ def sweep_items(configs: tuple, axis: str, text: str) -> list[QueueItem]:
         items = expand(data, model, train, {axis: values})
     except ConfigError as exc:
         message = str(exc)
-        if message.startswith("--"):   # the CLI's wording: say it the panel's way
+        if message.startswith(f"{axis} is not a parameter"):   # the engine's wording: say it the panel's way
             message = (f"{SWEEP_AXES.get(axis, axis)} is not a setting of the {VARIANTS[model.variant].title}; "
                        "choose a variant that has it, or sweep over another parameter.")
         raise UserError(message) from None

@@ -501,12 +501,14 @@ class MainWindow(QMainWindow):
         self._say_queued([item])
 
     def queue_sweep(self, request) -> None:
-        from explorer.training.queue import sweep_items
+        from explorer.training.queue import confirm_large_sweep, sweep_items
         configs, axis, text = request
         try:
             items = sweep_items(configs, axis, text)
         except UserError as exc:
             self.show_error(str(exc), "The sweep could not be queued")
+            return
+        if not confirm_large_sweep(self, len(items)):
             return
         self.train_queue.add(items)
         self._say_queued(items)

@@ -39,26 +39,27 @@ def runs(tmp_path_factory):
     return [Run.open(p) for p in paths]
 
 
-def test_the_table_has_one_row_per_metric_and_one_column_per_run(runs):
+def test_the_table_has_a_number_per_run_for_each_metric(runs):
     table = compare.metrics_table(runs)
     assert table.runs == ["vae-z2", "beta-z2", "ae-z3"]
     assert all(len(row.values) == 3 for row in table.rows)
     for i, run in enumerate(runs):
-        assert table.row("best_val.total").values[i] == pytest.approx(run.best_val)
+        assert table.row("best_val").values[i] == pytest.approx(run.best_val)
         assert table.row("val.total").values[i] == pytest.approx(run.history.val["total"][-1])
         assert table.row("train.reconstruction").values[i] == pytest.approx(run.history.train["reconstruction"][-1])
         assert table.row("parameters").values[i] == sum(p.numel() for p in run.load_model().parameters())
         assert table.row("train_seconds").values[i] == pytest.approx(sum(run.history.seconds))
         assert table.row("epochs").values[i] == run.epochs_done
     assert table.row("val.kl").values[2] is None  # the AE has no KL term
-    assert table.row("best_val.total").best_index() == int(np.argmin([r.best_val for r in runs]))
+    assert table.row("best_val").best_index() == int(np.argmin([r.best_val for r in runs]))
+    assert "−ELBO" in table.text("best_val_is").values[1] and "β = 4" in table.text("best_val_is").values[1]
 
 
 def test_metrics_json_is_read_defensively(runs):
     table = compare.metrics_table(runs)
     keys = {row.key for row in table.rows if row.key.startswith("metrics.")}
     assert keys == {"metrics.nll", "metrics.elbo", "metrics.active_units", "metrics.knn_accuracy",
-                    "metrics.parameters", "metrics.missing"}  # lists, objects and text left out; damaged file skipped
+                    "metrics.parameters", "metrics.missing"}  # lists and text left out; damaged file skipped
     assert table.row("metrics.nll").values == [31.5, 30.25, None]
     assert table.row("metrics.nll").best_index() == 1
     assert table.row("metrics.knn_accuracy").best_index() == 1
@@ -66,14 +67,58 @@ def test_metrics_json_is_read_defensively(runs):
     assert table.row("metrics.active_units").best_index() is None
 
 
-def test_the_table_as_csv(runs, tmp_path):
+def test_the_table_as_a_tidy_csv(runs, tmp_path):
     path = compare.write_table(compare.metrics_table(runs), tmp_path / "metrics.csv")
     rows = list(csv.reader(path.open()))
-    assert rows[0] == ["metric", "vae-z2", "beta-z2", "ae-z3", "about"]
-    by_key = {r[0]: r for r in rows[1:]}
-    assert float(by_key["metrics.nll"][1]) == 31.5 and by_key["metrics.nll"][3] == ""
-    assert float(by_key["best_val.total"][3]) == pytest.approx(runs[2].best_val)
-    assert "per image" in by_key["val.total"][-1]
+    header, about, *body = rows
+    assert header[0] == "run" and about[0] == "about" and [r[0] for r in body] == ["vae-z2", "beta-z2", "ae-z3"]
+    assert all(len(r) == len(header) for r in rows)
+    col = {name: i for i, name in enumerate(header)}
+    assert float(body[0][col["metrics.nll"]]) == 31.5 and body[2][col["metrics.nll"]] == ""
+    assert float(body[2][col["best_val"]]) == pytest.approx(runs[2].best_val)
+    assert "per image" in about[col["val.total"]] and "nats per image" in about[col["metrics.nll"]]
+    assert {"best_val_is", "likelihood", "measured_on"} <= set(header)
+
+
+@pytest.fixture(scope="module")
+def evaluated(runs, tmp_path_factory):
+    """Two runs evaluated for real (K = 2): one on grey-level digits (its NLL is not a normalised
+    density), one binarised (nats)."""
+    from engine.metrics import evaluate_run
+    parent = tmp_path_factory.mktemp("evaluated")
+    out = []
+    for name, binarize in (("grey", False), ("binary", True)):
+        trainer = Trainer(DIGITS, small_model("vae"), quick_train(epochs=1, binarize=binarize), run_parent=parent,
+                          run_name=name)
+        trainer.run_to_end()
+        evaluate_run(trainer.run, nll_samples=2)
+        out.append(Run.open(trainer.run.path))
+    return out
+
+
+def test_better_names_real_fields(evaluated):
+    """Fault 11: 'lower is better' keys named fields metrics.json never had (elbo_loss, reconstruction_se)."""
+    fields = set(compare.read_metrics(evaluated[1]))
+    assert set(compare.BETTER) <= fields, set(compare.BETTER) - fields
+
+
+def test_nested_numbers_units_and_images_reach_the_csv(evaluated, tmp_path):
+    """Fault 11: nested values were dropped, units, K, images and binarisation unsaid, and a
+    grey-level NLL sat unflagged beside nats."""
+    path = compare.write_table(compare.metrics_table(evaluated), tmp_path / "m.csv")
+    header, about, grey, binary = list(csv.reader(path.open()))
+    col = {name: i for i, name in enumerate(header)}
+    for key in ("metrics.reconstruction.bce", "metrics.reconstruction.squared_error", "metrics.nll_samples",
+                "metrics.images.n", "metrics.images.binarized"):
+        assert grey[col[key]] != "" and binary[col[key]] != "", key
+    assert float(grey[col["metrics.nll_samples"]]) == 2
+    assert (grey[col["metrics.images.binarized"]], binary[col["metrics.images.binarized"]]) == ("0", "1")
+    assert grey[col["metrics.nll"]] == "" and grey[col["metrics.nll_not_normalised"]] != ""
+    assert binary[col["metrics.nll"]] != "" and binary[col["metrics.nll_not_normalised"]] == ""
+    assert "nats per image" in about[col["metrics.nll"]]
+    assert "not a normalised density" in about[col["metrics.nll_not_normalised"]]
+    assert "summed over pixels" in about[col["metrics.reconstruction.squared_error"]]
+    assert "binarised once" in binary[col["measured_on"]] and "images" in grey[col["measured_on"]]
 
 
 def test_samples_share_noise_where_latent_size_and_prior_allow(runs):
@@ -114,7 +159,7 @@ def test_compare_from_the_cli(runs, tmp_path, capsys):
     fig, table = tmp_path / "fig.png", tmp_path / "metrics.csv"
     assert main(["compare", *(str(r.path) for r in runs), "--out", str(fig), "--table", str(table), "--n", "8"]) == 0
     assert Image.open(fig).width >= 3 * 240
-    assert next(csv.reader(table.open()))[1:4] == [r.name for r in runs]
+    assert [row[0] for row in csv.reader(table.open())][2:] == [r.name for r in runs]   # a row per run
     assert "wrote" in capsys.readouterr().out
 
 
@@ -136,6 +181,6 @@ def test_bad_compare_arguments_are_one_sentence(runs, tmp_path, monkeypatch, cap
 def test_a_missing_run_touches_no_existing_figure(runs, tmp_path, capsys):
     fig = tmp_path / "fig.png"
     fig.write_bytes(b"keep me")
-    assert main(["compare", str(runs[0].path), str(tmp_path / "nope"), "--out", str(fig)]) == 2
+    assert main(["compare", str(runs[0].path), str(tmp_path / "nope"), "--out", str(fig), "--force"]) == 2
     assert "is not a folder" in capsys.readouterr().err
     assert fig.read_bytes() == b"keep me"

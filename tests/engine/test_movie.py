@@ -227,12 +227,34 @@ def test_a_run_without_a_movie_or_a_bad_target_is_one_sentence(tmp_path, capsys)
 
 def test_mp4_without_imageio_ffmpeg_says_what_to_install(recorded, tmp_path, monkeypatch, capsys):
     run, _, _ = recorded
-    monkeypatch.setattr(export, "video_available", lambda: False)
+    import importlib.util
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "imageio_ffmpeg" else find_spec(name, *a))
     assert main(["export", "movie", str(run.path), "--out", str(tmp_path / "map.mp4")]) == 2
     assert "pip install 'latent-explorer[video]'" in capsys.readouterr().err
     with pytest.raises(UserError, match="imageio-ffmpeg"):
         export.save_animation([np.zeros((16, 16, 3), np.uint8)] * 2, tmp_path / "t.mp4")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("exe", ["missing", "exits-1"])
+def test_a_broken_ffmpeg_is_one_sentence_not_a_key_error(recorded, tmp_path, monkeypatch, capsys, exe):
+    """Fault 6: imageio-ffmpeg present but its ffmpeg broken ended in imageio's KeyError: None
+    (or an OSError, or an empty file); the writer is tried before any work."""
+    pytest.importorskip("imageio_ffmpeg")
+    run, _, _ = recorded
+    broken = tmp_path / "bin" / "ffmpeg"
+    if exe == "exits-1":
+        broken.parent.mkdir()
+        broken.write_text("#!/bin/sh\nexit 1\n")
+        broken.chmod(0o755)
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(broken))   # the exe lookup imageio-ffmpeg makes first
+    assert not export.video_available()
+    out = tmp_path / "map.mp4"
+    assert main(["export", "movie", str(run.path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "Writing MP4 does not work here: imageio-ffmpeg is installed but its ffmpeg failed" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and not out.exists()
 
 
 @pytest.mark.skipif(not export.video_available(), reason="imageio-ffmpeg (the video extra) is not installed")

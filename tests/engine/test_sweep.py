@@ -37,7 +37,7 @@ def test_several_lists_give_their_product():
 def test_a_variant_sweep_applies_each_parameter_only_where_it_belongs():
     combos = sweep.combinations({"variant": ["vae", "beta_vae"], "beta": [1.0, 4.0]})
     assert combos == [{"variant": "vae"}, {"variant": "beta_vae", "beta": 1.0}, {"variant": "beta_vae", "beta": 4.0}]
-    with pytest.raises(ConfigError, match="--noise is not a parameter of the Variational autoencoder or the β-VAE"):
+    with pytest.raises(ConfigError, match="^noise is not a parameter of the Variational autoencoder or the β-VAE"):
         sweep.combinations({"variant": ["vae", "beta_vae"], "noise": ["masking"]})
 
 
@@ -53,10 +53,10 @@ def test_expand_builds_validated_configs_named_after_the_swept_values():
 
 
 def test_the_cli_expands_a_variant_sweep_through_the_train_options():
-    from engine.cli import _sweep_items
+    from engine.cli.sweep import sweep_items
     a = build_parser().parse_args(["sweep", "--model", "vae,beta_vae", "--beta", "1,4", "--latent-dim", "2,3",
                                    "--warmup-epochs", "2", "--hidden", "32"])
-    items = _sweep_items(a)
+    items = sweep_items(a)
     assert [(i.model.variant, i.model.latent_dim, getattr(i.model.params, "beta", None)) for i in items] == [
         ("vae", 2, None), ("vae", 3, None), ("beta_vae", 2, 1.0), ("beta_vae", 2, 4.0), ("beta_vae", 3, 1.0),
         ("beta_vae", 3, 4.0)]
@@ -101,11 +101,14 @@ def test_a_failed_run_does_not_stop_the_sweep(tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize("args,sentence", [
-    (["--model", "vae", "--beta", "1,4"], "--beta is not a parameter of the Variational autoencoder."),
-    (["--model", "beta_vae", "--beta", "1,x"], "Argument --beta: expected a float or a comma list of them"),
+    (["--model", "vae", "--beta", "1,4"], "error: beta is not a parameter of the Variational autoencoder."),
+    (["--model", "beta_vae", "--beta", "1,x"], "error: The value 'x' of beta must be a number"),
     (["--model", "beta_vae", "--beta", "1,-4"], "β must be at least 0.0, not -4.0."),
-    (["--model", "vae,nope"], "Argument --model: 'nope' is not one of"),
-    (["--model", "denoising_ae", "--noise", "gaussian,blur"], "'blur' is not one of gaussian, masking"),
+    (["--model", "vae,nope"], "'nope' is not a variant; use one of"),
+    (["--model", "denoising_ae", "--noise", "gaussian,blur"], "'blur' is not a choice of noise; use one of gaussian, masking"),
+    # a repeated value is a typo: refused (it used to be dropped in silence), naming the setting, not --beta
+    (["--model", "beta_vae", "--beta", "1,4,1"], "error: The values of beta repeat 1: each run of a sweep must differ"),
+    (["--model", "beta_vae", "--seed", "3,3"], "The values of seed repeat 3"),
 ])
 def test_bad_sweeps_are_refused_in_one_sentence_before_training(tmp_path, capsys, args, sentence):
     out = tmp_path / "runs"
@@ -113,6 +116,22 @@ def test_bad_sweeps_are_refused_in_one_sentence_before_training(tmp_path, capsys
     err = capsys.readouterr().err
     assert sentence in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not out.exists()
+
+
+def test_a_large_sweep_says_its_count_and_is_refused_without_yes(tmp_path, capsys, monkeypatch):
+    """Fault 7: four lists of ten planned 10,000 runs and started at once."""
+    out = tmp_path / "runs"
+    big = ["--model", "beta_vae", "--beta", "1,2,3,4", "--seed", ",".join(map(str, range(sweep.CONFIRM_ABOVE)))]
+    assert main(["sweep", *big, *FAST, "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    n = 4 * sweep.CONFIRM_ABOVE
+    assert f"sweep: {n} runs" in captured.out
+    assert f"The sweep plans {n} runs, more than {sweep.CONFIRM_ABOVE}; add --yes" in captured.err
+    assert not out.exists()
+    started = []
+    monkeypatch.setattr(sweep, "run_local", lambda items, *a, **k: started.append(len(items)) or [])
+    assert main(["sweep", *big, *FAST, "--out", str(out), "--yes"]) == 0
+    assert started == [n]
 
 
 def test_ray_missing_is_one_sentence(tmp_path, capsys, monkeypatch):

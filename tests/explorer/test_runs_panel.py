@@ -171,3 +171,12 @@ def test_focus_stays_with_the_runs_after_resume(qtbot, panel, session, states):
     qtbot.waitUntil(panel.resume_button.hasFocus)
     ae._set_status("running")
     assert panel.table.hasFocus()
+
+
+def test_the_best_value_tooltip_says_what_the_number_is(panel, states):
+    """Fault 10: the VAE's best value is its −ELBO, the AE's its objective; each row says which."""
+    tips = {cell(panel, row, "Variant"): cell(panel, row, "Best val", Qt.ItemDataRole.ToolTipRole) for row in range(2)}
+    vae = next(tip for title, tip in tips.items() if "Variational" in title)
+    ae = next(tip for title, tip in tips.items() if "Variational" not in title)
+    assert vae.startswith("Best validation −ELBO") and "nats per image" in vae
+    assert "L = rec(x, g(f(x)))" in ae

@@ -141,11 +141,12 @@ def test_the_pictures_table_loss_and_figure(qtbot, run_paths, tmp_path):
     table = view.metrics.table
     assert table.columnCount() == 3 and table.rowCount() >= 3   # metric + both runs
     keys = [table.item(r, 0).text() for r in range(table.rowCount())]
-    best = table.item(keys.index("best_val.total"), 1 + view.metrics.best_marked()["best_val.total"])
+    best = table.item(keys.index("best_val"), 1 + view.metrics.best_marked()["best_val"])
+    assert table.item(keys.index("best_val_is"), 1).text().startswith("best validation")   # what the number is
     assert best.text().startswith("★") and best.font().bold()
     table.sortItems(1)
     view.metrics.export_csv(tmp_path / "metrics.csv")
-    assert (tmp_path / "metrics.csv").read_text().startswith("metric,")
+    assert (tmp_path / "metrics.csv").read_text().startswith("run,")   # tidy: a row per run
     view.tabs.setCurrentWidget(view.loss)
     terms = view.loss.terms()
     assert "total" in terms and len(terms) > 1

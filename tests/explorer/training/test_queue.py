@@ -145,6 +145,34 @@ def test_sweep_values_are_checked_with_one_sentence():
     assert [i.model.variant for i in both] == ["vae", "ae"]
 
 
+def test_the_window_parses_sweep_values_as_the_cli_does():
+    """One parser (engine.sweep.parse_values): the same refusal for a repeat, naming the setting."""
+    from engine.sweep import parse_values
+    configs = (DIGITS, small_model("beta_vae"), quick_train())
+    with pytest.raises(UserError, match=r"^The values of β repeat 4: each run of a sweep must differ"):
+        sweep_items(configs, "beta", "1, 4, 4")
+    with pytest.raises(UserError, match=r"^The values of beta repeat 4"):
+        parse_values("beta", "1, 4, 4")
+
+
+@pytest.mark.parametrize("answer,queued", [("No", 0), ("Yes", 51)])
+def test_a_sweep_above_the_limit_asks_first(window, monkeypatch, answer, queued):
+    """Fault 7 in the window: more than engine.sweep.CONFIRM_ABOVE runs are queued only on Yes."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from engine.sweep import CONFIRM_ABOVE
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a, **k: asked.append(a[2]) or getattr(QMessageBox.StandardButton, answer))
+    window.train_queue.set_paused(True)
+    configs = (DIGITS, small_model("vae"), quick_train())
+    window.queue_sweep((configs, "seed", ", ".join(map(str, range(CONFIRM_ABOVE + 1)))))
+    assert len(asked) == 1 and f"{CONFIRM_ABOVE + 1} runs" in asked[0]
+    assert len(window.train_queue.items) == queued
+    window.queue_sweep((configs, "seed", "0, 1"))   # small: no question
+    assert len(asked) == 1 and len(window.train_queue.items) == queued + 2
+
+
 def test_a_preset_of_two_runs_queues_both(window, tmp_path):
     preset_file = tmp_path / "pair.json"
     preset_file.write_text(json.dumps({
