@@ -1,4 +1,4 @@
-"""Shared test set-up: Qt offscreen, and no test may leave a training thread running."""
+"""Shared test set-up: Qt offscreen, and no test may leave a thread running (a task of any kind)."""
 
 import os
 
@@ -7,6 +7,7 @@ os.environ.setdefault("LATENT_EXPLORER_SETTINGS", "memory")  # never touch the u
 os.environ.setdefault("LATENT_EXPLORER_WARM_UP", "0")  # no UMAP compilation behind every test window (tests that need it ask)
 
 import gc  # noqa: E402
+import sys  # noqa: E402
 import threading  # noqa: E402
 
 import pytest  # noqa: E402
@@ -18,18 +19,27 @@ import pytest  # noqa: E402
 gc.disable()
 
 
+def leaked_threads(before: set) -> list[str]:
+    """What a test left running: every thread of the task registry (explorer.tasks: tasks of every
+    kind, training, the projection service, the preload), and the Python threads not there
+    ``before`` that are not daemons.  The registry's leaked threads are stopped and waited for, so
+    that the next test starts clean."""
+    tasks = sys.modules.get("explorer.tasks")   # not imported: no task can have started
+    leaked = []
+    if tasks is not None and tasks.live_threads():
+        leaked = [f"{t.objectName()} (QThread)" for t in tasks.live_threads()]
+        for task in tasks.running_tasks():
+            task.cancel()
+        tasks.wait_for_all(10_000)
+    leaked += [t.name for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
+    return leaked
+
+
 @pytest.fixture(autouse=True)
 def no_thread_left_running():
-    """Fail a test that leaves a Python thread or a training QThread running."""
+    """Fail a test that leaves a registered task's thread or a Python thread running."""
     before = set(threading.enumerate())
     yield
     gc.collect()   # on the main thread (see gc.disable above)
-    try:
-        from engine.worker import live_threads
-    except ImportError:
-        live = []
-    else:
-        live = [t for t in live_threads() if t.isRunning()]
-    extra = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
-    assert not live, f"{len(live)} training thread(s) still running after the test"
-    assert not extra, f"threads left running: {[t.name for t in extra]}"
+    leaked = leaked_threads(before)
+    assert not leaked, f"threads left running after the test: {leaked}"

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from engine.errors import UserError
 from explorer.resources import icon_path
 from explorer.shutdown import end_library_threads
+from explorer.tasks import wait_for_all
 from explorer.widgets import ElidedLabel
 from explorer.window.status_bar import app_version, device_description, short_form
 
@@ -39,7 +40,7 @@ CLOSE_TIMEOUT_MS = 1800
 APP_TITLE = "Latent Explorer"
 #: what the background thread imports before the views are built (all of it without Qt widgets)
 ENGINE_MODULES = ("torch", "engine.config", "engine.data", "engine.models", "engine.runs", "engine.training",
-                  "engine.worker", "engine.projection")
+                  "engine.projection")
 #: the loss dock's default share of the window's height, and its least height in pixels
 LOSS_SHARE, LOSS_MIN_PX = 0.3, 230
 
@@ -1086,12 +1087,8 @@ class MainWindow(QMainWindow):
             QApplication.processEvents()
             self.session.stop_all(60_000)
         self._close_compare()
-        if self._download is not None:
-            self._download.wait(CLOSE_TIMEOUT_MS)
         self._library_cancelled = True   # the run being read is the last
-        for task in [*self._exports, self._loading, self._library_task, *(s._dataset_task for s in self.session.runs)]:
-            if task is not None:
-                task.wait(60_000)   # a thread must never be destroyed while it runs
+        wait_for_all(60_000)   # every task (downloads, exports, loads, the preload): a running thread is never destroyed
         self.latent_view.colouring.wait()
         self.save_settings()
         end_library_threads()   # nothing of ours outlives the window

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
 
 from explorer.window.runtime import (
@@ -68,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
             return
         preloads.append(preload_in_background())
 
-    preloads: list[threading.Thread] = []
+    preloads: list = []   # the preload's BackgroundTask, once started
     window.build_views_in_background(before=before_views, then=with_views)
     code = app.exec()
-    for thread in filter(None, preloads):   # its rehearsal step inside torch must not meet the exit (an abort)
-        thread.join(timeout=30)
+    for task in filter(None, preloads):   # its rehearsal step inside torch must not meet the exit (an abort)
+        task.wait(30_000)
     return code
