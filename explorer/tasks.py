@@ -22,8 +22,9 @@ task.pause(); task.resume(); task.stop(); task.wait(10_000)
   thread-safe flags, which act between two optimizer steps.  The trainer lowers its own thread's
   priority (``engine.training.TRAIN_NICENESS``) as it starts.
 - A long-lived thread that is not a task (the projection service's) joins the registry with
-  ``register_thread``.  ``live_threads()`` lists every registered thread still running,
-  ``wait_for_all()`` waits for them: a QThread must never be destroyed while it runs (an abort).
+  ``register_thread``.  ``live_threads()`` lists every registered thread still running;
+  ``wait_for_tasks()`` waits for every task: a QThread must never be destroyed while it runs (an
+  abort).
 
 A task's thread ends itself as its work ends (``quit()`` from that thread): a ``quit()`` queued to
 the GUI thread would never run while the GUI thread sits in ``wait()``, at closing say.  PySide6
@@ -252,12 +253,13 @@ def running_tasks() -> list[BackgroundTask]:
     return [task for thread, task in list(_running.items()) if _is_running(thread)]
 
 
-def wait_for_all(timeout_ms: int = 10_000) -> bool:
-    """Wait for every registered thread (services: shut them down first); True when all ended."""
+def wait_for_tasks(timeout_ms: int = 10_000) -> bool:
+    """Wait for every task's thread; True when all have ended.  (A service's thread ends with the
+    service's own shutdown, which waits for it: closing shuts the services down first.)"""
     deadline = time.monotonic() + timeout_ms / 1000
-    for thread in live_threads():
-        thread.wait(max(0, round((deadline - time.monotonic()) * 1000)))
-    return not live_threads()
+    for task in running_tasks():
+        task.wait(max(0, round((deadline - time.monotonic()) * 1000)))
+    return not running_tasks()
 
 
 def _is_running(thread: QThread) -> bool:

@@ -19,18 +19,28 @@ import pytest  # noqa: E402
 gc.disable()
 
 
-def leaked_threads(before: set) -> list[str]:
-    """What a test left running: every thread of the task registry (explorer.tasks: tasks of every
-    kind, training, the projection service, the preload), and the Python threads not there
-    ``before`` that are not daemons.  The registry's leaked threads are stopped and waited for, so
-    that the next test starts clean."""
+def running_threads() -> set:
+    """The Python threads alive and the task registry's threads running (explorer.tasks: tasks of
+    every kind, training, the projection service, the preload)."""
     tasks = sys.modules.get("explorer.tasks")   # not imported: no task can have started
+    return set(threading.enumerate()) | set(tasks.live_threads() if tasks is not None else ())
+
+
+def leaked_threads(before: set) -> list[str]:
+    """What a test left running that did not run ``before`` it (a module's fixture may keep a
+    service's thread for its tests): every thread of the task registry, and the Python threads that
+    are not daemons.  The registry's leaked tasks are cancelled and waited for, so that the next
+    test starts clean."""
+    tasks = sys.modules.get("explorer.tasks")
     leaked = []
-    if tasks is not None and tasks.live_threads():
-        leaked = [f"{t.objectName()} (QThread)" for t in tasks.live_threads()]
+    if tasks is not None:
+        new = [t for t in tasks.live_threads() if t not in before]
+        leaked = [f"{t.objectName()} (QThread)" for t in new]
         for task in tasks.running_tasks():
-            task.cancel()
-        tasks.wait_for_all(10_000)
+            if task.thread in new:
+                task.cancel()
+        for thread in new:
+            thread.wait(10_000)
     leaked += [t.name for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
     return leaked
 
@@ -38,7 +48,7 @@ def leaked_threads(before: set) -> list[str]:
 @pytest.fixture(autouse=True)
 def no_thread_left_running():
     """Fail a test that leaves a registered task's thread or a Python thread running."""
-    before = set(threading.enumerate())
+    before = running_threads()
     yield
     gc.collect()   # on the main thread (see gc.disable above)
     leaked = leaked_threads(before)

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from engine.errors import UserError
 from explorer.resources import icon_path
 from explorer.shutdown import end_library_threads
-from explorer.tasks import wait_for_all
+from explorer.tasks import wait_for_tasks
 from explorer.widgets import ElidedLabel
 from explorer.window.status_bar import app_version, device_description, short_form
 
@@ -1088,7 +1088,7 @@ class MainWindow(QMainWindow):
             self.session.stop_all(60_000)
         self._close_compare()
         self._library_cancelled = True   # the run being read is the last
-        wait_for_all(60_000)   # every task (downloads, exports, loads, the preload): a running thread is never destroyed
+        wait_for_tasks(60_000)   # every task (downloads, exports, loads, the preload): a running thread is never destroyed
         self.latent_view.colouring.wait()
         self.save_settings()
         end_library_threads()   # nothing of ours outlives the window

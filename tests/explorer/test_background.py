@@ -4,7 +4,7 @@ GUI thread) and one registry of every thread, which closing and the tests' fixtu
 import threading
 import time
 
-from explorer.tasks import BackgroundTask, live_threads, running_tasks, wait_for_all
+from explorer.tasks import BackgroundTask, live_threads, running_tasks, wait_for_tasks
 
 
 def test_wait_returns_when_the_function_ends_while_the_gui_thread_waits(qtbot):
@@ -133,14 +133,14 @@ def test_the_registry_sees_every_kind_of_task(qtbot):
         gate.set()
         training.stop()
         assert projections.shutdown()
-        assert wait_for_all(120_000)
+        assert wait_for_tasks(120_000)
     assert live_threads() == [] and running_tasks() == []
 
 
 def test_the_fixtures_check_fails_a_test_that_leaks_a_task(qtbot):
-    from tests.conftest import leaked_threads
+    from tests.conftest import leaked_threads, running_threads
 
-    before = set(threading.enumerate())
+    before = running_threads()
     gate = threading.Event()
     leak = BackgroundTask(_ticker([], gate), name="leaky")
     leak.start()
@@ -148,6 +148,11 @@ def test_the_fixtures_check_fails_a_test_that_leaks_a_task(qtbot):
     gate.set()
     assert leak.wait(5000) and leak.is_cancelled()
     assert leaked_threads(before) == []
+    running = BackgroundTask(_ticker([], gate))   # a thread that ran before the test is not its leak
+    running.start()
+    assert leaked_threads(running_threads()) == []
+    running.stop()
+    assert running.wait(5000)
 
 
 def test_closing_the_window_waits_for_every_task(qtbot, tmp_path):

@@ -18,7 +18,7 @@ from explorer.session import RunState, Session
 from explorer.window.main_window import MainWindow
 from tests.engine.helpers import DIGITS, quick_train, small_model
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]   # the repository (this file is in tests/explorer/map/)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]   # the repository (this file is in tests/explorer/window/)
 
 
 def test_start_up_leaves_slow_imports_for_later():
