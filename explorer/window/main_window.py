@@ -3,7 +3,7 @@ right, the loss plot below; menus, shortcuts, status bar, and the layout remembe
 
 The window comes up before torch is imported (torch alone takes about 2 s): ``MainWindow(...,
 deferred=True)`` builds the frame, the menus and the docks with placeholders, and
-``build_views_in_background()`` imports the engine on a plain thread while the shown window
+``build_views_in_background()`` imports the engine on a background task while the shown window
 paints, then builds the views in the GUI thread.  By default (tests, tools) it builds at once.
 This module imports nothing heavy at its top for that reason.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
@@ -32,7 +31,7 @@ from PySide6.QtWidgets import (
 from engine.errors import UserError
 from explorer.resources import icon_path
 from explorer.shutdown import end_library_threads
-from explorer.tasks import wait_for_tasks
+from explorer.tasks import BackgroundTask, wait_for_tasks
 from explorer.widgets import ElidedLabel
 from explorer.window.status_bar import app_version, device_description, short_form
 
@@ -155,11 +154,11 @@ class MainWindow(QMainWindow):
 
     # -- the views (torch and everything that needs it) -------------------------------------------
     def build_views_in_background(self, before=None, then=None) -> None:
-        """Import the engine on a plain thread while the shown window paints, then, in the GUI
+        """Import the engine on a background task's thread while the shown window paints, then, in the GUI
         thread, call ``before()``, build the views and call ``then()``."""
         failure: list[BaseException] = []
 
-        def load() -> None:
+        def load(_progress) -> None:
             import importlib
             try:
                 for name in ENGINE_MODULES:
@@ -167,7 +166,7 @@ class MainWindow(QMainWindow):
             except BaseException as exc:  # noqa: BLE001 — reported in the GUI thread
                 failure.append(exc)
 
-        loader = threading.Thread(target=load, name="engine-import", daemon=True)
+        loader = BackgroundTask(load, self, name="engine-import")   # closing waits for it, as for every task
         loader.start()
         self.state_label.setText("Loading the engine (torch)…")
         # meanwhile this thread imports the plotting library (Qt's, so not on the other thread)
@@ -176,7 +175,7 @@ class MainWindow(QMainWindow):
         poll.setInterval(15)
 
         def check() -> None:
-            if loader.is_alive():
+            if loader.is_running():
                 return
             poll.stop()
             poll.deleteLater()
@@ -1072,7 +1071,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         """Stop every run (each saves as it stops), wait for the threads, remember the layout.
         A projection is never waited for: its process is killed first."""
-        if not self._built:   # closed while the engine was still loading: nothing runs yet
+        if not self._built:   # closed while the engine was still loading: nothing else runs yet
+            wait_for_tasks(60_000)   # the import of the engine (a running thread is never destroyed)
             self.save_settings()
             super().closeEvent(event)
             return

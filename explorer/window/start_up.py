@@ -2,8 +2,8 @@
 GUI beside a training thread.
 
 ``main()`` imports no torch before the window is shown: the frame, its menus and placeholders
-come up in a fraction of a second, torch and the engine are imported on a plain thread while it
-paints, and the views are built in the GUI thread once they are there
+come up in a fraction of a second, torch and the engine are imported on a background task
+(explorer/tasks.py) while it paints, and the views are built in the GUI thread once they are there
 (``MainWindow.build_views_in_background``).  ``LATENT_EXPLORER_LAUNCH_PROBE=1`` makes ``main()``
 print when the window was shown and when its views were built, then quit
 (benchmarks/bench_app.py measures launches that way)."""

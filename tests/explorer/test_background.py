@@ -165,3 +165,20 @@ def test_closing_the_window_waits_for_every_task(qtbot, tmp_path):
     w.close()
     assert not task.is_running()
     w.latent_view.shutdown()
+
+
+def test_a_window_closed_while_the_engine_loads_waits_for_the_import(qtbot, tmp_path, monkeypatch):
+    """The launch's import of the engine is a task too: a window closed before its views are built
+    waits for it, rather than leave a thread importing into an exiting interpreter."""
+    import explorer.window.main_window as main_window
+    (tmp_path / "slow_engine_module.py").write_text("import time\ntime.sleep(1.0)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(main_window, "ENGINE_MODULES", ("slow_engine_module",))
+    w = main_window.MainWindow(runs_dir=tmp_path / "runs", deferred=True)
+    qtbot.addWidget(w)
+    w.show()
+    w.build_views_in_background()
+    assert [t.objectName() for t in live_threads()] == ["engine-import"]
+    w.close()
+    assert running_tasks() == []
+    assert not any(t.name == "engine-import" and t.is_alive() for t in threading.enumerate())
