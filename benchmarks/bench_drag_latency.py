@@ -324,7 +324,7 @@ def measure(args) -> dict:
             from explorer.window.runtime import collect_garbage_on_gui_thread, preload_in_background
             window.garbage_collector = collect_garbage_on_gui_thread()   # as explorer/window/start_up.py's with_views
             preload = preload_in_background()
-            while preload.is_alive():   # a person clicks Train a few seconds after launch
+            while preload.is_running():   # a person clicks Train a few seconds after launch
                 run_for(0.1)
             run_for(1.1)   # the collector's next check freezes what the preload imported
         log = EventLog()

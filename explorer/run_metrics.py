@@ -8,8 +8,6 @@ number is recorded in metrics.json (``nll_samples``) and the runs table's toolti
 
 from __future__ import annotations
 
-import threading
-
 from PySide6.QtCore import QObject, Signal
 
 from explorer.tasks import BackgroundTask
@@ -32,7 +30,6 @@ class MetricsRunner(QObject):
         self._pending: list = []
         self._task: BackgroundTask | None = None
         self._state = None
-        self._stop = threading.Event()
 
     def is_busy(self) -> bool:
         return self._task is not None or bool(self._pending)
@@ -57,14 +54,13 @@ class MetricsRunner(QObject):
             return
         from engine.metrics import evaluate_run
         state = self._state = self._pending.pop(0)
-        self._stop = stop = threading.Event()
         run, dataset, k = state.run, state.dataset, self.nll_samples
 
         def work(progress):
-            return evaluate_run(run, nll_samples=k, dataset=dataset, stop=stop,
+            return evaluate_run(run, nll_samples=k, dataset=dataset, stop=task.stopping,
                                 progress=lambda _stage, done, total: progress(done, total))
 
-        task = self._task = BackgroundTask(work, self)
+        task = self._task = BackgroundTask(work, self, name="metrics")
         task.progressed.connect(lambda p: self.progressed.emit((state, *p)))
         task.finished.connect(lambda metrics: self._done(state, metrics, None))
         task.failed.connect(lambda message: self._done(state, None, message))
@@ -74,8 +70,7 @@ class MetricsRunner(QObject):
     def _done(self, state, metrics, message) -> None:
         task, self._task, self._state = self._task, None, None
         if task is not None:
-            task.thread.quit()   # (its own queued quit comes after this slot: ask now, then wait)
-            task.wait(5_000)
+            task.wait(5_000)   # it ends its thread right after its last signal
             task.deleteLater()
         if metrics is not None:
             state.metrics, state.metrics_note = metrics, ""
@@ -94,9 +89,10 @@ class MetricsRunner(QObject):
                 waiting.metrics_note = ""
                 waiting.metrics_changed.emit()
             self._pending.clear()
-            self._stop.set()
-        elif state is self._state:
-            self._stop.set()
+            if self._task is not None:
+                self._task.stop()
+        elif state is self._state and self._task is not None:
+            self._task.stop()
         elif state in self._pending:
             self._pending.remove(state)
             state.metrics_note = ""

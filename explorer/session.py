@@ -36,8 +36,8 @@ from engine.models import VARIANTS, AutoencoderModel, build_model
 from engine.movie import ProbeMovie
 from engine.runs import Run
 from engine.training import Trainer, TrainingUpdate, adopt_state
-from engine.worker import TrainingThread
 from explorer.rate_meter import RateMeter
+from explorer.tasks import TrainingTask
 
 FRAME_MS = 250   # the views' refresh period while a run trains
 #: sources read in a few milliseconds (scikit-learn's bundled digits): loaded at once, the rest in the background
@@ -99,7 +99,7 @@ class RunState(QObject):
         self.samples_per_sec = 0.0   # smoothed over time (explorer/rate_meter.py), not the trainer's last report
         self.eta_s = math.nan
         self.rate_meter = RateMeter()
-        self.job: TrainingThread | None = None
+        self.job: TrainingTask | None = None
         self.model: AutoencoderModel | None = None
         self._decoder_stale = False   # new weights loaded, decoder_changed not yet emitted
         self._frame = QTimer(self, singleShot=True, interval=FRAME_MS)
@@ -304,27 +304,27 @@ class RunState(QObject):
             trainer = Trainer(self.data_cfg, self.model_cfg, self.train_cfg, dataset=dataset, run_parent=run_parent,
                               run_name=self.run_name)
         self._trainer = trainer
-        self.job = TrainingThread(trainer)
-        self.job.worker.progressed.connect(self._on_update)
-        self.job.worker.finished.connect(self._on_finished)
-        self.job.worker.failed.connect(self._on_failed)
+        self.job = TrainingTask(trainer)
+        self.job.progressed.connect(self._on_update)
+        self.job.finished.connect(self._on_finished)
+        self.job.failed.connect(self._on_failed)
         self.job.thread.finished.connect(self._on_thread_finished)
         self._set_status("running")
         self.job.start()
 
     def pause(self) -> None:
         if self.is_training:
-            self.job.worker.pause()
+            self.job.pause()
             self._set_status("paused")
 
     def resume(self) -> None:
         if self.is_training:
-            self.job.worker.resume()
+            self.job.resume()
             self._set_status("running")
 
     def stop(self) -> None:
         if self.is_training:
-            self.job.worker.stop()
+            self.job.stop()
 
     def stop_and_wait(self, timeout_ms: int = 10_000) -> bool:
         """Stop training, wait for the thread (the trainer saves the run as it stops)."""

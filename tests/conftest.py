@@ -1,4 +1,4 @@
-"""Shared test set-up: Qt offscreen, and no test may leave a training thread running."""
+"""Shared test set-up: Qt offscreen, and no test may leave a thread running (a task of any kind)."""
 
 import os
 
@@ -7,6 +7,7 @@ os.environ.setdefault("LATENT_EXPLORER_SETTINGS", "memory")  # never touch the u
 os.environ.setdefault("LATENT_EXPLORER_WARM_UP", "0")  # no UMAP compilation behind every test window (tests that need it ask)
 
 import gc  # noqa: E402
+import sys  # noqa: E402
 import threading  # noqa: E402
 
 import pytest  # noqa: E402
@@ -18,18 +19,37 @@ import pytest  # noqa: E402
 gc.disable()
 
 
+def running_threads() -> set:
+    """The Python threads alive and the task registry's threads running (explorer.tasks: tasks of
+    every kind, training, the projection service, the preload)."""
+    tasks = sys.modules.get("explorer.tasks")   # not imported: no task can have started
+    return set(threading.enumerate()) | set(tasks.live_threads() if tasks is not None else ())
+
+
+def leaked_threads(before: set) -> list[str]:
+    """What a test left running that did not run ``before`` it (a module's fixture may keep a
+    service's thread for its tests): every thread of the task registry, and the Python threads that
+    are not daemons.  The registry's leaked tasks are cancelled and waited for, so that the next
+    test starts clean."""
+    tasks = sys.modules.get("explorer.tasks")
+    leaked = []
+    if tasks is not None:
+        new = [t for t in tasks.live_threads() if t not in before]
+        leaked = [f"{t.objectName()} (QThread)" for t in new]
+        for task in tasks.running_tasks():
+            if task.thread in new:
+                task.cancel()
+        for thread in new:
+            thread.wait(10_000)
+    leaked += [t.name for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
+    return leaked
+
+
 @pytest.fixture(autouse=True)
 def no_thread_left_running():
-    """Fail a test that leaves a Python thread or a training QThread running."""
-    before = set(threading.enumerate())
+    """Fail a test that leaves a registered task's thread or a Python thread running."""
+    before = running_threads()
     yield
     gc.collect()   # on the main thread (see gc.disable above)
-    try:
-        from engine.worker import live_threads
-    except ImportError:
-        live = []
-    else:
-        live = [t for t in live_threads() if t.isRunning()]
-    extra = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
-    assert not live, f"{len(live)} training thread(s) still running after the test"
-    assert not extra, f"threads left running: {[t.name for t in extra]}"
+    leaked = leaked_threads(before)
+    assert not leaked, f"threads left running after the test: {leaked}"

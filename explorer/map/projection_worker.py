@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from explorer.tasks import register_thread
+
 #: how long shutdown waits for the worker thread once the child is killed
 SHUTDOWN_WAIT_MS = 1000
 
@@ -151,8 +153,7 @@ class ProjectionWorker(QObject):
         #: seconds the last fit took, as the GUI saw it (None before the first)
         self.last_fit_seconds: float | None = None
         self.process = ProjectionProcess()
-        self._thread = QThread()
-        self._thread.setObjectName("ProjectionThread")
+        self._thread = register_thread(QThread(), "projection")   # closing and the tests' fixture see it
         self._fitter = _Fitter(self._take_pending, self._has_pending, self.process)
         self._fitter.moveToThread(self._thread)
         self._wake.connect(self._fitter.run_pending)  # queued: the slot runs on the worker thread

@@ -3,7 +3,7 @@ right, the loss plot below; menus, shortcuts, status bar, and the layout remembe
 
 The window comes up before torch is imported (torch alone takes about 2 s): ``MainWindow(...,
 deferred=True)`` builds the frame, the menus and the docks with placeholders, and
-``build_views_in_background()`` imports the engine on a plain thread while the shown window
+``build_views_in_background()`` imports the engine on a background task while the shown window
 paints, then builds the views in the GUI thread.  By default (tests, tools) it builds at once.
 This module imports nothing heavy at its top for that reason.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
@@ -32,6 +31,7 @@ from PySide6.QtWidgets import (
 from engine.errors import UserError
 from explorer.resources import icon_path
 from explorer.shutdown import end_library_threads
+from explorer.tasks import BackgroundTask, wait_for_tasks
 from explorer.widgets import ElidedLabel
 from explorer.window.status_bar import app_version, device_description, short_form
 
@@ -39,7 +39,7 @@ CLOSE_TIMEOUT_MS = 1800
 APP_TITLE = "Latent Explorer"
 #: what the background thread imports before the views are built (all of it without Qt widgets)
 ENGINE_MODULES = ("torch", "engine.config", "engine.data", "engine.models", "engine.runs", "engine.training",
-                  "engine.worker", "engine.projection")
+                  "engine.projection")
 #: the loss dock's default share of the window's height, and its least height in pixels
 LOSS_SHARE, LOSS_MIN_PX = 0.3, 230
 
@@ -154,11 +154,11 @@ class MainWindow(QMainWindow):
 
     # -- the views (torch and everything that needs it) -------------------------------------------
     def build_views_in_background(self, before=None, then=None) -> None:
-        """Import the engine on a plain thread while the shown window paints, then, in the GUI
+        """Import the engine on a background task's thread while the shown window paints, then, in the GUI
         thread, call ``before()``, build the views and call ``then()``."""
         failure: list[BaseException] = []
 
-        def load() -> None:
+        def load(_progress) -> None:
             import importlib
             try:
                 for name in ENGINE_MODULES:
@@ -166,7 +166,7 @@ class MainWindow(QMainWindow):
             except BaseException as exc:  # noqa: BLE001 — reported in the GUI thread
                 failure.append(exc)
 
-        loader = threading.Thread(target=load, name="engine-import", daemon=True)
+        loader = BackgroundTask(load, self, name="engine-import")   # closing waits for it, as for every task
         loader.start()
         self.state_label.setText("Loading the engine (torch)…")
         # meanwhile this thread imports the plotting library (Qt's, so not on the other thread)
@@ -175,7 +175,7 @@ class MainWindow(QMainWindow):
         poll.setInterval(15)
 
         def check() -> None:
-            if loader.is_alive():
+            if loader.is_running():
                 return
             poll.stop()
             poll.deleteLater()
@@ -1073,7 +1073,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         """Stop every run (each saves as it stops), wait for the threads, remember the layout.
         A projection is never waited for: its process is killed first."""
-        if not self._built:   # closed while the engine was still loading: nothing runs yet
+        if not self._built:   # closed while the engine was still loading: nothing else runs yet
+            wait_for_tasks(60_000)   # the import of the engine (a running thread is never destroyed)
             self.save_settings()
             super().closeEvent(event)
             return
@@ -1088,12 +1089,8 @@ class MainWindow(QMainWindow):
             QApplication.processEvents()
             self.session.stop_all(60_000)
         self._close_compare()
-        if self._download is not None:
-            self._download.wait(CLOSE_TIMEOUT_MS)
         self._library_cancelled = True   # the run being read is the last
-        for task in [*self._exports, self._loading, self._library_task, *(s._dataset_task for s in self.session.runs)]:
-            if task is not None:
-                task.wait(60_000)   # a thread must never be destroyed while it runs
+        wait_for_tasks(60_000)   # every task (downloads, exports, loads, the preload): a running thread is never destroyed
         self.latent_view.colouring.wait()
         self.save_settings()
         end_library_threads()   # nothing of ours outlives the window

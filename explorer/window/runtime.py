@@ -51,12 +51,16 @@ TRAINING_NICENESS = 10
 PRELOADED = threading.Event()
 
 
-def preload_in_background() -> threading.Thread:
+def preload_in_background():
     """Import, behind the shown window, the modules that the first run needs but start-up does not
     (about two seconds on 2 cores: SciPy's, and torch's optimizer machinery through
     ``engine.training.rehearse``), so that neither the first redraw or drag nor the first
-    collection after a run starts pays for them; sets ``PRELOADED`` when done."""
-    def preload() -> None:
+    collection after a run starts pays for them; sets ``PRELOADED`` when done.  Returns the
+    started ``BackgroundTask`` (named "preload"): closing waits for it, as for every task (its
+    rehearsal step inside torch must not meet the interpreter's exit: an abort)."""
+    from explorer.tasks import BackgroundTask
+
+    def preload(_progress) -> None:
         try:
             import scipy.linalg  # noqa: F401
             import scipy.signal  # noqa: F401
@@ -68,9 +72,9 @@ def preload_in_background() -> threading.Thread:
             pass
         finally:
             PRELOADED.set()
-    thread = threading.Thread(target=preload, name="preload", daemon=True)
-    thread.start()
-    return thread
+    task = BackgroundTask(preload, name="preload")
+    task.start()
+    return task
 
 
 def collect_garbage_on_gui_thread():

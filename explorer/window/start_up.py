@@ -2,8 +2,8 @@
 GUI beside a training thread.
 
 ``main()`` imports no torch before the window is shown: the frame, its menus and placeholders
-come up in a fraction of a second, torch and the engine are imported on a plain thread while it
-paints, and the views are built in the GUI thread once they are there
+come up in a fraction of a second, torch and the engine are imported on a background task
+(explorer/tasks.py) while it paints, and the views are built in the GUI thread once they are there
 (``MainWindow.build_views_in_background``).  ``LATENT_EXPLORER_LAUNCH_PROBE=1`` makes ``main()``
 print when the window was shown and when its views were built, then quit
 (benchmarks/bench_app.py measures launches that way)."""
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
 
 from explorer.window.runtime import (
@@ -68,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
             return
         preloads.append(preload_in_background())
 
-    preloads: list[threading.Thread] = []
+    preloads: list = []   # the preload's BackgroundTask, once started
     window.build_views_in_background(before=before_views, then=with_views)
     code = app.exec()
-    for thread in filter(None, preloads):   # its rehearsal step inside torch must not meet the exit (an abort)
-        thread.join(timeout=30)
+    for task in filter(None, preloads):   # its rehearsal step inside torch must not meet the exit (an abort)
+        task.wait(30_000)
     return code

@@ -6,6 +6,7 @@ bump of the PySide6 pin is proven safe before it lands."""
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 REPRO = textwrap.dedent("""
     from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal
@@ -25,5 +26,27 @@ REPRO = textwrap.dedent("""
 
 def test_worker_on_a_qthread_emitting_300_floats_does_not_abort():
     proc = subprocess.run([sys.executable, "-c", REPRO], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, f"PySide6 aborted (exit {proc.returncode}): {proc.stderr[-500:]}"
+    assert proc.stdout.split() == ["300", str(sum(i * 0.5 for i in range(300)))]
+
+
+TASK_REPRO = textwrap.dedent("""
+    from PySide6.QtCore import QCoreApplication
+    from explorer.tasks import BackgroundTask
+    def values(_progress):
+        for i in range(300):
+            yield i * 0.5
+        return "done"
+    app = QCoreApplication([]); task = BackgroundTask(values)
+    got = []; task.progressed.connect(got.append); task.finished.connect(lambda _: app.quit())
+    task.start(); app.exec(); task.wait()
+    print(len(got), sum(got))
+""")
+
+
+def test_the_apps_task_emitting_300_floats_to_the_gui_thread_does_not_abort():
+    """The same pattern as the app runs it (explorer.tasks: a runner QObject on a QThread)."""
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", TASK_REPRO], cwd=root, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, f"PySide6 aborted (exit {proc.returncode}): {proc.stderr[-500:]}"
     assert proc.stdout.split() == ["300", str(sum(i * 0.5 for i in range(300)))]

@@ -11,10 +11,10 @@ from PySide6.QtCore import QSettings
 
 from engine.errors import UserError
 from engine.models import VARIANTS
-from engine.worker import live_threads
 from explorer.resources import resources_dir
 from explorer.runs_panel import COLUMNS
 from explorer.session import Session
+from explorer.tasks import live_threads
 from explorer.training.presets import parse_preset
 from explorer.training.queue import QueueItem, QueuePanel, TrainQueue, sweep_items
 from explorer.window.main_window import MainWindow
@@ -78,7 +78,7 @@ def test_resume_or_start_while_training_queues_and_pause_stop_act_on_the_trainin
     assert not saved.is_training and trainings_at_once(window.session) == 1
     assert [i.kind for i in window.train_queue.items] == ["resume"]
     assert "Queued" in window.state_label.text() and training.name in window.state_label.text()
-    assert sum(t.isRunning() for t in live_threads()) == 1
+    assert len(live_threads("training")) == 1
 
     window.new_run()   # the template of a new run; Start queues it while the other trains
     assert window.training_panel.start.isEnabled()

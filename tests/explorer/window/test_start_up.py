@@ -81,7 +81,7 @@ from engine.data import load_dataset
 from engine.training import Trainer
 from tests.engine.helpers import DIGITS, quick_train, small_model
 dataset = load_dataset(DIGITS)
-app.preload_in_background().join()
+assert app.preload_in_background().wait(120_000)
 assert app.PRELOADED.is_set() and 'torch._dynamo' in sys.modules
 gc.collect(); gc.freeze()
 before = set(sys.modules)
