@@ -19,7 +19,8 @@ import sys
 from engine.config import DEVICES, MAX_SEED, DataConfig, ModelConfig, TrainConfig
 from engine.data import SOURCES, download_dataset, load_dataset
 from engine.errors import RunError, UserError
-from engine.metrics import DEFAULT_NLL_SAMPLES, METRICS_FILE
+from engine.history import METRICS_FILE
+from engine.metrics import DEFAULT_NLL_SAMPLES
 from engine.models import BODIES, LIKELIHOODS, VARIANTS
 from engine.models.nets import resolve_body
 from engine.runs import Run

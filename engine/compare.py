@@ -25,13 +25,13 @@ from torchvision.utils import make_grid
 
 from engine.data import load_dataset
 from engine.errors import UserError
+from engine.history import METRICS_FILE
 from engine.models import AutoencoderModel, variant
 from engine.outputs import output_target
 from engine.runs import Run
 from engine.storage import atomic_write
 from engine.training import float_batch
 
-METRICS_FILE = "metrics.json"
 FIGURE_SUFFIXES = (".png", ".svg")
 #: one colour per run (Tableau 10), the same in the figure's columns and curves
 COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),

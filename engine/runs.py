@@ -44,7 +44,7 @@ from safetensors.torch import save_file
 
 from engine.config import DataConfig, ModelConfig, TrainConfig
 from engine.errors import ConfigError, RunError
-from engine.history import History, ProbeCodes
+from engine.history import METRICS_FILE, History, ProbeCodes, check_metrics
 from engine.models import AutoencoderModel, build_model, variant
 from engine.storage import (
     cpu_tensors,
@@ -596,12 +596,10 @@ class Run:
     # -- metrics (computed by engine.metrics) ----------------------------------------------
     def save_metrics(self, metrics: dict) -> None:
         """Write metrics.json atomically (``engine.metrics.evaluate_run`` computes what it holds)."""
-        from engine.metrics import METRICS_FILE
         write_json(self.path / METRICS_FILE, metrics)
 
     def load_metrics(self) -> dict | None:
         """metrics.json checked field by field, or None when the run has none; RunError when damaged."""
-        from engine.metrics import METRICS_FILE, check_metrics
         path = self.path / METRICS_FILE
         if not path.exists():
             return None
