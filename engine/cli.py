@@ -17,7 +17,7 @@ import math
 import sys
 
 from engine.config import DEVICES, MAX_SEED, DataConfig, ModelConfig, TrainConfig
-from engine.data import SOURCES, download_dataset, load_dataset
+from engine.datasets import SOURCES, download_dataset, load_dataset
 from engine.errors import RunError, UserError
 from engine.history import METRICS_FILE
 from engine.metrics import DEFAULT_NLL_SAMPLES

@@ -23,7 +23,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import make_grid
 
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.errors import UserError
 from engine.history import METRICS_FILE
 from engine.models import AutoencoderModel, variant

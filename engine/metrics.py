@@ -38,7 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.data import TORCHVISION_SOURCES, ImageSet, load_dataset
+from engine.datasets import TORCHVISION_SOURCES, ImageSet, load_dataset
 from engine.errors import UserError
 from engine.history import METRICS_FORMAT, METRICS_VERSION
 from engine.models import AutoencoderModel, variant

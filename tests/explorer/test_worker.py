@@ -1,6 +1,6 @@
 """The Qt bridge: a TrainingWorker on a QThread emits its updates in strict order."""
 
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.training import Trainer
 from engine.worker import TrainingThread
 from tests.engine.helpers import DIGITS, quick_train, small_model
