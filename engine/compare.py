@@ -29,7 +29,7 @@ from engine.history import METRICS_FILE
 from engine.models import AutoencoderModel, variant
 from engine.outputs import output_target
 from engine.runs import Run
-from engine.storage import atomic_write
+from engine.storage import atomic_write, read_json
 from engine.training import float_batch
 
 FIGURE_SUFFIXES = (".png", ".svg")
@@ -75,9 +75,11 @@ def read_metrics(run: Run) -> dict[str, float | None]:
     """The run's metrics.json as a flat dict of numbers / None; anything else in it (nested
     objects, text, a damaged file) is left out, so a comparison never fails on it."""
     path = Path(run.path) / METRICS_FILE
+    if not path.exists():
+        return {}
     try:
-        obj = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError):
+        obj = read_json(path, "run metrics")
+    except UserError:   # damaged, nested too deeply, not a regular file, too large
         return {}
     if not isinstance(obj, dict):
         return {}

@@ -166,7 +166,8 @@ def _lock_free(path: Path) -> bool:
 
 def _lock_holder(path: Path) -> str:
     try:
-        pid = (path / LOCK).read_text().strip()
+        with open(path / LOCK, "rb") as lock:   # a pid: a few bytes, whatever the file is (never read whole)
+            pid = lock.read(32).decode("ascii", "replace").strip()
     except OSError:
         return "another process"
     return f"process {pid}" if pid.isdigit() else "another process"
