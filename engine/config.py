@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from engine.errors import ConfigError
 from engine.models import BODIES, LEGACY_LIKELIHOODS, LIKELIHOODS, variant
 from engine.models.base import check_params
@@ -18,8 +20,9 @@ from engine.models.base import check_params
 DEVICES = ("auto", "cpu", "cuda")
 SOURCES = ("digits", "mnist", "fashion-mnist", "kmnist", "cifar10", "folder", "npz")
 TORCHVISION_SOURCES = ("mnist", "fashion-mnist", "kmnist", "cifar10")
-#: the seeds torch and NumPy both accept
-MAX_SEED = 2**32 - 1
+#: the seeds torch and NumPy both accept (NumPy's are unsigned 32-bit); importing NumPy here, before
+#: torch imports it inside its own import, keeps a Ctrl+C at start-up a KeyboardInterrupt (tests/engine/test_faults.py)
+MAX_SEED = int(np.iinfo(np.uint32).max)
 
 #: DataConfig field -> (accepted types, how a message describes them)
 _FIELD_TYPES = {
