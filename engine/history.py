@@ -1,6 +1,7 @@
 """What a run records besides its weights: the losses (``History``, a checkpoint's history.json),
 the latest latent codes of the probe set (``ProbeCodes``, probe.safetensors) and the checks of
-its metrics.json (``check_metrics``; ``engine.metrics`` computes what it holds).
+its metrics.json (``check_metrics``; ``engine.metrics`` computes what it holds), and the package
+versions a run was made with (``package_versions``, in its config.json).
 
 ``History.from_dict`` checks every list it reads (numbers, finite, lengths that agree), so a bad
 value is one ``RunError`` naming the file and the field.
@@ -9,10 +10,12 @@ value is one ``RunError`` naming the file and the field.
 from __future__ import annotations
 
 import math
+import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from engine.errors import RunError
 from engine.storage import check_numbers, check_series, is_whole, show_value
@@ -23,6 +26,22 @@ METRICS_FORMAT = "latent-explorer-metrics"
 METRICS_VERSION = 1
 
 
+def package_versions() -> dict[str, str]:
+    """The versions a run was made with; torchvision's from its metadata (importing it takes ~160
+    modules, on the training thread when a run starts)."""
+    from importlib import metadata
+
+    import numpy
+
+    from engine import __version__
+    try:
+        vision = metadata.version("torchvision")
+    except metadata.PackageNotFoundError:
+        vision = "unknown"
+    return {"latent-explorer": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": vision, "numpy": numpy.__version__}
+
+
 @dataclass
 class ProbeCodes:
     """Latent codes of a fixed subset of the validation set (the points of the latent map)."""
@@ -31,6 +50,33 @@ class ProbeCodes:
     labels: np.ndarray   # N int64
     indices: np.ndarray  # N int64, into the validation set
     step: int = 0
+
+    def to_tensors(self) -> dict[str, torch.Tensor]:
+        """The codes, labels and indices as probe.safetensors holds them (the step goes in its metadata)."""
+        return {"codes": torch.from_numpy(self.codes), "labels": torch.from_numpy(self.labels),
+                "indices": torch.from_numpy(self.indices)}
+
+    @classmethod
+    def from_tensors(cls, t: dict[str, torch.Tensor], path: Path, latent_dim: int, n_classes: int) -> ProbeCodes:
+        """Probe codes read from ``path`` (probe.safetensors), checked against the run's latent size and
+        classes; RunError with one sentence naming the file otherwise."""
+        try:
+            codes, labels, indices = t["codes"].numpy(), t["labels"].numpy(), t["indices"].numpy()
+        except KeyError as exc:
+            raise RunError(f"{path} lacks the {exc} array.") from None
+        except TypeError as exc:
+            raise RunError(f"{path} holds arrays of a type NumPy cannot take ({exc}).") from None
+        if codes.ndim != 2 or codes.shape[1] != latent_dim or not (len(codes) == len(labels) == len(indices)):
+            raise RunError(f"{path} does not match the run's latent size {latent_dim}.")
+        if labels.ndim != 1 or indices.ndim != 1:
+            raise RunError(f"{path} holds labels or indices that are not lists.")
+        codes = codes.astype(np.float32)
+        if not np.isfinite(codes).all():
+            raise RunError(f"{path} holds NaN or infinite codes.")
+        labels = labels.astype(np.int64)
+        if len(labels) and (labels.min() < 0 or labels.max() >= max(1, n_classes)):
+            raise RunError(f"{path} holds labels outside the run's {n_classes} classes.")
+        return cls(codes, labels, indices.astype(np.int64))
 
 
 @dataclass

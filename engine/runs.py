@@ -26,7 +26,6 @@ and every value read is checked, so a bad one is one sentence naming the file an
 from __future__ import annotations
 
 import os
-import platform
 import re
 import shutil
 import tempfile
@@ -34,14 +33,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import save_file
 
 from engine.config import DataConfig, ModelConfig, TrainConfig
 from engine.errors import ConfigError, RunError
-from engine.history import METRICS_FILE, History, ProbeCodes, check_metrics
+from engine.history import METRICS_FILE, History, ProbeCodes, check_metrics, package_versions
 from engine.model_state import load_checked, optimizers_to_tensors, tensors_to_optimizers
 from engine.models import AutoencoderModel, build_model, variant
 from engine.run_lock import acquire_lock, lock_free, lock_holder, release_lock
@@ -53,6 +51,7 @@ from engine.storage import (
     file_mode,
     is_finite_number,
     is_whole,
+    link_or_copy,
     read_json_object,
     read_tensor_metadata,
     read_tensors,
@@ -71,22 +70,6 @@ _CHECKPOINT_NAME = re.compile(r"checkpoint-[0-9]{6,}")
 #: what crashes leave: atomic_write's ".<name>.<random>.tmp", a checkpoint's ".checkpoint-<random>.tmp"
 #: folder, and the safetensors writer's own ".tmpXXXXXX"
 _LITTER = re.compile(r"\..+\.tmp|\.tmp[A-Za-z0-9]{6}")
-
-
-def package_versions() -> dict[str, str]:
-    """The versions a run was made with; torchvision's from its metadata (importing it takes ~160
-    modules, on the training thread when a run starts)."""
-    from importlib import metadata
-
-    import numpy
-
-    from engine import __version__
-    try:
-        vision = metadata.version("torchvision")
-    except metadata.PackageNotFoundError:
-        vision = "unknown"
-    return {"latent-explorer": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": vision, "numpy": numpy.__version__}
 
 
 def _slug(text: str) -> str:
@@ -365,8 +348,7 @@ class Run:
             tensors, opt_meta = optimizers_to_tensors(optimizers)
             files[OPTIMIZER] = (cpu_tensors(tensors), opt_meta)
         if probe is not None:
-            files[PROBE] = ({"codes": torch.from_numpy(probe.codes), "labels": torch.from_numpy(probe.labels),
-                             "indices": torch.from_numpy(probe.indices)}, {"step": str(probe.step)})
+            files[PROBE] = (probe.to_tensors(), {"step": str(probe.step)})
         history = dump_json(self.history.to_dict())
         needed = sum(tensor_bytes(t) for t, _ in files.values()) + len(history)
         previous = self.checkpoint
@@ -383,7 +365,7 @@ class Run:
                 old = self.file(name)
                 if name not in files and old.is_file():
                     what = name
-                    _link_or_copy(old, tmp / name)
+                    link_or_copy(old, tmp / name)
             what = HISTORY
             (tmp / HISTORY).write_text(history)
             os.chmod(tmp / HISTORY, file_mode())
@@ -479,24 +461,7 @@ class Run:
         path = self.file(PROBE)
         if not path.exists():
             return None
-        t = read_tensors(path)
-        try:
-            codes, labels, indices = t["codes"].numpy(), t["labels"].numpy(), t["indices"].numpy()
-        except KeyError as exc:
-            raise RunError(f"{path} lacks the {exc} array.") from None
-        except TypeError as exc:
-            raise RunError(f"{path} holds arrays of a type NumPy cannot take ({exc}).") from None
-        if codes.ndim != 2 or codes.shape[1] != self.model.latent_dim or not (len(codes) == len(labels) == len(indices)):
-            raise RunError(f"{path} does not match the run's latent size {self.model.latent_dim}.")
-        if labels.ndim != 1 or indices.ndim != 1:
-            raise RunError(f"{path} holds labels or indices that are not lists.")
-        codes = codes.astype(np.float32)
-        if not np.isfinite(codes).all():
-            raise RunError(f"{path} holds NaN or infinite codes.")
-        labels = labels.astype(np.int64)
-        if len(labels) and (labels.min() < 0 or labels.max() >= max(1, self.n_classes)):
-            raise RunError(f"{path} holds labels outside the run's {self.n_classes} classes.")
-        return ProbeCodes(codes, labels, indices.astype(np.int64))
+        return ProbeCodes.from_tensors(read_tensors(path), path, self.model.latent_dim, self.n_classes)
 
     # -- metrics (computed by engine.metrics) ----------------------------------------------
     def save_metrics(self, metrics: dict) -> None:
@@ -509,14 +474,6 @@ class Run:
         if not path.exists():
             return None
         return check_metrics(read_json_object(path, "run metrics", RunError), path)
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
-        os.chmod(target, file_mode())
 
 
 def list_runs(parent: str | Path) -> list[Path]:
