@@ -40,7 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import add_common_args, median, prepare_mnist_root, write_json  # noqa: E402
 from engine.config import DataConfig, ModelConfig, TrainConfig  # noqa: E402
-from engine.data import load_dataset  # noqa: E402
+from engine.datasets import load_dataset  # noqa: E402
 from engine.training import Trainer  # noqa: E402
 from explorer.window.runtime import tune_for_gui  # noqa: E402
 

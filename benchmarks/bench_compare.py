@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.bench_app import configs, headless_in_child, train_in_window  # noqa: E402
 from benchmarks.common import add_common_args, median, prepare_mnist_root, write_json  # noqa: E402
-from engine.data import load_dataset  # noqa: E402
+from engine.datasets import load_dataset  # noqa: E402
 from explorer.window.runtime import tune_for_gui  # noqa: E402
 
 N_RUNS, PROBE_POINTS, TICK_MS = 4, 5000, 16

@@ -93,7 +93,7 @@ def percentiles(values_ms: list[float], qs=(50, 95, 99)) -> dict[str, float]:
 
 
 def data_config(args, tmp: Path):
-    from engine.data import DataConfig
+    from engine.config import DataConfig
     if args.mnist_gz:
         from benchmarks.common import prepare_mnist_root
         if not args.data_root:
@@ -290,7 +290,7 @@ def measure(args) -> dict:
     from PySide6.QtWidgets import QApplication, QHBoxLayout, QWidget
 
     from engine.config import ModelConfig, TrainConfig
-    from engine.data import load_dataset
+    from engine.datasets import load_dataset
     from explorer.decoder_canvas import DecoderCanvas
     from explorer.map.latent_view import LatentView
     from explorer.session import RunState, Session

@@ -110,7 +110,7 @@ def main(argv=None) -> None:
     from PySide6.QtWidgets import QApplication
 
     from engine.config import DataConfig, ModelConfig, TrainConfig
-    from engine.data import DatasetSplit, ImageSet
+    from engine.datasets import DatasetSplit, ImageSet
     from engine.history import ProbeCodes
     from explorer.insights import reconstruction as reconstruction_view
     from explorer.insights.tabs import InsightTabs

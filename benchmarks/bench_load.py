@@ -83,8 +83,8 @@ def main() -> None:
     import torch
     from PySide6.QtWidgets import QApplication
 
-    from engine.config import ModelConfig, TrainConfig
-    from engine.data import DataConfig, load_dataset
+    from engine.config import DataConfig, ModelConfig, TrainConfig
+    from engine.datasets import load_dataset
     from explorer.session import RunState
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -33,7 +33,7 @@ import time
 import common  # noqa: I001  (puts the repository on sys.path)
 
 from engine.config import DataConfig, ModelConfig, TrainConfig
-from engine.data import DatasetSplit, ImageSet, load_dataset
+from engine.datasets import DatasetSplit, ImageSet, load_dataset
 from engine.metrics import BINARIZE_SEED, binarized, evaluate_model
 from engine.models import VARIANTS, variant
 from engine.training import Trainer

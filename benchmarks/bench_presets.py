@@ -31,7 +31,7 @@ from pathlib import Path
 import common  # noqa: I001  (puts the repository on sys.path)
 import torch
 
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.defaults import default_run
 from engine.metrics import evaluate_model
 from engine.models import variant

@@ -38,7 +38,7 @@ import common  # noqa: I001  (puts the repository on sys.path)
 import torch
 
 from engine.config import DataConfig, ModelConfig, TrainConfig
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.models import build_model
 from engine.training import Trainer
 

@@ -96,7 +96,7 @@ def _child(args: list[str], timeout_s: float, **env) -> subprocess.CompletedProc
 def check_variants(device: str, quick: bool, out: Path, table: Table) -> Path | None:
     """Each variant of the registry trained on ``device``; returns the VAE's run folder."""
     from engine.config import DataConfig, ModelConfig, TrainConfig
-    from engine.data import load_dataset
+    from engine.datasets import load_dataset
     from engine.models import VARIANTS
     from engine.training import Trainer
     data = DataConfig(source="digits")

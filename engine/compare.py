@@ -25,15 +25,15 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import make_grid
 
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.errors import UserError
+from engine.history import METRICS_FILE
 from engine.models import AutoencoderModel, variant
 from engine.outputs import output_target
 from engine.runs import Run
-from engine.storage import atomic_write
+from engine.storage import atomic_write, read_json
 from engine.training import float_batch
 
-METRICS_FILE = "metrics.json"
 FIGURE_SUFFIXES = (".png", ".svg")
 #: one colour per run (Tableau 10), the same in the figure's columns and curves
 COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
@@ -108,9 +108,11 @@ class MetricsTable:
 
 def _metrics_json(run: Run) -> dict:
     path = Path(run.path) / METRICS_FILE
+    if not path.exists():
+        return {}
     try:
-        obj = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError):
+        obj = read_json(path, "run metrics")
+    except UserError:   # damaged, nested too deeply, not a regular file, too large
         return {}
     return obj if isinstance(obj, dict) else {}
 

@@ -1,6 +1,7 @@
-"""Frozen configuration dataclasses, their validation, and their JSON form.
+"""Frozen configuration dataclasses (``DataConfig``, ``ModelConfig``, ``TrainConfig``), their
+validation, and their JSON form; ``settings_from_dict`` builds each from its JSON object.
 
-``DataConfig`` lives in ``engine.data`` beside the sources it names and is re-exported here.
+The names of the data sources are here (``SOURCES``); ``engine.datasets`` reads them.
 """
 
 from __future__ import annotations
@@ -10,14 +11,91 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from engine.data import MAX_SEED, DataConfig, settings_from_dict
+import numpy as np
+
 from engine.errors import ConfigError
 from engine.models import BODIES, LEGACY_LIKELIHOODS, LIKELIHOODS, variant
 from engine.models.base import check_params
 
 DEVICES = ("auto", "cpu", "cuda")
+SOURCES = ("digits", "mnist", "fashion-mnist", "kmnist", "cifar10", "folder", "npz")
+TORCHVISION_SOURCES = ("mnist", "fashion-mnist", "kmnist", "cifar10")
+#: the seeds torch and NumPy both accept (NumPy's are unsigned 32-bit); importing NumPy here, before
+#: torch imports it inside its own import, keeps a Ctrl+C at start-up a KeyboardInterrupt (tests/engine/test_faults.py)
+MAX_SEED = int(np.iinfo(np.uint32).max)
 
-__all__ = ["DataConfig", "ModelConfig", "TrainConfig", "DEVICES", "MAX_SEED", "check_number"]
+#: DataConfig field -> (accepted types, how a message describes them)
+_FIELD_TYPES = {
+    "source": (str, "text"),
+    "root": ((str, type(None)), "a folder path or null"),
+    "path": ((str, type(None)), "a file or folder path or null"),
+    "image_size": (int, "a whole number"),
+    "grayscale": (bool, "true or false"),
+    "val_fraction": ((int, float), "a number"),
+    "seed": (int, "a whole number"),
+    "download": (bool, "true or false"),
+}
+
+
+def settings_from_dict(cls, d: dict, what: str):
+    """A settings dataclass from its JSON form: ConfigError with one sentence for a non-object, an unknown
+    key or a bad value (``engine.config`` builds every settings class through this)."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"The {what} settings must be a JSON object.")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ConfigError(f"Unknown {what} setting {unknown[0]!r}.")
+    try:
+        return cls(**d)
+    except TypeError as exc:
+        raise ConfigError(f"Bad {what} settings: {exc}.") from None
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the images come from and how they are split; JSON-able through ``to_dict``/``from_dict``.
+
+    ``image_size`` and ``grayscale`` shape the folder source only; ``val_fraction`` and ``seed``
+    set the holdout of the sources without an official test split (digits, folder, npz).
+    """
+
+    source: str = "digits"
+    root: str | None = None
+    path: str | None = None
+    image_size: int = 28
+    grayscale: bool = True
+    val_fraction: float = 0.1
+    seed: int = 0
+    download: bool = False
+
+    def validate(self) -> None:
+        """Raise ``ConfigError`` with one sentence for the first bad value."""
+        for name, (kinds, description) in _FIELD_TYPES.items():
+            value = getattr(self, name)
+            if not isinstance(value, kinds) or (isinstance(value, bool) and kinds is not bool):
+                raise ConfigError(f"The data setting {name!r} must be {description}, not {value!r}.")
+        if self.source not in SOURCES:
+            raise ConfigError(f"The data source must be one of {', '.join(SOURCES)}, not {self.source!r}.")
+        if self.source in ("folder", "npz") and not self.path:
+            what = "a folder of images" if self.source == "folder" else "an .npz file"
+            raise ConfigError(f"The {self.source} source needs the path of {what}.")
+        if not 4 <= self.image_size <= 256:
+            raise ConfigError(f"The image size must be between 4 and 256 pixels, not {self.image_size}.")
+        if not (math.isfinite(self.val_fraction) and 0 < self.val_fraction <= 0.5):
+            raise ConfigError(f"The validation fraction must be above 0 and at most 0.5, not {self.val_fraction}.")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"The data seed must be between 0 and {MAX_SEED}, not {self.seed}.")
+
+    def to_dict(self) -> dict:
+        """The settings as a JSON-able dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DataConfig:
+        """Rebuild settings from ``to_dict``'s form; an unknown key raises ``ConfigError`` naming it."""
+        return settings_from_dict(cls, d, "data")
+
 
 
 def check_number(value, label: str, kind: type) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torchvision.utils import make_grid, save_image
 
-from engine.data import ImageSet
+from engine.datasets import ImageSet
 from engine.errors import UserError
 from engine.models import AutoencoderModel, has_standard_normal_prior
 from engine.outputs import move_folder_into_place, output_target, refuse_existing, temporary_output
@@ -457,7 +457,7 @@ def export_tensorboard(run, logdir: str | Path, *, model: AutoencoderModel | Non
     if model is None:
         model = run.load_model(which)
     if images is None:
-        from engine.data import load_dataset
+        from engine.datasets import load_dataset
         images = load_dataset(run.data).val
     n = min(len(images), int(max_images))
     subset = ImageSet(images.images[:n], images.labels[:n], images.class_names)

@@ -1,5 +1,7 @@
-"""What a run records besides its weights: the losses (``History``, a checkpoint's history.json)
-and the latest latent codes of the probe set (``ProbeCodes``, probe.safetensors).
+"""What a run records besides its weights: the losses (``History``, a checkpoint's history.json),
+the latest latent codes of the probe set (``ProbeCodes``, probe.safetensors) and the checks of
+its metrics.json (``check_metrics``; ``engine.metrics`` computes what it holds), and the package
+versions a run was made with (``package_versions``, in its config.json).
 
 ``History.from_dict`` checks every list it reads (numbers, finite, lengths that agree), so a bad
 value is one ``RunError`` naming the file and the field.
@@ -8,13 +10,36 @@ value is one ``RunError`` naming the file and the field.
 from __future__ import annotations
 
 import math
+import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from engine.errors import RunError
 from engine.storage import check_numbers, check_series, is_whole, show_value
+
+#: the evaluation's results in a run folder (written by ``engine.metrics.evaluate_run``)
+METRICS_FILE = "metrics.json"
+METRICS_FORMAT = "latent-explorer-metrics"
+METRICS_VERSION = 1
+
+
+def package_versions() -> dict[str, str]:
+    """The versions a run was made with; torchvision's from its metadata (importing it takes ~160
+    modules, on the training thread when a run starts)."""
+    from importlib import metadata
+
+    import numpy
+
+    from engine import __version__
+    try:
+        vision = metadata.version("torchvision")
+    except metadata.PackageNotFoundError:
+        vision = "unknown"
+    return {"latent-explorer": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": vision, "numpy": numpy.__version__}
 
 
 @dataclass
@@ -25,6 +50,33 @@ class ProbeCodes:
     labels: np.ndarray   # N int64
     indices: np.ndarray  # N int64, into the validation set
     step: int = 0
+
+    def to_tensors(self) -> dict[str, torch.Tensor]:
+        """The codes, labels and indices as probe.safetensors holds them (the step goes in its metadata)."""
+        return {"codes": torch.from_numpy(self.codes), "labels": torch.from_numpy(self.labels),
+                "indices": torch.from_numpy(self.indices)}
+
+    @classmethod
+    def from_tensors(cls, t: dict[str, torch.Tensor], path: Path, latent_dim: int, n_classes: int) -> ProbeCodes:
+        """Probe codes read from ``path`` (probe.safetensors), checked against the run's latent size and
+        classes; RunError with one sentence naming the file otherwise."""
+        try:
+            codes, labels, indices = t["codes"].numpy(), t["labels"].numpy(), t["indices"].numpy()
+        except KeyError as exc:
+            raise RunError(f"{path} lacks the {exc} array.") from None
+        except TypeError as exc:
+            raise RunError(f"{path} holds arrays of a type NumPy cannot take ({exc}).") from None
+        if codes.ndim != 2 or codes.shape[1] != latent_dim or not (len(codes) == len(labels) == len(indices)):
+            raise RunError(f"{path} does not match the run's latent size {latent_dim}.")
+        if labels.ndim != 1 or indices.ndim != 1:
+            raise RunError(f"{path} holds labels or indices that are not lists.")
+        codes = codes.astype(np.float32)
+        if not np.isfinite(codes).all():
+            raise RunError(f"{path} holds NaN or infinite codes.")
+        labels = labels.astype(np.int64)
+        if len(labels) and (labels.min() < 0 or labels.max() >= max(1, n_classes)):
+            raise RunError(f"{path} holds labels outside the run's {n_classes} classes.")
+        return cls(codes, labels, indices.astype(np.int64))
 
 
 @dataclass
@@ -111,3 +163,53 @@ class History:
             setattr(h, name, {k: [math.nan if v is None else v for v in vs] for k, vs in getattr(h, name).items()})
         h.phases = [[int(first), str(name)] for first, name in h.phases]
         return h
+
+
+def _number(value, nullable: bool = True) -> bool:
+    if value is None:
+        return nullable
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_metrics(obj: dict, path) -> dict:
+    """``obj`` read from metrics.json, checked field by field; RunError with one sentence otherwise."""
+    def bad(what: str):
+        return RunError(f"{path} is damaged: {what}.")
+
+    if obj.get("format") != METRICS_FORMAT:
+        raise bad("it is not a Latent Explorer metrics file")
+    version = obj.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise bad("its version is missing")
+    if version > METRICS_VERSION:
+        raise RunError(f"{path} was written by a newer Latent Explorer (metrics format {version}).")
+    for key in ("nll", "nll_std_error", "elbo", "neg_elbo", "kl", "knn_accuracy", "training_seconds",
+                "training_samples_per_sec", "evaluation_seconds"):
+        if not _number(obj.get(key)):
+            raise bad(f"{key} is not a finite number or null")
+    for key in ("active_units", "parameters", "latent_dim"):
+        value = obj.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise bad(f"{key} is not a whole number")
+    if obj["active_units"] > obj["latent_dim"]:
+        raise bad("it counts more active units than latent dimensions")
+    knn = obj["knn_accuracy"]
+    if knn is not None and not 0.0 <= knn <= 1.0:
+        raise bad("knn_accuracy is not between 0 and 1")
+    rec = obj.get("reconstruction")
+    if not isinstance(rec, dict) or not all(_number(rec.get(k)) for k in ("bce", "squared_error")):
+        raise bad("reconstruction does not hold bce and squared_error numbers")
+    for key in ("kl_per_dim", "code_variance"):
+        values = obj.get(key)
+        if values is not None and (not isinstance(values, list) or not all(_number(v) for v in values)
+                                   or len(values) != obj["latent_dim"]):
+            raise bad(f"{key} is not a list of one number per latent dimension")
+    images = obj.get("images")
+    if not isinstance(images, dict) or not isinstance(images.get("n"), int) or images["n"] < 1:
+        raise bad("it does not say how many images it was measured on")
+    units = obj.get("units")
+    if not isinstance(units, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in units.items()):
+        raise bad("its units are not text")
+    if not isinstance(obj.get("notes", []), list):
+        raise bad("its notes are not a list")
+    return obj

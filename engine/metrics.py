@@ -38,14 +38,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.data import TORCHVISION_SOURCES, ImageSet, load_dataset
-from engine.errors import RunError, UserError
+from engine.datasets import TORCHVISION_SOURCES, ImageSet, load_dataset
+from engine.errors import UserError
+from engine.history import METRICS_FORMAT, METRICS_VERSION
 from engine.models import AutoencoderModel, variant
 from engine.training import float_batch
 
-METRICS_FILE = "metrics.json"
-METRICS_FORMAT = "latent-explorer-metrics"
-METRICS_VERSION = 1
 DEFAULT_NLL_SAMPLES = 1000
 ACTIVE_UNIT_THRESHOLD = 0.01
 KNN_NEIGHBOURS = 5
@@ -360,51 +358,3 @@ def evaluate_run(run, *, which: str = "latest", nll_samples: int = DEFAULT_NLL_S
 
 
 # -- metrics.json, checked ------------------------------------------------------------------------
-def _number(value, nullable: bool = True) -> bool:
-    if value is None:
-        return nullable
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def check_metrics(obj: dict, path) -> dict:
-    """``obj`` read from metrics.json, checked field by field; RunError with one sentence otherwise."""
-    def bad(what: str):
-        return RunError(f"{path} is damaged: {what}.")
-
-    if obj.get("format") != METRICS_FORMAT:
-        raise bad("it is not a Latent Explorer metrics file")
-    version = obj.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise bad("its version is missing")
-    if version > METRICS_VERSION:
-        raise RunError(f"{path} was written by a newer Latent Explorer (metrics format {version}).")
-    for key in ("nll", "nll_std_error", "elbo", "neg_elbo", "kl", "knn_accuracy", "training_seconds",
-                "training_samples_per_sec", "evaluation_seconds"):
-        if not _number(obj.get(key)):
-            raise bad(f"{key} is not a finite number or null")
-    for key in ("active_units", "parameters", "latent_dim"):
-        value = obj.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise bad(f"{key} is not a whole number")
-    if obj["active_units"] > obj["latent_dim"]:
-        raise bad("it counts more active units than latent dimensions")
-    knn = obj["knn_accuracy"]
-    if knn is not None and not 0.0 <= knn <= 1.0:
-        raise bad("knn_accuracy is not between 0 and 1")
-    rec = obj.get("reconstruction")
-    if not isinstance(rec, dict) or not all(_number(rec.get(k)) for k in ("bce", "squared_error")):
-        raise bad("reconstruction does not hold bce and squared_error numbers")
-    for key in ("kl_per_dim", "code_variance"):
-        values = obj.get(key)
-        if values is not None and (not isinstance(values, list) or not all(_number(v) for v in values)
-                                   or len(values) != obj["latent_dim"]):
-            raise bad(f"{key} is not a list of one number per latent dimension")
-    images = obj.get("images")
-    if not isinstance(images, dict) or not isinstance(images.get("n"), int) or images["n"] < 1:
-        raise bad("it does not say how many images it was measured on")
-    units = obj.get("units")
-    if not isinstance(units, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in units.items()):
-        raise bad("its units are not text")
-    if not isinstance(obj.get("notes", []), list):
-        raise bad("its notes are not a list")
-    return obj

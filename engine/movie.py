@@ -28,9 +28,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.errors import RunError
+from engine.config import ModelConfig
+from engine.errors import ConfigError, RunError
 from engine.history import ProbeCodes
-from engine.storage import read_tensor_metadata, read_tensors, write_tensors
+from engine.storage import read_json_object, read_tensor_metadata, read_tensors, write_tensors
 
 MOVIE = "movie.safetensors"
 MOVIE_FORMAT = "latent-explorer-movie"
@@ -172,8 +173,7 @@ class ProbeMovie:
         if not path.exists():
             return None
         if latent_dim is None:
-            from engine.runs import Run
-            latent_dim = Run.open(run_path).model.latent_dim
+            latent_dim = _run_latent_dim(run_path)
         tensors = read_tensors(path)
         meta = read_tensor_metadata(path)
         try:
@@ -210,3 +210,16 @@ class ProbeMovie:
         movie._ordinals = [int(o) for o in ordinals.tolist()]
         movie.stride, movie.seen = stride, seen
         return movie
+
+
+def _run_latent_dim(run_path: Path) -> int:
+    """The latent size in the run's config.json, read without ``engine.runs`` (which imports the
+    metrics, which import the trainer, which imports this module)."""
+    where = run_path / "config.json"
+    cfg = read_json_object(where, "a run configuration", RunError)
+    try:
+        model = ModelConfig.from_dict(cfg.get("model"))
+        model.validate()
+    except ConfigError as exc:
+        raise RunError(f"{where} holds invalid settings: {exc}") from None
+    return model.latent_dim

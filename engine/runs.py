@@ -25,27 +25,24 @@ and every value read is checked, so a bad one is one sentence naming the file an
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import platform
 import re
 import shutil
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import save_file
 
 from engine.config import DataConfig, ModelConfig, TrainConfig
 from engine.errors import ConfigError, RunError
-from engine.history import History, ProbeCodes
+from engine.history import METRICS_FILE, History, ProbeCodes, check_metrics, package_versions
+from engine.model_state import load_checked, optimizers_to_tensors, tensors_to_optimizers
 from engine.models import AutoencoderModel, build_model, variant
+from engine.run_lock import acquire_lock, lock_free, lock_holder, release_lock
 from engine.storage import (
     cpu_tensors,
     dir_mode,
@@ -54,6 +51,7 @@ from engine.storage import (
     file_mode,
     is_finite_number,
     is_whole,
+    link_or_copy,
     read_json_object,
     read_tensor_metadata,
     read_tensors,
@@ -62,38 +60,16 @@ from engine.storage import (
     write_json,
 )
 
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks; a live run cannot be told from a dead one there
-    fcntl = None
-
 RUN_FORMAT = "latent-explorer-run"
 FORMAT_VERSION = 2
 CONFIG, HISTORY = "config.json", "history.json"
 WEIGHTS, BEST, OPTIMIZER, PROBE = "weights.safetensors", "best.safetensors", "optimizer.safetensors", "probe.safetensors"
 CHECKPOINT_FILES = (WEIGHTS, BEST, OPTIMIZER, PROBE, HISTORY)
-LOCK = ".lock"
 STATUSES = ("new", "running", "completed", "stopped", "failed")
 _CHECKPOINT_NAME = re.compile(r"checkpoint-[0-9]{6,}")
 #: what crashes leave: atomic_write's ".<name>.<random>.tmp", a checkpoint's ".checkpoint-<random>.tmp"
 #: folder, and the safetensors writer's own ".tmpXXXXXX"
 _LITTER = re.compile(r"\..+\.tmp|\.tmp[A-Za-z0-9]{6}")
-
-
-def package_versions() -> dict[str, str]:
-    """The versions a run was made with; torchvision's from its metadata (importing it takes ~160
-    modules, on the training thread when a run starts)."""
-    from importlib import metadata
-
-    import numpy
-
-    from engine import __version__
-    try:
-        vision = metadata.version("torchvision")
-    except metadata.PackageNotFoundError:
-        vision = "unknown"
-    return {"latent-explorer": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": vision, "numpy": numpy.__version__}
 
 
 def _slug(text: str) -> str:
@@ -126,50 +102,6 @@ def _check_config(cfg: dict, where: Path) -> None:
     checkpoint = cfg.get("checkpoint")
     if checkpoint is not None and not (isinstance(checkpoint, str) and _CHECKPOINT_NAME.fullmatch(checkpoint)):
         bad("checkpoint", checkpoint, "the name of a checkpoint folder (checkpoint-NNNNNN)")
-
-
-#: run folders locked by this process: real path -> (lock file descriptor, the thread that trains)
-_HELD: dict[str, tuple[int, threading.Thread]] = {}
-_HELD_GUARD = threading.Lock()
-
-
-def _thread_alive(thread: threading.Thread) -> bool:
-    """Whether a thread still runs; for a thread Python did not start (a QThread), whose stand-in
-    says it is alive for ever, ask the system where it can tell."""
-    if isinstance(thread, threading._DummyThread) and thread.native_id is not None and os.path.isdir("/proc/self/task"):
-        return os.path.exists(f"/proc/self/task/{thread.native_id}")
-    return thread.is_alive()
-
-
-def _lock_free(path: Path) -> bool:
-    """True when no process (this one included) holds the run folder's lock."""
-    key = os.path.realpath(path)
-    with _HELD_GUARD:
-        held = _HELD.get(key)
-    if held is not None:
-        return not _thread_alive(held[1])
-    if fcntl is None:
-        return True
-    try:
-        fd = os.open(path / LOCK, os.O_RDONLY)
-    except OSError:
-        return True   # no lock file: nobody ever trained it with a lock, or it cannot be read
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-
-
-def _lock_holder(path: Path) -> str:
-    try:
-        pid = (path / LOCK).read_text().strip()
-    except OSError:
-        return "another process"
-    return f"process {pid}" if pid.isdigit() else "another process"
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -213,12 +145,12 @@ class Run:
         if self.interrupted:
             return f"interrupted at step {self.step}"
         if self.is_training_elsewhere():   # whatever config.json said when it was read
-            return f"running (in {_lock_holder(self.path)})"
+            return f"running (in {lock_holder(self.path)})"
         return self.status
 
     def is_training_elsewhere(self) -> bool:
         """True when another process, or another training thread of this one, holds the run's lock."""
-        return self._lock_fd is None and not _lock_free(self.path)
+        return self._lock_fd is None and not lock_free(self.path)
 
     def file(self, name: str) -> Path:
         """Where one of the checkpoint's files (weights.safetensors, history.json, ...) lies."""
@@ -296,7 +228,7 @@ class Run:
                   cfg.get("step", 0), cfg.get("best_val"), cfg.get("created", ""), checkpoint=cfg.get("checkpoint"))
         if run.checkpoint is not None and not (path / run.checkpoint).is_dir():
             raise RunError(f"{where} names the checkpoint folder {run.checkpoint}, which is missing.")
-        free = _lock_free(path)
+        free = lock_free(path)
         if run.status == "running" and free:
             run.interrupted = True
             run.status = "stopped"
@@ -343,17 +275,7 @@ class Run:
     def begin_training(self) -> None:
         """Take the run's lock for the whole training (RunError while another process or training
         thread holds it), clear a crash's litter and record the status "running"."""
-        key = os.path.realpath(self.path)
-        with _HELD_GUARD:
-            held = _HELD.get(key)
-            if held is not None and _thread_alive(held[1]) and held[1] is not threading.current_thread():
-                raise RunError(f"{self.path} is being trained already in this program; stop that training first.")
-            if held is not None:   # its trainer ended on an error without letting go: take the lock over
-                fd = held[0]
-            else:
-                fd = self._take_lock()
-            _HELD[key] = (fd, threading.current_thread())
-            self._lock_fd = fd
+        self._lock_fd = acquire_lock(self.path)
         self._remove_litter()
         before = (self._last_saved or self.config_dict(), self.status, self.reason)
         self.status, self.reason, self.interrupted = "running", "", False
@@ -365,32 +287,6 @@ class Run:
             raise
         self._last_saved = before[0]
 
-    def _take_lock(self) -> int | None:
-        if fcntl is None:
-            return None
-        try:
-            fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, file_mode())
-        except OSError as exc:
-            raise disk_error(exc, self.path, f"its lock file {LOCK}", keeps=", and the run stays as it was") from None
-        deadline = time.monotonic() + 0.5   # a reader checking the lock holds it for microseconds
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError:
-                if time.monotonic() < deadline:
-                    time.sleep(0.01)
-                    continue
-            os.close(fd)
-            raise RunError(f"{self.path} is being trained by {_lock_holder(self.path)}; wait until it has "
-                           "finished (or stop it) before resuming it.") from None
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        except OSError:
-            pass   # the pid only makes the message above more precise
-        return fd
-
     def end_training(self, model: AutoencoderModel, optimizers: dict[str, torch.optim.Optimizer] | None = None,
                      probe: ProbeCodes | None = None) -> None:
         """Save the last checkpoint (status and reason as set) and let the run's lock go."""
@@ -400,16 +296,8 @@ class Run:
             self._release()
 
     def _release(self) -> None:
-        key = os.path.realpath(self.path)
-        with _HELD_GUARD:
-            held = _HELD.pop(key, None)
-            fd = held[0] if held is not None else self._lock_fd
-            self._lock_fd = None
-        if fd is not None:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        fd, self._lock_fd = self._lock_fd, None
+        release_lock(self.path, fd)
 
     def _abandon_training(self, message: str) -> None:
         """A checkpoint failed while training: put back the config last saved (the checkpoint it
@@ -460,8 +348,7 @@ class Run:
             tensors, opt_meta = optimizers_to_tensors(optimizers)
             files[OPTIMIZER] = (cpu_tensors(tensors), opt_meta)
         if probe is not None:
-            files[PROBE] = ({"codes": torch.from_numpy(probe.codes), "labels": torch.from_numpy(probe.labels),
-                             "indices": torch.from_numpy(probe.indices)}, {"step": str(probe.step)})
+            files[PROBE] = (probe.to_tensors(), {"step": str(probe.step)})
         history = dump_json(self.history.to_dict())
         needed = sum(tensor_bytes(t) for t, _ in files.values()) + len(history)
         previous = self.checkpoint
@@ -478,7 +365,7 @@ class Run:
                 old = self.file(name)
                 if name not in files and old.is_file():
                     what = name
-                    _link_or_copy(old, tmp / name)
+                    link_or_copy(old, tmp / name)
             what = HISTORY
             (tmp / HISTORY).write_text(history)
             os.chmod(tmp / HISTORY, file_mode())
@@ -543,7 +430,7 @@ class Run:
     def _busy_or(self, error: RunError) -> RunError:
         """A file vanished or changed under us because another process trains the run: say that."""
         if self.is_training_elsewhere():
-            return RunError(f"{self.path} is being trained by {_lock_holder(self.path)}; wait until it has "
+            return RunError(f"{self.path} is being trained by {lock_holder(self.path)}; wait until it has "
                             "finished (or stop it) before resuming it.")
         return error
 
@@ -574,122 +461,22 @@ class Run:
         path = self.file(PROBE)
         if not path.exists():
             return None
-        t = read_tensors(path)
-        try:
-            codes, labels, indices = t["codes"].numpy(), t["labels"].numpy(), t["indices"].numpy()
-        except KeyError as exc:
-            raise RunError(f"{path} lacks the {exc} array.") from None
-        except TypeError as exc:
-            raise RunError(f"{path} holds arrays of a type NumPy cannot take ({exc}).") from None
-        if codes.ndim != 2 or codes.shape[1] != self.model.latent_dim or not (len(codes) == len(labels) == len(indices)):
-            raise RunError(f"{path} does not match the run's latent size {self.model.latent_dim}.")
-        if labels.ndim != 1 or indices.ndim != 1:
-            raise RunError(f"{path} holds labels or indices that are not lists.")
-        codes = codes.astype(np.float32)
-        if not np.isfinite(codes).all():
-            raise RunError(f"{path} holds NaN or infinite codes.")
-        labels = labels.astype(np.int64)
-        if len(labels) and (labels.min() < 0 or labels.max() >= max(1, self.n_classes)):
-            raise RunError(f"{path} holds labels outside the run's {self.n_classes} classes.")
-        from safetensors import safe_open
-        with safe_open(str(path), "pt") as f:   # the step the codes were encoded at (a file without it: the checkpoint's)
-            step = str((f.metadata() or {}).get("step", ""))
-        return ProbeCodes(codes, labels, indices.astype(np.int64), int(step) if step.isdigit() else self.step)
+        probe = ProbeCodes.from_tensors(read_tensors(path), path, self.model.latent_dim, self.n_classes)
+        step = str(read_tensor_metadata(path).get("step", ""))   # the step the codes were encoded at
+        probe.step = int(step) if step.isdigit() else self.step   # (a file without it: the checkpoint's)
+        return probe
 
     # -- metrics (computed by engine.metrics) ----------------------------------------------
     def save_metrics(self, metrics: dict) -> None:
         """Write metrics.json atomically (``engine.metrics.evaluate_run`` computes what it holds)."""
-        from engine.metrics import METRICS_FILE
         write_json(self.path / METRICS_FILE, metrics)
 
     def load_metrics(self) -> dict | None:
         """metrics.json checked field by field, or None when the run has none; RunError when damaged."""
-        from engine.metrics import METRICS_FILE, check_metrics
         path = self.path / METRICS_FILE
         if not path.exists():
             return None
         return check_metrics(read_json_object(path, "run metrics", RunError), path)
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
-        os.chmod(target, file_mode())
-
-
-def load_checked(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path: Path, title: str) -> None:
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    extra = sorted(set(tensors) - set(expected))
-    if missing or extra:
-        name = (missing or extra)[0]
-        raise RunError(f"{path} does not fit a {title} with the run's settings ({'missing' if missing else 'unexpected'} {name}).")
-    for k, v in expected.items():
-        if tuple(tensors[k].shape) != tuple(v.shape):
-            raise RunError(f"{path} does not fit a {title} with the run's settings "
-                           f"({k} is {tuple(tensors[k].shape)}, expected {tuple(v.shape)}).")
-    model.load_state_dict(tensors)
-
-
-def optimizers_to_tensors(optimizers: dict[str, torch.optim.Optimizer]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    tensors, meta = {}, {}
-    for name, optimizer in optimizers.items():
-        sd = optimizer.state_dict()
-        for pid, state in sd["state"].items():
-            for key, value in state.items():
-                tensors[f"{name}/{pid}.{key}"] = torch.as_tensor(value).clone()
-        meta[f"param_groups/{name}"] = json.dumps(sd["param_groups"])
-    return tensors, meta
-
-
-def tensors_to_optimizers(optimizers: dict[str, torch.optim.Optimizer], tensors: dict[str, torch.Tensor],
-                          meta: dict[str, str], path: Path) -> None:
-    """Load the state of each named optimizer.  A format-1 file (one optimizer, keys without a
-    name) belongs to a model with a single optimizer, whatever it is called."""
-    if "param_groups" in meta and len(optimizers) == 1:
-        (only,) = optimizers
-        meta = {f"param_groups/{only}": meta["param_groups"]}
-        tensors = {f"{only}/{k}": v for k, v in tensors.items()}
-    try:
-        for name, optimizer in optimizers.items():
-            groups = json.loads(meta[f"param_groups/{name}"])
-            if not (isinstance(groups, list) and all(isinstance(g, dict) and isinstance(g.get("params"), list)
-                                                     for g in groups)):
-                raise ValueError(f"the {name!r} optimizer's parameter groups are malformed")
-            state: dict[int, dict] = {}
-            prefix = f"{name}/"
-            for key, value in tensors.items():
-                if key.startswith(prefix):
-                    pid, field_name = key[len(prefix):].split(".", 1)
-                    state.setdefault(int(pid), {})[field_name] = value
-            expected = optimizer.state_dict()["param_groups"]
-            if [len(g["params"]) for g in groups] != [len(g["params"]) for g in expected]:
-                raise ValueError(f"the {name!r} optimizer's parameter groups differ")
-            for group, ours in zip(groups, expected):
-                for key, value in group.items():
-                    mine = ours.get(key)
-                    if key == "params" or value is None or mine is None:
-                        continue
-                    same = (isinstance(value, bool) == isinstance(mine, bool)
-                            and (isinstance(value, (int, float)) == isinstance(mine, (int, float)))
-                            and isinstance(value, list) == isinstance(mine, (list, tuple)))
-                    if not same or (isinstance(value, float) and not math.isfinite(value)):
-                        raise ValueError(f"the {name!r} optimizer's {key} is {show_value(value)}")
-            params = [p for g in optimizer.param_groups for p in g["params"]]
-            for pid, st in state.items():
-                if not 0 <= pid < len(params):
-                    raise ValueError(f"it holds state for parameter {pid} of a model with {len(params)}")
-                for field_name, value in st.items():
-                    if value.dim() > 0 and tuple(value.shape) != tuple(params[pid].shape):
-                        raise ValueError(f"{name}/{pid}.{field_name} is {tuple(value.shape)}, "
-                                         f"the parameter is {tuple(params[pid].shape)}")
-            optimizer.load_state_dict({"state": state, "param_groups": groups})
-    except KeyError as exc:
-        raise RunError(f"{path} does not fit this model's optimizers (no state for {exc}).") from None
-    except (ValueError, RuntimeError, IndexError, TypeError) as exc:
-        raise RunError(f"{path} does not fit this model's optimizer ({str(exc)[:80]}).") from None
 
 
 def list_runs(parent: str | Path) -> list[Path]:

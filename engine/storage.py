@@ -134,6 +134,15 @@ def dump_json(obj) -> str:
     return json.dumps(obj, indent=1, allow_nan=False)
 
 
+def link_or_copy(source: Path, target: Path) -> None:
+    """``target`` becomes a hard link to ``source``, or a copy (with the umask's mode) where links fail."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+        os.chmod(target, file_mode())
+
+
 def write_json(path: Path, obj, keeps: str = "") -> None:
     text = dump_json(obj)
     atomic_write(path, lambda tmp: Path(tmp).write_text(text), len(text.encode()), keeps)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from engine.config import DataConfig, ModelConfig, TrainConfig
-from engine.data import DatasetSplit, ImageSet, load_dataset
+from engine.datasets import DatasetSplit, ImageSet, load_dataset
 from engine.errors import ConfigError, UserError
 from engine.history import History, ProbeCodes
 from engine.models import AutoencoderModel, build_model, check_compatible

@@ -29,7 +29,7 @@ import torch
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.config import DataConfig, ModelConfig, TrainConfig
-from engine.data import DatasetSplit, load_dataset
+from engine.datasets import DatasetSplit, load_dataset
 from engine.errors import UserError
 from engine.history import History, ProbeCodes
 from engine.models import VARIANTS, AutoencoderModel, build_model

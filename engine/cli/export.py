@@ -6,7 +6,7 @@ import argparse
 import math
 
 from engine.cli.parser import add_force_arg, map_point, open_run
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.errors import UserError
 from engine.outputs import refuse_existing
 

@@ -11,7 +11,7 @@ import dataclasses
 import math
 
 from engine.config import DEVICES, MAX_SEED
-from engine.data import SOURCES
+from engine.datasets import SOURCES
 from engine.errors import UserError
 from engine.metrics import DEFAULT_NLL_SAMPLES, METRICS_FILE
 from engine.models import VARIANTS

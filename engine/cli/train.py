@@ -16,7 +16,7 @@ from engine.cli.parser import (
     param_help,
 )
 from engine.config import DEVICES, DataConfig, ModelConfig, TrainConfig
-from engine.data import SOURCES, download_dataset
+from engine.datasets import SOURCES, download_dataset
 from engine.errors import UserError
 from engine.models import BODIES, LIKELIHOODS, VARIANTS
 from engine.models.nets import resolve_body

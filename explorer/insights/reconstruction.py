@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QLabel, QSpinBox, QVBoxLayout, QWidget
 
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from explorer.insights.common import FigurePane, FrameThrottle, class_name, control_rows, model_device, run_file_stem
 from explorer.insights.figure import GridFigure
 from explorer.session import RunState, rebind

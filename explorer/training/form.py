@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.config import DataConfig, ModelConfig, TrainConfig
-from engine.data import SOURCE_TITLES, SOURCES, TORCHVISION_SOURCES, default_data_root
+from engine.datasets import SOURCE_TITLES, SOURCES, TORCHVISION_SOURCES, default_data_root
 from engine.errors import UserError
 from engine.models import BODIES, LIKELIHOODS, VARIANTS
 from engine.models.base import check_params

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.config import DataConfig, ModelConfig, TrainConfig
-from engine.data import SOURCE_TITLES
+from engine.datasets import SOURCE_TITLES
 from engine.errors import UserError
 from explorer.session import RunState, Session, rebind
 from explorer.training.form import TrainingForm, named, shrinkable

@@ -14,13 +14,13 @@ not have, or holds values that do not validate is skipped, with one logged sente
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.config import DataConfig, ModelConfig, TrainConfig
 from engine.errors import UserError
+from engine.storage import read_json
 from explorer.resources import preset_dirs
 
 log = logging.getLogger(__name__)
@@ -45,10 +45,7 @@ class Preset:
 
 def parse_preset(path: Path) -> Preset:
     """One preset file; UserError (or ValueError) with the reason when it cannot be used."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"it is not readable JSON ({exc})") from None
+    raw = read_json(path, "a preset")   # any failure to read or parse is one UserError naming the file
     if not isinstance(raw, dict) or not isinstance(raw.get("title"), str):
         raise ValueError("it is not a JSON object with a title")
     data = DataConfig.from_dict(raw.get("data") or {})

@@ -13,7 +13,6 @@ shows it as it starts) and starts its thread, or says why it could not and retur
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -175,11 +174,12 @@ class TrainQueue(QObject):
     def _load(self) -> None:
         if self.path is None or not self.path.exists():
             return
+        from engine.storage import read_json
         try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
+            raw = read_json(self.path, "a run queue")
             if not isinstance(raw, dict) or raw.get("format") != QUEUE_FORMAT or not isinstance(raw.get("items"), list):
                 raise ValueError("it is not a Latent Explorer queue")
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+        except (UserError, ValueError) as exc:
             aside = self.path.with_name(self.path.name + ".unreadable")
             try:
                 self.path.replace(aside)   # kept for a person to look at; never overwritten silently

@@ -38,7 +38,7 @@ from explorer.window.status_bar import app_version, device_description, short_fo
 CLOSE_TIMEOUT_MS = 1800
 APP_TITLE = "Latent Explorer"
 #: what the background thread imports before the views are built (all of it without Qt widgets)
-ENGINE_MODULES = ("torch", "engine.config", "engine.data", "engine.models", "engine.runs", "engine.training",
+ENGINE_MODULES = ("torch", "engine.config", "engine.datasets", "engine.models", "engine.runs", "engine.training",
                   "engine.projection")
 #: the loss dock's default share of the window's height, and its least height in pixels
 LOSS_SHARE, LOSS_MIN_PX = 0.3, 230
@@ -428,7 +428,7 @@ class MainWindow(QMainWindow):
         """Start a new run with these settings, or queue it while another run trains or its dataset
         loads (one training at a time).  The dataset loads in the background, with progress in the
         panel, unless it is the bundled digits (milliseconds)."""
-        from engine.data import load_dataset
+        from engine.datasets import load_dataset
         from explorer.session import loads_quickly
         from explorer.tasks import BackgroundTask
         if self.session.is_busy() or self.is_loading_dataset():
@@ -463,7 +463,7 @@ class MainWindow(QMainWindow):
     def _start_new(self, data, model, train, run_name: str | None = None, activate: bool = True):
         """Load the dataset here and start the run (the queue's runs, which start one after another,
         and the bundled digits); None, with the reason shown, when it cannot start."""
-        from engine.data import load_dataset
+        from engine.datasets import load_dataset
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             dataset = load_dataset(data)
@@ -710,7 +710,7 @@ class MainWindow(QMainWindow):
         return True
 
     def download(self, data) -> None:
-        from engine.data import download_dataset
+        from engine.datasets import download_dataset
         from explorer.tasks import BackgroundTask
         if self._download is not None and self._download.is_running():
             return

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from engine.cli import main
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.runs import Run
 
 ROOT = Path(__file__).resolve().parents[2]

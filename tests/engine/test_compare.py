@@ -14,7 +14,7 @@ from PIL import Image
 
 from engine import compare
 from engine.cli import main
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.runs import Run
 from engine.training import Trainer
 from tests.engine.helpers import DIGITS, quick_train, small_model

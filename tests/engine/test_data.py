@@ -14,10 +14,10 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.data import (
+from engine.config import DataConfig
+from engine.datasets import (
     SOURCE_TITLES,
     SOURCES,
-    DataConfig,
     ImageSet,
     default_data_root,
     download_dataset,
@@ -392,3 +392,12 @@ def test_data_config_from_dict_rejects_unknown_keys():
         DataConfig.from_dict({"source": "digits", "colour": True})
     with pytest.raises(ConfigError):
         DataConfig.from_dict(["digits"])
+
+
+def test_every_source_has_one_reader_that_load_dataset_calls(monkeypatch):
+    import engine.datasets as datasets
+
+    assert set(datasets.READERS) == set(SOURCES) == set(SOURCE_TITLES)
+    seen = []
+    monkeypatch.setitem(datasets.READERS, "npz", lambda cfg: seen.append(cfg.path) or "split")
+    assert load_dataset(DataConfig(source="npz", path="x.npz")) == "split" and seen == ["x.npz"]

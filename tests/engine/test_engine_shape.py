@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.errors import ConfigError
 from engine.history import History
 from engine.models import VARIANTS, build_model, check_compatible

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.data import ImageSet
+from engine.datasets import ImageSet
 from engine.errors import UserError
 from engine.export import (
     embeddings,

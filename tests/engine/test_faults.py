@@ -25,8 +25,8 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from engine.cli import main as cli
-from engine.config import MAX_SEED, ModelConfig, TrainConfig
-from engine.data import DataConfig, load_dataset
+from engine.config import MAX_SEED, DataConfig, ModelConfig, TrainConfig
+from engine.datasets import load_dataset
 from engine.errors import ConfigError, DataError, RunError
 from engine.runs import Run
 from engine.training import Trainer

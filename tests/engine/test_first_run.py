@@ -14,7 +14,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from engine import diagnostics
 from engine.config import ModelConfig
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.defaults import default_run
 from engine.latent_geometry import along, attribute_direction, rate_distortion
 from engine.metrics import evaluate_model

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from engine.cli import main
-from engine.data import ImageSet, load_dataset
+from engine.datasets import ImageSet, load_dataset
 from engine.errors import RunError
 from engine.metrics import (
     ACTIVE_UNIT_THRESHOLD,

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from engine.config import ModelConfig
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.models import VARIANTS, build_model, built_body
 from engine.models.ae import jacobian_frobenius_sq
 from engine.models.base import gaussian_kl

@@ -6,7 +6,7 @@ import shutil
 import torch
 from safetensors.torch import load_file, save_file
 
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.runs import PROBE, Run
 from engine.training import Trainer
 from tests.engine.helpers import DIGITS, quick_train, small_model

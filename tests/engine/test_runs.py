@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.errors import RunError
 from engine.runs import Run, list_runs
 from engine.training import Trainer, encode_all

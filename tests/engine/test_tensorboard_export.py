@@ -12,7 +12,7 @@ from PIL import Image
 
 from engine import export
 from engine.cli import main
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.errors import UserError
 from engine.runs import Run
 from engine.training import Trainer

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.errors import ConfigError
 from engine.training import TRAIN_THREADS, Trainer, resolve_device
 from tests.engine.helpers import DIGITS, quick_train, small_model

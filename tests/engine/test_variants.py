@@ -11,7 +11,7 @@ import torch
 
 from engine.cli import build_parser, configs_from_args
 from engine.config import ModelConfig, TrainConfig
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.models import build_model
 from engine.models.base import GAUSSIAN_SIGMA, log_likelihood
 from engine.models.priors import sample_prior

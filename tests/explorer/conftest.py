@@ -2,7 +2,7 @@
 
 import pytest
 
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.training import Trainer
 from tests.engine.helpers import DIGITS, quick_train, small_model
 from tests.window_fixtures import window  # noqa: F401

@@ -107,7 +107,7 @@ def test_starting_an_owners_task_cancels_its_previous_one(qtbot):
 def test_the_registry_sees_every_kind_of_task(qtbot):
     """A plain task, a training, the projection service's long-lived thread and the launch
     preload: all in live_threads() while they run, none once they have ended."""
-    from engine.data import load_dataset
+    from engine.datasets import load_dataset
     from engine.training import Trainer
     from explorer.map.projection_worker import ProjectionWorker
     from explorer.tasks import TrainingTask

@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtGui import QImage
 from scipy.spatial import cKDTree
 
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.training import Trainer
 from explorer.decoder_canvas import MAX_SLIDERS, DecoderCanvas, NearestCodes
 from explorer.session import RunState, Session

@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from explorer.session import FRAME_MS, RunState
 from tests.engine.helpers import DIGITS, quick_train, small_model
 

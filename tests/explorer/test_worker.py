@@ -1,6 +1,6 @@
 """explorer.tasks.TrainingTask: a Trainer on a QThread emits its updates in strict order."""
 
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.training import Trainer
 from explorer.tasks import TrainingTask
 from tests.engine.helpers import DIGITS, quick_train, small_model

@@ -26,7 +26,7 @@ for name, model in [
 import torch  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
-from engine.data import load_dataset  # noqa: E402
+from engine.datasets import load_dataset  # noqa: E402
 from engine.runs import Run  # noqa: E402
 
 z = torch.tensor([[0.0, 0.0], [1.0, -1.0], [-0.5, 2.0]])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.history import ProbeCodes
 from explorer.insights.attributes import AttributesView
 from explorer.session import LatentCursor, RunState

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.history import ProbeCodes
 from engine.models import variant
 from explorer.insights.dimensions import DimensionsView, dimension_stats

@@ -9,7 +9,7 @@ import torch
 from PySide6.QtGui import QImage
 from PySide6.QtSvg import QSvgRenderer
 
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.errors import UserError
 from engine.history import ProbeCodes
 from engine.training import Trainer

@@ -13,7 +13,7 @@ from PySide6.QtGui import QColor, QImage, QPalette
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QFileDialog
 
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.errors import UserError
 from engine.training import TrainingUpdate
 from explorer.loss.curves import term_colour

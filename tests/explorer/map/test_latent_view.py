@@ -8,7 +8,7 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QWidget
 
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.history import ProbeCodes
 from engine.projection import PCAProjection
 from engine.training import Trainer

@@ -66,7 +66,7 @@ def test_a_live_run_keeps_a_movie_of_its_probes(qtbot):
     session = Session()
     view = LatentView(session)
     qtbot.addWidget(view)
-    from engine.data import load_dataset
+    from engine.datasets import load_dataset
     state = RunState(DIGITS, small_model("vae"), quick_train(epochs=2), dataset=load_dataset(DIGITS))
     session.add(state)
     seen = []

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from explorer.map.latent_view import LatentView
 from explorer.map.projection_worker import ProjectionWorker
 from explorer.session import RunState, Session

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from PySide6.QtWidgets import QApplication, QCheckBox, QComboBox, QFormLayout, QLabel, QSpinBox, QWidget
 
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.models.base import param
 from explorer.resources import resources_dir
 from explorer.session import RunState, Session

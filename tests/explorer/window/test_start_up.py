@@ -77,7 +77,7 @@ def test_after_the_preload_a_run_starts_without_importing_and_leaves_few_young_o
 import gc, sys
 import torch
 import explorer.window.start_up as app
-from engine.data import load_dataset
+from engine.datasets import load_dataset
 from engine.training import Trainer
 from tests.engine.helpers import DIGITS, quick_train, small_model
 dataset = load_dataset(DIGITS)
