@@ -13,7 +13,8 @@ import math
 from engine.config import DEVICES, MAX_SEED
 from engine.datasets import SOURCES
 from engine.errors import UserError
-from engine.metrics import DEFAULT_NLL_SAMPLES, METRICS_FILE
+from engine.history import METRICS_FILE
+from engine.metrics import DEFAULT_NLL_SAMPLES
 from engine.models import VARIANTS
 
 COMMANDS = ("train", "resume", "info", "evaluate", "export", "download", "sweep", "compare")

@@ -10,7 +10,7 @@ from engine.best_value import best_value_label
 from engine.cli.parser import add_evaluate_args, add_force_arg, open_run
 from engine.cli.train import body_words
 from engine.errors import RunError, UserError
-from engine.metrics import METRICS_FILE
+from engine.history import METRICS_FILE
 from engine.models import VARIANTS
 from engine.runs import Run
 
