@@ -22,8 +22,10 @@ metrics["nll"], metrics["units"]["nll"]
 * ``parameters``, ``training_seconds``, ``training_samples_per_sec`` — from the model and history.
 
 Every value's unit and the images it was measured on are in ``metrics["units"]`` and
-``metrics["images"]``.  A binarised run is evaluated on one fixed binarisation of its images
-(seed ``BINARIZE_SEED``).  ``progress(stage, done, total)`` reports as it goes and ``stop`` (a
+``metrics["images"]``.  A binarised run is evaluated on the binarisation its validation passes
+use (``engine.batches.binarized_validation`` with the run's training seed: the same images the
+trainer's validation terms were measured on); its training images, for the k-NN, on one fixed
+binarisation (seed ``BINARIZE_SEED + 1``).  ``progress(stage, done, total)`` reports as it goes and ``stop`` (a
 ``threading.Event`` or a callable) is checked between chunks: a stopped evaluation raises
 ``EvaluationStopped`` and writes nothing.
 """
@@ -38,10 +40,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.batches import binarized_validation, float_batch
 from engine.data import TORCHVISION_SOURCES, ImageSet, load_dataset
 from engine.errors import RunError, UserError
 from engine.models import AutoencoderModel, variant
-from engine.training import float_batch
 
 METRICS_FILE = "metrics.json"
 METRICS_FORMAT = "latent-explorer-metrics"
@@ -49,7 +51,8 @@ METRICS_VERSION = 1
 DEFAULT_NLL_SAMPLES = 1000
 ACTIVE_UNIT_THRESHOLD = 0.01
 KNN_NEIGHBOURS = 5
-#: the seed of the one fixed binarisation a binarised run is evaluated on (test and training images)
+#: the seed of ``binarized``'s fixed binarisation (the k-NN's training images use BINARIZE_SEED + 1;
+#: a run's validation images are binarised as its trainer validates, ``binarized_validation``)
 BINARIZE_SEED = 0
 #: the seed of the posterior samples of the NLL (the caller's random state is left as it was)
 NLL_SEED = 0
@@ -156,10 +159,13 @@ def _likelihood_note(likelihood: str, binary: bool) -> str:
 
 @torch.no_grad()
 def evaluate_model(model: AutoencoderModel, test: ImageSet, train: ImageSet | None = None, *, has_density: bool,
-                   nll_samples: int = DEFAULT_NLL_SAMPLES, binarize: bool = False, device="cpu",
+                   nll_samples: int = DEFAULT_NLL_SAMPLES, binarize: bool = False, seed: int = 0, device="cpu",
                    images_description: str = "the given images", progress: Progress | None = None,
                    stop=None) -> dict:
-    """Every metric of ``model`` on ``test`` (k-NN fitted on ``train``'s codes when given and labelled)."""
+    """Every metric of ``model`` on ``test`` (k-NN fitted on ``train``'s codes when given and labelled).
+
+    With ``binarize``, ``test`` is binarised as a run with training seed ``seed`` binarises its
+    validation split (``binarized_validation``)."""
     if nll_samples < 1:
         raise UserError(f"The number of importance samples must be at least 1, not {nll_samples}.")
     if len(test) == 0:
@@ -169,7 +175,7 @@ def evaluate_model(model: AutoencoderModel, test: ImageSet, train: ImageSet | No
     report = progress or (lambda stage, done, total: None)
     conditional = model.is_conditional
     test_labels = test.labels if conditional else None
-    test_images = binarized(test.images, BINARIZE_SEED) if binarize else test.images
+    test_images = binarized_validation(test.images, seed) if binarize else test.images
     binary = _is_binary(test_images)
     n = len(test)
     d = model.latent_dim
@@ -274,7 +280,9 @@ def evaluate_model(model: AutoencoderModel, test: ImageSet, train: ImageSet | No
         knn_info["note"] = "no k-NN accuracy: no labelled training images"
 
     parameters = sum(p.numel() for p in model.parameters())
-    on = f"on {n} images: {images_description}" + (f", binarised once (seed {BINARIZE_SEED})" if binarize else "")
+    binarization = (f"binarised once, as the trainer binarises its validation split (training seed {seed})"
+                    if binarize else None)
+    on = f"on {n} images: {images_description}" + (f", {binarization}" if binarize else "")
     density_unit = "nats per image" if binary or model.likelihood != "bernoulli" else \
         "per image, −log of a Bernoulli likelihood of grey-level pixels (not a normalised density)"
     units = {
@@ -312,7 +320,7 @@ def evaluate_model(model: AutoencoderModel, test: ImageSet, train: ImageSet | No
         "knn": knn_info,
         "parameters": int(parameters),
         "images": {"n": n, "description": images_description, "binarized": bool(binarize),
-                   "binarize_seed": BINARIZE_SEED if binarize else None},
+                   "binarize_seed": seed if binarize else None, "binarization": binarization},
         "evaluation_seconds": time.perf_counter() - started,
         "notes": notes,
         "units": units,
@@ -338,7 +346,8 @@ def evaluate_run(run, *, which: str = "latest", nll_samples: int = DEFAULT_NLL_S
     split = dataset if dataset is not None else load_dataset(run.data)
     binarize = run_binarizes(run)
     metrics = evaluate_model(model, split.val, split.train, has_density=spec.has_density, nll_samples=nll_samples,
-                             binarize=binarize, device=device, images_description=split_description(run.data),
+                             binarize=binarize, seed=run.train.seed, device=device,
+                             images_description=split_description(run.data),
                              progress=progress, stop=stop)
     seconds = float(sum(run.history.seconds))
     epochs = len(run.history.seconds)

@@ -9,6 +9,7 @@ import types
 import pytest
 import torch
 
+from engine.batches import binarized_validation
 from engine.cli import main
 from engine.data import ImageSet, load_dataset
 from engine.errors import RunError
@@ -182,15 +183,16 @@ def test_a_model_without_density_has_no_nll(digits, tmp_path):
 
 
 def test_binarised_evaluation_is_one_fixed_binarisation(trained, digits):
-    b = binarized(digits.val.images)
-    assert torch.equal(b, binarized(digits.val.images)) and set(b.unique().tolist()) <= {0, 255}
+    b = binarized_validation(digits.val.images, 0)
+    assert torch.equal(b, binarized_validation(digits.val.images, 0)) and set(b.unique().tolist()) <= {0, 255}
+    assert torch.equal(binarized(digits.val.images), binarized(digits.val.images))
     assert abs(b.float().mean() - digits.val.images.float().mean()) < 5  # E[Bernoulli(p)] = p
     model = trained.load_model()
     on_the_fly = evaluate_model(model, digits.val, has_density=True, nll_samples=20, binarize=True)
     given = evaluate_model(model, ImageSet(b, digits.val.labels, digits.val.class_names), has_density=True,
                            nll_samples=20)
     assert on_the_fly["nll"] == pytest.approx(given["nll"]) and on_the_fly["images"]["binarized"]
-    assert "binarised once" in on_the_fly["units"]["nll"] and "nats per image" in on_the_fly["units"]["nll"]
+    assert "binarised once, as the trainer binarises its validation split" in on_the_fly["units"]["nll"] and "nats per image" in on_the_fly["units"]["nll"]
     assert "not a normalised" not in on_the_fly["units"]["nll"]
     settings = types.SimpleNamespace
     run = settings(data=settings(binarize=True), train=settings(), model=settings())
@@ -293,3 +295,16 @@ def test_a_likelihood_without_a_density_gets_no_nll(trained, digits):
     assert m["nll"] is None and m["elbo"] is None and m["neg_elbo"] is None
     assert any("No NLL or ELBO" in note and "squared_error" in note for note in m["notes"])
     assert m["kl"] is not None and m["reconstruction"]["bce"] > 0  # the rest is still measured
+
+
+def test_evaluate_binarises_the_validation_split_as_the_trainer_validates(digits, tmp_path):
+    """A binarised AE's validation reconstruction term (BCE summed over pixels, per image, from the
+    code) and evaluate's reconstruction.bce are the same number only on the same binary images."""
+    train = quick_train(epochs=1, binarize=True, seed=3)
+    trainer = Trainer(DIGITS, small_model("ae"), train, dataset=digits, run_parent=tmp_path)
+    trainer.run_to_end()
+    run = Run.open(trainer.run.path)
+    m = evaluate_run(run, nll_samples=1, dataset=digits, save=False)
+    assert m["images"]["binarized"] and m["images"]["binarize_seed"] == 3
+    assert "training seed 3" in m["images"]["binarization"]
+    assert m["reconstruction"]["bce"] == pytest.approx(run.history.val["reconstruction"][-1], rel=1e-4)
