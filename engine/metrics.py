@@ -20,6 +20,8 @@ metrics["nll"], metrics["units"]["nll"]
 * ``knn_accuracy`` — 5-nearest-neighbour accuracy (scikit-learn's ``KNeighborsClassifier``)
   fitted on the training codes and scored on the held-out codes, where the data has labels.
 * ``parameters``, ``training_seconds``, ``training_samples_per_sec`` — from the model and history.
+* ``step``, ``epochs``, ``checkpoint`` — where the run was when they were measured; ``staleness(run,
+  metrics)`` says in one sentence when the run has moved on since (None while they are current).
 
 Every value's unit and the images it was measured on are in ``metrics["units"]`` and
 ``metrics["images"]``.  A binarised run is evaluated on the binarisation its validation passes
@@ -355,7 +357,8 @@ def evaluate_run(run, *, which: str = "latest", nll_samples: int = DEFAULT_NLL_S
     metrics.update({
         "format": METRICS_FORMAT, "version": METRICS_VERSION,
         "run": run.name, "variant": run.model.variant, "weights": "best" if which == "best" else "latest",
-        "epochs": run.epochs_done, "step": run.step, "computed": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "epochs": run.epochs_done, "step": run.step, "checkpoint": run.checkpoint,
+        "computed": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "training_seconds": seconds, "training_samples_per_sec": _finite(samples_per_sec),
     })
     metrics["units"].update({
@@ -416,4 +419,23 @@ def check_metrics(obj: dict, path) -> dict:
         raise bad("its units are not text")
     if not isinstance(obj.get("notes", []), list):
         raise bad("its notes are not a list")
+    for key in ("step", "epochs"):   # files written before these were recorded have none
+        value = obj.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise bad(f"{key} is not a whole number")
+    if not isinstance(obj.get("checkpoint") or "", str):
+        raise bad("checkpoint is not a folder name")
     return obj
+
+
+def staleness(run, metrics: dict) -> str | None:
+    """None when ``metrics`` were measured on the run's latest checkpoint; otherwise one sentence
+    saying at which step they were measured and where the run is now (``run.step``, the latest
+    checkpoint's step), e.g. "measured at step 39; the run is at step 156"."""
+    step = metrics.get("step")
+    now = run.step
+    if not isinstance(step, int) or isinstance(step, bool):
+        return f"the step they were measured at is not recorded; the run is at step {now}"
+    if step == now:   # a later checkpoint at the same step (a stop or resume without a step) has the same weights
+        return None
+    return f"measured at step {step}; the run is at step {now}"

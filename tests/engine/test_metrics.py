@@ -17,10 +17,12 @@ from engine.metrics import (
     ACTIVE_UNIT_THRESHOLD,
     EvaluationStopped,
     binarized,
+    check_metrics,
     evaluate_model,
     evaluate_run,
     importance_sampled_log_likelihood,
     run_binarizes,
+    staleness,
 )
 from engine.models.base import LOG_2PI, Densities, diagonal_normal_log_pdf, standard_normal_log_pdf
 from engine.runs import Run
@@ -308,3 +310,18 @@ def test_evaluate_binarises_the_validation_split_as_the_trainer_validates(digits
     assert m["images"]["binarized"] and m["images"]["binarize_seed"] == 3
     assert "training seed 3" in m["images"]["binarization"]
     assert m["reconstruction"]["bce"] == pytest.approx(run.history.val["reconstruction"][-1], rel=1e-4)
+
+
+def test_metrics_of_an_earlier_step_are_marked_stale_and_old_files_without_a_step_are_accepted(trained, digits,
+                                                                                              tmp_path):
+    run = Run.open(trained.path)
+    m = evaluate_run(run, nll_samples=2, dataset=digits, save=False)
+    assert m["step"] == run.step and m["checkpoint"] == run.checkpoint
+    assert staleness(run, m) is None
+    earlier = {**m, "step": 39}
+    assert staleness(run, earlier) == f"measured at step 39; the run is at step {run.step}"
+    old = {k: v for k, v in m.items() if k not in ("step", "epochs", "checkpoint")}
+    assert check_metrics(json.loads(json.dumps(old)), tmp_path / "metrics.json") == old
+    assert "not recorded" in staleness(run, old)
+    with pytest.raises(RunError, match="step is not a whole number"):
+        check_metrics({**m, "step": "39"}, tmp_path / "metrics.json")
