@@ -58,9 +58,12 @@ KNN_NEIGHBOURS = 5
 BINARIZE_SEED = 0
 #: the seed of the posterior samples of the NLL (the caller's random state is left as it was)
 NLL_SEED = 0
-#: decoded pixels per forward pass of the NLL (images per batch × samples per chunk × pixels per image
-#: stay below it, so a pass holds a few tensors of 32 MB whatever K and the image size are)
-PIXEL_BUDGET = 2**23
+#: decoded pixels per forward pass of the NLL: images per batch × samples per chunk × pixels per image
+#: stay below it, so each of a pass's tensors is at most 512 KB of float32 whatever K and the image
+#: size are.  Blocks of ~31 MB (2**23 pixels), just under glibc's largest mmap threshold, came from
+#: the heap and fragmented it: 12 GB RSS at K = 1000 on MNIST (benchmarks/bench_nll_memory.py).
+#: Blocks well under 1 MB are reused from the heap as they are freed.
+PIXEL_BUDGET = 2**17
 ENCODE_BATCH = 1024
 
 Progress = Callable[[str, int, int], None]
@@ -115,16 +118,16 @@ def _is_binary(images_u8: torch.Tensor) -> bool:
 def _importance_pass(model, x, y, k: int, chunk: int, stop, on_chunk) -> tuple[torch.Tensor, torch.Tensor]:
     """(log p(x) estimate, mean over the samples of log p(x|z)) per image, float64, from ``k``
     posterior samples drawn ``chunk`` at a time and combined with a running logsumexp."""
-    total = None
+    total = torch.full((x.shape[0],), -math.inf, dtype=torch.float64, device=x.device)   # log Σ w, so far
     log_px_z_sum = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
     drawn = 0
     while drawn < k:
         _check_stop(stop)
         c = min(chunk, k - drawn)
         d = model.log_densities(x, y, c)
-        part = torch.logsumexp(d.log_w.double(), dim=0)
-        total = part if total is None else torch.logaddexp(total, part)
+        torch.logaddexp(total, torch.logsumexp(d.log_w.double(), dim=0), out=total)
         log_px_z_sum += d.log_px_z.double().sum(dim=0)
+        del d   # this chunk's blocks go back before the next chunk asks for the same sizes
         drawn += c
         if on_chunk is not None:
             on_chunk(c * x.shape[0])

@@ -112,6 +112,48 @@ def test_chunks_bound_the_samples_drawn_at_once():
     assert drawn == [300, 300, 300, 100]
 
 
+class BankedLinearGaussianVAE(LinearGaussianVAE):
+    """Draws its posterior noise from a fixed bank, sample after sample, so an estimate from K
+    samples in chunks uses exactly the samples of the estimate from all K at once."""
+
+    def __init__(self, n: int, k: int, **kw):
+        super().__init__(**kw)
+        self.bank = torch.randn(k, n, self.latent_dim, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+        self.used = 0
+
+    def log_densities(self, x, y=None, k: int = 1) -> Densities:
+        mu, logvar = self.posterior(x)
+        z = mu + torch.exp(0.5 * logvar) * self.bank[self.used:self.used + k]
+        self.used += k
+        mean = z @ self.W.T + self.b
+        log_px_z = -0.5 * (((x - mean) / self.sigma).pow(2) + LOG_2PI + 2 * math.log(self.sigma)).sum(-1)
+        return Densities(z, diagonal_normal_log_pdf(z, mu, logvar), log_px_z, standard_normal_log_pdf(z))
+
+
+def test_the_chunked_estimate_equals_the_unchunked_one_on_the_same_samples():
+    x = LinearGaussianVAE().sample_data(20)
+    whole = importance_sampled_log_likelihood(BankedLinearGaussianVAE(20, 1000, shift=0.4, widen=1.6), x, k=1000)
+    for chunk in (1, 7, 300):
+        chunked = importance_sampled_log_likelihood(BankedLinearGaussianVAE(20, 1000, shift=0.4, widen=1.6), x,
+                                                    k=1000, chunk=chunk)
+        torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-4)
+
+
+def test_every_block_of_the_nll_passes_is_well_under_a_megabyte(trained, digits, monkeypatch):
+    """Blocks of ~31 MB, just under glibc's largest mmap threshold, fragmented the heap (fault 8)."""
+    model = trained.load_model()
+    passes = []
+    original = model.log_densities
+
+    def spy(x, y=None, k=1):
+        passes.append(k * x[0].numel() * x.shape[0] * 4)   # bytes of one float32 tensor of decoded pixels
+        return original(x, y, k)
+
+    monkeypatch.setattr(model, "log_densities", spy)
+    evaluate_model(model, digits.val, has_density=True, nll_samples=3000)
+    assert passes and max(passes) <= 2**19
+
+
 # -- a small trained digits model --------------------------------------------------------------
 @pytest.fixture(scope="module")
 def digits():
