@@ -2,7 +2,8 @@
 and an independent estimator, each in a fresh process.
 
 Run: ``OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_nll_memory.py --mnist-gz DIR --data-root DIR
-[--images 10000] [--nll-samples 1000] [--epochs 1] [--threads 2] [--modes engine,old,independent]``
+[--images 10000] [--nll-samples 1000] [--epochs 1] [--threads 2] [--modes engine,old,independent]
+[--keep-run DIR | --run RUN]``
 (a quick check: ``--images 1000 --nll-samples 1000 --epochs 1``).
 
 A 784-400-20 VAE (the engine's ``mlp`` body, Bernoulli likelihood, grey-level MNIST as ``main.py
@@ -110,8 +111,11 @@ def main() -> None:
     parser.add_argument("--nll-samples", type=int, default=1000, help="importance samples K per image")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated: " + ", ".join(MODES))
+    parser.add_argument("--run", type=Path, default=None,
+                        help="evaluate this trained run folder instead of training one (its model must have a density)")
+    parser.add_argument("--keep-run", type=Path, default=None, metavar="DIR",
+                        help="train into DIR and keep the run there (default: a temporary folder, removed)")
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
-    parser.add_argument("--run", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         common.setup_torch(args)
@@ -127,18 +131,23 @@ def main() -> None:
     env = common.environment(device)
     common.print_environment(env)
     with tempfile.TemporaryDirectory() as tmp:
-        data_cfg = DataConfig(source="mnist", root=str(root))
-        model_cfg = ModelConfig(variant="vae", latent_dim=20, body="mlp", hidden=(400,), likelihood="bernoulli")
-        t0 = time.perf_counter()
-        trainer = Trainer(data_cfg, model_cfg, TrainConfig(epochs=args.epochs, batch_size=128, lr=1e-3, seed=1,
-                                                           device="cpu"), run_parent=tmp)
-        last = trainer.run_to_end()
-        print(f"VAE 784-400-20 trained {args.epochs} epoch(s) on MNIST in {time.perf_counter() - t0:.0f} s "
-              f"({last.status}); evaluating the first {args.images} test images with K = {args.nll_samples}",
-              flush=True)
+        if args.run is not None:
+            run_path = args.run
+            print(f"evaluating {run_path}: the first {args.images} test images with K = {args.nll_samples}", flush=True)
+        else:
+            data_cfg = DataConfig(source="mnist", root=str(root))
+            model_cfg = ModelConfig(variant="vae", latent_dim=20, body="mlp", hidden=(400,), likelihood="bernoulli")
+            t0 = time.perf_counter()
+            trainer = Trainer(data_cfg, model_cfg, TrainConfig(epochs=args.epochs, batch_size=128, lr=1e-3, seed=1,
+                                                               device="cpu"), run_parent=args.keep_run or tmp)
+            last = trainer.run_to_end()
+            run_path = trainer.run.path
+            print(f"VAE 784-400-20 trained {args.epochs} epoch(s) on MNIST in {time.perf_counter() - t0:.0f} s "
+                  f"({last.status}, {run_path}); evaluating the first {args.images} test images with "
+                  f"K = {args.nll_samples}", flush=True)
         results = []
         for mode in modes:
-            cmd = [sys.executable, __file__, "--child", mode, "--run", str(trainer.run.path),
+            cmd = [sys.executable, __file__, "--child", mode, "--run", str(run_path),
                    "--images", str(args.images), "--nll-samples", str(args.nll_samples),
                    "--threads", str(args.threads), "--data-root", str(args.data_root), "--mnist-gz", str(args.mnist_gz)]
             done = subprocess.run(cmd, capture_output=True, text=True)
