@@ -212,4 +212,10 @@ def check_metrics(obj: dict, path) -> dict:
         raise bad("its units are not text")
     if not isinstance(obj.get("notes", []), list):
         raise bad("its notes are not a list")
+    for key in ("step", "epochs"):   # files written before these were recorded have none
+        value = obj.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise bad(f"{key} is not a whole number")
+    if not isinstance(obj.get("checkpoint") or "", str):
+        raise bad("checkpoint is not a folder name")
     return obj

@@ -20,10 +20,14 @@ metrics["nll"], metrics["units"]["nll"]
 * ``knn_accuracy`` — 5-nearest-neighbour accuracy (scikit-learn's ``KNeighborsClassifier``)
   fitted on the training codes and scored on the held-out codes, where the data has labels.
 * ``parameters``, ``training_seconds``, ``training_samples_per_sec`` — from the model and history.
+* ``step``, ``epochs``, ``checkpoint`` — where the run was when they were measured; ``staleness(run,
+  metrics)`` says in one sentence when the run has moved on since (None while they are current).
 
 Every value's unit and the images it was measured on are in ``metrics["units"]`` and
-``metrics["images"]``.  A binarised run is evaluated on one fixed binarisation of its images
-(seed ``BINARIZE_SEED``).  ``progress(stage, done, total)`` reports as it goes and ``stop`` (a
+``metrics["images"]``.  A binarised run is evaluated on the binarisation its validation passes
+use (``engine.batches.binarized_validation`` with the run's training seed: the same images the
+trainer's validation terms were measured on); its training images, for the k-NN, on one fixed
+binarisation (seed ``BINARIZE_SEED + 1``).  ``progress(stage, done, total)`` reports as it goes and ``stop`` (a
 ``threading.Event`` or a callable) is checked between chunks: a stopped evaluation raises
 ``EvaluationStopped`` and writes nothing.
 """
@@ -38,22 +42,26 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.batches import binarized_validation, float_batch
 from engine.datasets import TORCHVISION_SOURCES, ImageSet, load_dataset
 from engine.errors import UserError
 from engine.history import METRICS_FORMAT, METRICS_VERSION
 from engine.models import AutoencoderModel, variant
-from engine.training import float_batch
 
 DEFAULT_NLL_SAMPLES = 1000
 ACTIVE_UNIT_THRESHOLD = 0.01
 KNN_NEIGHBOURS = 5
-#: the seed of the one fixed binarisation a binarised run is evaluated on (test and training images)
+#: the seed of ``binarized``'s fixed binarisation (the k-NN's training images use BINARIZE_SEED + 1;
+#: a run's validation images are binarised as its trainer validates, ``binarized_validation``)
 BINARIZE_SEED = 0
 #: the seed of the posterior samples of the NLL (the caller's random state is left as it was)
 NLL_SEED = 0
-#: decoded pixels per forward pass of the NLL (images per batch × samples per chunk × pixels per image
-#: stay below it, so a pass holds a few tensors of 32 MB whatever K and the image size are)
-PIXEL_BUDGET = 2**23
+#: decoded pixels per forward pass of the NLL: images per batch × samples per chunk × pixels per image
+#: stay below it, so each of a pass's tensors is at most 512 KB of float32 whatever K and the image
+#: size are.  Blocks of ~31 MB (2**23 pixels), just under glibc's largest mmap threshold, came from
+#: the heap and fragmented it: 12 GB RSS at K = 1000 on MNIST (benchmarks/bench_nll_memory.py).
+#: Blocks well under 1 MB are reused from the heap as they are freed.
+PIXEL_BUDGET = 2**17
 ENCODE_BATCH = 1024
 
 Progress = Callable[[str, int, int], None]
@@ -108,16 +116,16 @@ def _is_binary(images_u8: torch.Tensor) -> bool:
 def _importance_pass(model, x, y, k: int, chunk: int, stop, on_chunk) -> tuple[torch.Tensor, torch.Tensor]:
     """(log p(x) estimate, mean over the samples of log p(x|z)) per image, float64, from ``k``
     posterior samples drawn ``chunk`` at a time and combined with a running logsumexp."""
-    total = None
+    total = torch.full((x.shape[0],), -math.inf, dtype=torch.float64, device=x.device)   # log Σ w, so far
     log_px_z_sum = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
     drawn = 0
     while drawn < k:
         _check_stop(stop)
         c = min(chunk, k - drawn)
         d = model.log_densities(x, y, c)
-        part = torch.logsumexp(d.log_w.double(), dim=0)
-        total = part if total is None else torch.logaddexp(total, part)
+        torch.logaddexp(total, torch.logsumexp(d.log_w.double(), dim=0), out=total)
         log_px_z_sum += d.log_px_z.double().sum(dim=0)
+        del d   # this chunk's blocks go back before the next chunk asks for the same sizes
         drawn += c
         if on_chunk is not None:
             on_chunk(c * x.shape[0])
@@ -154,10 +162,13 @@ def _likelihood_note(likelihood: str, binary: bool) -> str:
 
 @torch.no_grad()
 def evaluate_model(model: AutoencoderModel, test: ImageSet, train: ImageSet | None = None, *, has_density: bool,
-                   nll_samples: int = DEFAULT_NLL_SAMPLES, binarize: bool = False, device="cpu",
+                   nll_samples: int = DEFAULT_NLL_SAMPLES, binarize: bool = False, seed: int = 0, device="cpu",
                    images_description: str = "the given images", progress: Progress | None = None,
                    stop=None) -> dict:
-    """Every metric of ``model`` on ``test`` (k-NN fitted on ``train``'s codes when given and labelled)."""
+    """Every metric of ``model`` on ``test`` (k-NN fitted on ``train``'s codes when given and labelled).
+
+    With ``binarize``, ``test`` is binarised as a run with training seed ``seed`` binarises its
+    validation split (``binarized_validation``)."""
     if nll_samples < 1:
         raise UserError(f"The number of importance samples must be at least 1, not {nll_samples}.")
     if len(test) == 0:
@@ -167,7 +178,7 @@ def evaluate_model(model: AutoencoderModel, test: ImageSet, train: ImageSet | No
     report = progress or (lambda stage, done, total: None)
     conditional = model.is_conditional
     test_labels = test.labels if conditional else None
-    test_images = binarized(test.images, BINARIZE_SEED) if binarize else test.images
+    test_images = binarized_validation(test.images, seed) if binarize else test.images
     binary = _is_binary(test_images)
     n = len(test)
     d = model.latent_dim
@@ -272,7 +283,9 @@ def evaluate_model(model: AutoencoderModel, test: ImageSet, train: ImageSet | No
         knn_info["note"] = "no k-NN accuracy: no labelled training images"
 
     parameters = sum(p.numel() for p in model.parameters())
-    on = f"on {n} images: {images_description}" + (f", binarised once (seed {BINARIZE_SEED})" if binarize else "")
+    binarization = (f"binarised once, as the trainer binarises its validation split (training seed {seed})"
+                    if binarize else None)
+    on = f"on {n} images: {images_description}" + (f", {binarization}" if binarize else "")
     density_unit = "nats per image" if binary or model.likelihood != "bernoulli" else \
         "per image, −log of a Bernoulli likelihood of grey-level pixels (not a normalised density)"
     units = {
@@ -310,7 +323,7 @@ def evaluate_model(model: AutoencoderModel, test: ImageSet, train: ImageSet | No
         "knn": knn_info,
         "parameters": int(parameters),
         "images": {"n": n, "description": images_description, "binarized": bool(binarize),
-                   "binarize_seed": BINARIZE_SEED if binarize else None},
+                   "binarize_seed": seed if binarize else None, "binarization": binarization},
         "evaluation_seconds": time.perf_counter() - started,
         "notes": notes,
         "units": units,
@@ -336,7 +349,8 @@ def evaluate_run(run, *, which: str = "latest", nll_samples: int = DEFAULT_NLL_S
     split = dataset if dataset is not None else load_dataset(run.data)
     binarize = run_binarizes(run)
     metrics = evaluate_model(model, split.val, split.train, has_density=spec.has_density, nll_samples=nll_samples,
-                             binarize=binarize, device=device, images_description=split_description(run.data),
+                             binarize=binarize, seed=run.train.seed, device=device,
+                             images_description=split_description(run.data),
                              progress=progress, stop=stop)
     seconds = float(sum(run.history.seconds))
     epochs = len(run.history.seconds)
@@ -344,7 +358,8 @@ def evaluate_run(run, *, which: str = "latest", nll_samples: int = DEFAULT_NLL_S
     metrics.update({
         "format": METRICS_FORMAT, "version": METRICS_VERSION,
         "run": run.name, "variant": run.model.variant, "weights": "best" if which == "best" else "latest",
-        "epochs": run.epochs_done, "step": run.step, "computed": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "epochs": run.epochs_done, "step": run.step, "checkpoint": run.checkpoint,
+        "computed": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "training_seconds": seconds, "training_samples_per_sec": _finite(samples_per_sec),
     })
     metrics["units"].update({
@@ -358,3 +373,14 @@ def evaluate_run(run, *, which: str = "latest", nll_samples: int = DEFAULT_NLL_S
 
 
 # -- metrics.json, checked ------------------------------------------------------------------------
+def staleness(run, metrics: dict) -> str | None:
+    """None when ``metrics`` were measured on the run's latest checkpoint; otherwise one sentence
+    saying at which step they were measured and where the run is now (``run.step``, the latest
+    checkpoint's step), e.g. "measured at step 39; the run is at step 156"."""
+    step = metrics.get("step")
+    now = run.step
+    if not isinstance(step, int) or isinstance(step, bool):
+        return f"the step they were measured at is not recorded; the run is at step {now}"
+    if step == now:   # a later checkpoint at the same step (a stop or resume without a step) has the same weights
+        return None
+    return f"measured at step {step}; the run is at step {now}"

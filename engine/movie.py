@@ -15,8 +15,9 @@ doubles), so the kept frames stay evenly spaced in probe updates.  The newest up
 the last frame, even between two kept ones.  ``max_frames`` is at most 400 and at most what fits
 in 64 MiB of float16 codes (5,000 probe points × 16 dimensions: 400 frames; × 64: 104).
 
-Hooks: the trainer (and the app) call ``movie.add(probe)`` with each ``engine.history.ProbeCodes``
-and ``movie.save(run_path)`` where the run saves a checkpoint; ``ProbeMovie.load(run_path)``
+Hooks: the trainer's ``ProbeHook`` (and the app) call ``movie.add(probe)`` with each
+``engine.history.ProbeCodes``, and its ``MovieHook`` calls ``movie.save(run_path)`` where the run saves a
+checkpoint (``engine/training_hooks.py``); ``ProbeMovie.load(run_path)``
 reads it back (None when the run has none; ``RunError`` in one sentence when the file is
 damaged or does not fit the run's latent size).
 """

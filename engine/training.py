@@ -12,6 +12,10 @@ the same for every variant (an adversarial AE's three phases included); every op
 is saved and resumed.  Everything an update carries is plain Python floats or NumPy arrays /
 tensors that were detached, moved to the CPU and copied, so it can cross to another thread as it
 is; ``model_state`` is a copy of the whole model's state (encoder, decoder, buffers).
+The loop only trains, validates and reports; what it does besides is hooks
+(``engine/training_hooks.py``: probe codes, model snapshots, checkpoints, the training movie,
+and any given as ``hooks=``), the batches and the step log are ``engine/batches.py``, and every
+update carries the one smoothed rate and ETA (``engine/rate_meter.py``).
 ``pause()``, ``resume()`` and ``stop()`` may be called from any thread; they take effect
 between two training steps.  A non-finite loss or gradient stops the run before the optimizer
 step that would have spoiled the weights, so the weights kept are the last finite ones.
@@ -24,20 +28,39 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from engine.batches import (  # noqa: F401  (float_batch, epoch_seed, validation_generator: importable here too)
+    EVAL_BATCH,
+    Batches,
+    StepLog,
+    binarized_validation,
+    encode_all,
+    epoch_seed,
+    float_batch,
+    validation_generator,
+)
 from engine.config import DataConfig, ModelConfig, TrainConfig
 from engine.datasets import DatasetSplit, ImageSet, load_dataset
-from engine.errors import ConfigError, UserError
+from engine.errors import ConfigError
 from engine.history import History, ProbeCodes
 from engine.models import AutoencoderModel, build_model, check_compatible
 from engine.models.base import NonFiniteStep
+from engine.rate_meter import RateMeter
 from engine.runs import Run
-
-EVAL_BATCH = 1024
+from engine.training_hooks import (  # noqa: F401  (copy_state: importable here too)
+    CheckpointHook,
+    LoopState,
+    MovieHook,
+    ProbeHook,
+    SnapshotHook,
+    TrainingHook,
+    copy_state,
+    load_movie,
+)
 
 # torch's intra-op thread count belongs to each thread (OpenMP's per-thread ICV, MKL's local
 # setting), read once per thread on its first use, and a thread inherits the last count set
@@ -108,8 +131,12 @@ class TrainingUpdate:
     total_steps: int
     steps: np.ndarray              # the steps this update covers
     terms: dict[str, np.ndarray]   # every named term (and "total") at each of those steps
+    #: training samples per second of wall time, smoothed over ~10 s (``engine.rate_meter``; 0
+    #: until half a second has been measured), and the seconds left at that rate (NaN without one)
     samples_per_sec: float = 0.0
     eta_s: float = math.nan
+    #: epoch updates: this epoch's training images per second of its training steps (validation not counted)
+    epoch_samples_per_sec: float | None = None
     val_terms: dict[str, float] | None = None
     train_terms: dict[str, float] | None = None
     probe: ProbeCodes | None = None
@@ -122,50 +149,6 @@ class TrainingUpdate:
     @property
     def progress(self) -> float:
         return self.step / max(1, self.total_steps)
-
-
-def float_batch(images_u8: torch.Tensor, binarize: bool = False,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-    """The float batch a run trains on, from uint8 images: pixel / 255 in [0, 1]; with
-    ``binarize``, one draw x ~ Bernoulli(pixel / 255) (a ``generator`` on the images' device
-    makes the draw repeatable).  Metrics of a binarised run binarise through this too."""
-    x = images_u8.float().div_(255.0)
-    return torch.bernoulli(x, generator=generator) if binarize else x
-
-
-def validation_generator(seed: int) -> torch.Generator:
-    """The CPU generator of a binarised run's fixed validation binarisation."""
-    return torch.Generator().manual_seed(seed * 7_919 + 17)
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    """The global RNG seed at the start of each epoch, so a resumed run draws the same noise."""
-    return seed * 100_003 + epoch
-
-
-@dataclass
-class _Batches:
-    """The training data on the device, served as shuffled uint8 batches."""
-
-    images: torch.Tensor
-    labels: torch.Tensor
-    batch_size: int
-    generator: torch.Generator = field(default_factory=torch.Generator)
-
-    def __len__(self) -> int:
-        return math.ceil(self.images.shape[0] / self.batch_size)
-
-    def epoch(self, epoch_seed: int):
-        self.generator.manual_seed(epoch_seed)
-        order = torch.randperm(self.images.shape[0], generator=self.generator).to(self.images.device)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
-            yield self.images[idx], self.labels[idx]
-
-
-def copy_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """A snapshot of the module's weights: fresh CPU tensors that nothing else holds."""
-    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
 
 
 def adopt_state(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
@@ -185,41 +168,12 @@ def adopt_state(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
             target.data = state[name]
 
 
-class _StepLog:
-    """Terms of the steps since the last flush, kept on the device until then (one transfer)."""
-
-    def __init__(self):
-        self.steps: list[int] = []
-        self.records: list[tuple[tuple[str, ...], torch.Tensor]] = []
-
-    def add(self, step: int, terms: dict[str, torch.Tensor]) -> None:
-        self.steps.append(step)
-        self.records.append((tuple(terms), torch.stack([t.reshape(()).float() for t in terms.values()])))
-
-    def take(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        steps, records = np.array(self.steps, dtype=np.int64), self.records
-        self.steps, self.records = [], []
-        if not records:
-            return steps, {}
-        flat = torch.cat([t for _, t in records]).cpu().numpy().astype(np.float64)
-        names: list[str] = []
-        for record_names, _ in records:
-            names.extend(n for n in record_names if n not in names)
-        out = {n: np.full(len(records), np.nan) for n in names}
-        pos = 0
-        for i, (record_names, _) in enumerate(records):
-            for j, n in enumerate(record_names):
-                out[n][i] = flat[pos + j]
-            pos += len(record_names)
-        return steps, out
-
-
 class Trainer:
     """Trains one model; yields updates; saves into a run folder when it has one."""
 
     def __init__(self, data: DataConfig, model: ModelConfig, train: TrainConfig, *,
                  dataset: DatasetSplit | None = None, run_parent=None, run: Run | None = None,
-                 run_name: str | None = None):
+                 run_name: str | None = None, hooks: list[TrainingHook] | tuple = ()):
         for cfg in (data, model, train):
             cfg.validate()
         self.data_cfg, self.model_cfg, self.train_cfg = data, model, train
@@ -234,6 +188,9 @@ class Trainer:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.history = run.history if run is not None else History()
         self.device = resolve_device(train.device)
+        #: hooks called after the trainer's own (probe, snapshot, checkpoint, movie), in this order
+        self.extra_hooks = list(hooks)
+        self._rate = RateMeter()   # the one rate and ETA the updates carry
 
     @classmethod
     def resume(cls, run: Run, epochs: int | None = None, *, dataset: DatasetSplit | None = None,
@@ -264,6 +221,7 @@ class Trainer:
     def _should_stop(self) -> bool:
         if not self._running.is_set():
             self._running.wait()
+            self._rate.reset()   # the pause is not slow training
         return self._stop.is_set()
 
     # -- set-up -----------------------------------------------------------------------------
@@ -292,6 +250,15 @@ class Trainer:
         return model, optimizers
 
     # -- the loop -------------------------------------------------------------------------
+    def _hooks(self, model: AutoencoderModel, val_set: ImageSet) -> list[TrainingHook]:
+        cfg, run = self.train_cfg, self.run
+        movie = load_movie(run, model.latent_dim)
+        hooks: list[TrainingHook] = [ProbeHook(val_set, cfg.probe_size, cfg.seed, cfg.probe_every, self.device, movie),
+                                     SnapshotHook(cfg.snapshot_every)]
+        if run is not None:
+            hooks += [CheckpointHook(run), MovieHook(run, movie)]
+        return hooks + self.extra_hooks
+
     def updates(self):
         """Train, yielding ``TrainingUpdate`` values; the last one has ``kind == "finished"``."""
         cfg = self.train_cfg
@@ -303,152 +270,100 @@ class Trainer:
         model, optimizers = self._build(split)
         self.model, self.optimizers = model, optimizers
         run = self.run
-        start_epoch, step = (run.epochs_done, run.step) if run else (0, 0)
-        best_val = run.best_val if run else None
+        state = LoopState(model, optimizers, step=run.step if run else 0, epoch=run.epochs_done if run else 0,
+                          best_val=run.best_val if run else None)
+        start_epoch = state.epoch
         last_epoch = model.pretraining_epochs_total() + cfg.epochs
-
-        batches = _Batches(train_set.images.to(self.device), train_set.labels.to(self.device), cfg.batch_size)
-        probe_idx = torch.randperm(len(val_set), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.probe_size]
-        probe_idx = probe_idx.sort().values
-        probe_x = val_set.images[probe_idx].to(self.device)
-        probe_y = val_set.labels[probe_idx].to(self.device)
-        total_steps = step + max(0, last_epoch - start_epoch) * len(batches)
-        conditional = model.is_conditional
-        log = _StepLog()
-        sums: dict[str, float] = {}      # this epoch's sums and counts of each term, for its means
-        counts: dict[str, int] = {}
-
-        movie = self._movie(run, model.latent_dim)
-
-        def probe() -> ProbeCodes:
-            codes = encode_all(model, probe_x, probe_y if conditional else None)
-            latest = ProbeCodes(codes, probe_y.cpu().numpy().copy(), probe_idx.numpy().copy(), step)
-            movie.add(latest)   # the training movie: every probe update, thinned to a budget
-            return latest
-
-        def save_movie() -> None:
-            if run is not None:
-                try:
-                    movie.save(run.path)
-                except (UserError, OSError):
-                    pass   # the movie is a view of the training, never worth failing it for
-
-        def snapshot() -> dict[str, torch.Tensor]:
-            return copy_state(model)
+        batches = Batches(train_set.images.to(self.device), train_set.labels.to(self.device), cfg.batch_size)
+        total_steps = state.step + max(0, last_epoch - start_epoch) * len(batches)
+        samples_per_step = len(train_set) / max(1, len(batches))
+        log = StepLog()
+        hooks = self._hooks(model, val_set)
+        rate = self._rate
 
         def flush() -> tuple[np.ndarray, dict[str, np.ndarray]]:
             steps, terms = log.take()
             if len(steps):
                 self.history.add_steps(steps, terms)
-                for name, values in terms.items():
-                    finite = np.isfinite(values)
-                    sums[name] = sums.get(name, 0.0) + float(values[finite].sum())
-                    counts[name] = counts.get(name, 0) + int(finite.sum())
             return steps, terms
 
-        def finish(status: str, reason: str, latest_probe) -> TrainingUpdate:
-            flush()
-            if run is not None:
-                run.status, run.reason, run.step, run.best_val = status, reason, step, best_val
-                run.end_training(model, optimizers, latest_probe)
-                save_movie()
-            return TrainingUpdate("finished", epoch, step, total_steps, np.zeros(0, np.int64), {},
-                                  probe=latest_probe, model_state=snapshot(), status=status, reason=reason)
+        def update(kind: str, steps, terms, **more) -> TrainingUpdate:
+            """The update of ``state``, carrying what the hooks produced since the last one."""
+            if kind != "finished":
+                more.update(samples_per_sec=rate.rate, eta_s=rate.eta((total_steps - state.step) * samples_per_step))
+            out = TrainingUpdate(kind, state.epoch, state.step, total_steps, steps, terms,
+                                 probe=state.probe if state.probed or kind == "finished" else None,
+                                 model_state=state.snapshot, **more)
+            state.probed, state.snapshot = False, None
+            return out
 
-        if run is not None:
-            run.begin_training()
-        t_report = time.perf_counter()
-        samples_since = 0
-        rate = 0.0
-        epoch = start_epoch
-        latest_probe = probe()
-        yield TrainingUpdate("progress", epoch, step, total_steps, np.zeros(0, np.int64), {},
-                             probe=latest_probe, model_state=snapshot())
-        t_report = time.perf_counter()
+        def finish(status: str, reason: str) -> TrainingUpdate:
+            flush()
+            state.status, state.reason = status, reason
+            for hook in hooks:
+                hook.on_finish(state)
+            return update("finished", np.zeros(0, np.int64), {}, status=status, reason=reason)
+
+        for hook in hooks:
+            hook.on_start(state)
+        yield update("progress", np.zeros(0, np.int64), {})
+        samples_done = 0
+        rate.update(samples_done)
 
         for epoch in range(start_epoch, last_epoch):
             torch.manual_seed(epoch_seed(cfg.seed, epoch))
             model.train()
             t_epoch = time.perf_counter()
             epoch_train_seconds = 0.0
-            sums.clear()
-            counts.clear()
+            log.new_epoch()
             epoch_batches = 0
             for x_u8, y in batches.epoch(epoch_seed(cfg.seed, epoch)):
                 if self._should_stop():
-                    yield finish("stopped", "Stopped by the user.", latest_probe)
+                    yield finish("stopped", "Stopped by the user.")
                     return
                 model.progress = epoch + epoch_batches / len(batches)
                 phase = model.phase
-                if phase != self.history.phase_at(step + 1):
-                    self.history.mark_phase(step + 1, phase)
+                if phase != self.history.phase_at(state.step + 1):
+                    self.history.mark_phase(state.step + 1, phase)
                 try:
                     terms = model.training_step(float_batch(x_u8, cfg.binarize), y, optimizers)
                 except NonFiniteStep as exc:
-                    yield finish("failed", f"The {exc.what} became NaN or infinite at step {step + 1}; "
-                                           "the last finite weights were kept. Try a lower learning rate.", latest_probe)
+                    yield finish("failed", f"The {exc.what} became NaN or infinite at step {state.step + 1}; "
+                                           "the last finite weights were kept. Try a lower learning rate.")
                     return
-                step += 1
+                state.step += 1
                 epoch_batches += 1
-                samples_since += x_u8.shape[0]
-                log.add(step, terms)
-
-                new_probe = step % cfg.probe_every == 0
-                new_snapshot = step % cfg.snapshot_every == 0
-                if step % cfg.report_every == 0 or new_probe or new_snapshot:
-                    now = time.perf_counter()
-                    rate = samples_since / max(now - t_report, 1e-9)
-                    t_report, samples_since = now, 0
+                samples_done += x_u8.shape[0]
+                log.add(state.step, terms)
+                for hook in hooks:
+                    hook.on_step(state)
+                if state.step % cfg.report_every == 0 or state.probed or state.snapshot is not None:
+                    rate.update(samples_done)
                     steps, update_terms = flush()
-                    if new_probe:
-                        model.eval()
-                        latest_probe = probe()
-                        model.train()
-                    eta = (total_steps - step) * cfg.batch_size / rate if rate > 0 else math.nan
                     epoch_train_seconds += time.perf_counter() - t_epoch
-                    yield TrainingUpdate("progress", epoch, step, total_steps, steps, update_terms,
-                                         samples_per_sec=rate, eta_s=eta,
-                                         probe=latest_probe if new_probe else None,
-                                         model_state=snapshot() if new_snapshot else None, phase=phase)
-                    t_epoch = t_report = time.perf_counter()
+                    yield update("progress", steps, update_terms, phase=phase)
+                    t_epoch = time.perf_counter()
 
             epoch_train_seconds += time.perf_counter() - t_epoch
-            epoch_rate = len(train_set) / max(epoch_train_seconds, 1e-9)
             flushed, update_terms = flush()
-            train_means = {n: sums[n] / counts[n] for n in sums if counts[n]}
+            train_means = log.epoch_means()
             model.eval()
             val = evaluate(model, val_set, self.device, cfg.batch_size, binarize=cfg.binarize, seed=cfg.seed)
             if not model.probabilistic:
                 model.fit_code_distribution(torch.from_numpy(encode_all(
-                    model, batches.images[:10_000], batches.labels[:10_000] if conditional else None)))
-            latest_probe = probe()
-            self.history.add_epoch(epoch + 1, step, train_means, val, epoch_train_seconds)
+                    model, batches.images[:10_000], batches.labels[:10_000] if model.is_conditional else None)))
+            self.history.add_epoch(epoch + 1, state.step, train_means, val, epoch_train_seconds)
             selection = model.selection_value(val)
-            improved = best_val is None or selection < best_val
-            if improved:
-                best_val = selection
-            if run is not None:
-                run.epochs_done, run.step, run.best_val = epoch + 1, step, best_val
-                run.save_checkpoint(model, optimizers, latest_probe, best=improved)
-                save_movie()
-            eta = (total_steps - step) * cfg.batch_size / rate if rate > 0 else math.nan
-            yield TrainingUpdate("epoch", epoch + 1, step, total_steps, flushed, update_terms, samples_per_sec=epoch_rate,
-                                 eta_s=eta, val_terms=val, train_terms=train_means, probe=latest_probe,
-                                 model_state=snapshot(), phase=model.phase)
-            t_report = time.perf_counter()
-        epoch = last_epoch
-        yield finish("completed", f"Finished {cfg.epochs} epochs.", latest_probe)
-
-    @staticmethod
-    def _movie(run: Run | None, latent_dim: int):
-        """The run's training movie, continued on resume (a damaged one starts afresh)."""
-        from engine.movie import ProbeMovie
-        if run is not None:
-            try:
-                return ProbeMovie.load(run.path, latent_dim) or ProbeMovie()
-            except UserError:
-                pass
-        return ProbeMovie()
+            state.improved = state.best_val is None or selection < state.best_val
+            if state.improved:
+                state.best_val = selection
+            state.epoch = epoch + 1
+            for hook in hooks:
+                hook.on_epoch_end(state)
+            yield update("epoch", flushed, update_terms, val_terms=val, train_terms=train_means, phase=model.phase,
+                         epoch_samples_per_sec=len(train_set) / max(epoch_train_seconds, 1e-9))
+        state.epoch = last_epoch
+        yield finish("completed", f"Finished {cfg.epochs} epochs.")
 
     def run_to_end(self, callback=None) -> TrainingUpdate:
         """Drive ``updates()`` to the end (for the CLI and tests); returns the last update."""
@@ -459,30 +374,17 @@ class Trainer:
         return last
 
 
-@torch.no_grad()
-def encode_all(model: AutoencoderModel, images_u8: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
-    """Codes of uint8 images (grey levels, also for binarised runs), in batches, as a float32
-    NumPy array on the CPU."""
-    out = []
-    for s in range(0, images_u8.shape[0], EVAL_BATCH):
-        x = float_batch(images_u8[s:s + EVAL_BATCH])
-        y = labels[s:s + EVAL_BATCH] if labels is not None else None
-        out.append(model.encode(x, y).float().cpu())
-    if not out:
-        return np.zeros((0, model.latent_dim), np.float32)
-    return torch.cat(out).numpy().copy()
-
-
 def evaluate(model: AutoencoderModel, data: ImageSet, device, batch_size: int = 512, *,
              binarize: bool = False, seed: int = 0) -> dict[str, float]:
     """Mean of every named term (and the total) per image over a whole image set; a binarised
-    run's images are binarised once, the same way at every call (``validation_generator(seed)``)."""
+    run's images are binarised once, the same way at every call and in ``engine.metrics``
+    (``binarized_validation(images, seed)``, ``seed`` the run's training seed)."""
     sums: dict[str, float] = {}
     n = 0
-    generator = validation_generator(seed) if binarize else None
+    images = binarized_validation(data.images, seed) if binarize else data.images
     with torch.set_grad_enabled(model.loss_needs_grad):
         for s in range(0, len(data), batch_size):
-            x = float_batch(data.images[s:s + batch_size], binarize, generator).to(device)
+            x = float_batch(images[s:s + batch_size]).to(device)
             y = data.labels[s:s + batch_size].to(device)
             out = model.loss(x, y)   # unconditional models ignore y (an AAE's label-informed prior reads it)
             k = x.shape[0]
@@ -490,4 +392,3 @@ def evaluate(model: AutoencoderModel, data: ImageSet, device, batch_size: int = 
                 sums[name] = sums.get(name, 0.0) + float(v.detach()) * k
             n += k
     return {name: v / max(n, 1) for name, v in sums.items()}
-

@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 
 from engine.best_value import best_value_label
 from engine.errors import UserError
+from engine.metrics import staleness
 from explorer.session import RunState, Session
 
 COLUMNS = ("Name", "Variant", "Dataset", "Latent", "Status", "Best val", "NLL")
@@ -92,10 +93,17 @@ def best_val_tooltip(state: RunState) -> str:
     return f"{label[0].upper()}{label[1:]}."
 
 
+def metrics_staleness(state: RunState) -> str | None:
+    """The sentence saying the run has moved on since its metrics were measured (None if not)."""
+    if state.metrics is None or state.run is None:
+        return None
+    return staleness(state.run, state.metrics)
+
+
 def nll_text(state: RunState) -> str:
     nll = state.headline_nll
     if nll is not None:
-        return f"{nll:.2f}"
+        return f"{nll:.2f}" + (" (old)" if metrics_staleness(state) else "")
     return "…" if state.metrics_note.startswith("Evaluating") else "—"
 
 
@@ -106,8 +114,12 @@ def nll_tooltip(state: RunState) -> str:
                                       "No metrics yet: they are computed when a run finishes, or on Evaluate.")
     k = metrics.get("nll_samples")
     images = (metrics.get("images") or {}).get("n")
+    stale = metrics_staleness(state)
+    step = metrics.get("step")
     return (f"NLL {state.headline_nll:.3f} nats per image (importance-sampled"
-            + (f", K = {k}" if k else "") + ")" + (f" on {images} validation images" if images else "") + ".")
+            + (f", K = {k}" if k else "") + ")" + (f" on {images} validation images" if images else "")
+            + (f", measured at step {step}" if step is not None and not stale else "") + "."
+            + (f"\nOld: {stale}; Evaluate measures it again." if stale else ""))
 
 
 def row_tooltip(state: RunState) -> str:

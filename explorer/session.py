@@ -36,7 +36,6 @@ from engine.models import VARIANTS, AutoencoderModel, build_model
 from engine.movie import ProbeMovie
 from engine.runs import Run
 from engine.training import Trainer, TrainingUpdate, adopt_state
-from explorer.rate_meter import RateMeter
 from explorer.tasks import TrainingTask
 
 FRAME_MS = 250   # the views' refresh period while a run trains
@@ -96,9 +95,8 @@ class RunState(QObject):
         self.step = run.step if run is not None else 0
         self.epoch = run.epochs_done if run is not None else 0
         self.total_steps = 0
-        self.samples_per_sec = 0.0   # smoothed over time (explorer/rate_meter.py), not the trainer's last report
+        self.samples_per_sec = 0.0   # as the trainer's last update carries it (smoothed: engine/rate_meter.py)
         self.eta_s = math.nan
-        self.rate_meter = RateMeter()
         self.job: TrainingTask | None = None
         self.model: AutoencoderModel | None = None
         self._decoder_stale = False   # new weights loaded, decoder_changed not yet emitted
@@ -132,12 +130,6 @@ class RunState(QObject):
         return self.run.class_names if self.run is not None else []
 
     @property
-    def effective_batch_size(self) -> int:
-        """The batch size as trained: never more than the training set (one batch an epoch then)."""
-        batch = self.train_cfg.batch_size
-        return min(batch, len(self.dataset.train)) if self.dataset is not None and len(self.dataset.train) else batch
-
-    @property
     def is_training(self) -> bool:
         return self.job is not None and self.job.is_running()
 
@@ -146,11 +138,8 @@ class RunState(QObject):
 
     def _set_status(self, status: str, reason: str = "") -> None:
         self.status, self.reason = status, reason
-        if status != "running":   # a paused or ended run has no rate; a resumed one measures afresh
-            self.rate_meter.reset()
-            if status != "paused":
-                self.rate_meter.clear()
-                self.samples_per_sec, self.eta_s = 0.0, math.nan
+        if status not in ("running", "paused"):   # an ended run has no rate (a paused one shows its last)
+            self.samples_per_sec, self.eta_s = 0.0, math.nan
         self.status_changed.emit(status)
 
     # -- opening a saved run -----------------------------------------------------------------
@@ -344,9 +333,7 @@ class RunState(QObject):
             self.run = self._trainer.run
         self.step, self.epoch, self.total_steps = update.step, update.epoch, update.total_steps
         if update.kind != "finished" and self.status == "running":
-            batch = self.effective_batch_size
-            self.samples_per_sec = self.rate_meter.update(update.step * batch)
-            self.eta_s = self.rate_meter.eta((update.total_steps - update.step) * batch)
+            self.samples_per_sec, self.eta_s = update.samples_per_sec, update.eta_s   # the trainer's one rate
         if len(update.steps):
             self.history.add_steps(update.steps, update.terms)
         if update.kind == "epoch":

@@ -9,6 +9,7 @@ import types
 import pytest
 import torch
 
+from engine.batches import binarized_validation
 from engine.cli import main
 from engine.datasets import ImageSet, load_dataset
 from engine.errors import RunError
@@ -16,10 +17,12 @@ from engine.metrics import (
     ACTIVE_UNIT_THRESHOLD,
     EvaluationStopped,
     binarized,
+    check_metrics,
     evaluate_model,
     evaluate_run,
     importance_sampled_log_likelihood,
     run_binarizes,
+    staleness,
 )
 from engine.models.base import LOG_2PI, Densities, diagonal_normal_log_pdf, standard_normal_log_pdf
 from engine.runs import Run
@@ -109,6 +112,48 @@ def test_chunks_bound_the_samples_drawn_at_once():
     assert drawn == [300, 300, 300, 100]
 
 
+class BankedLinearGaussianVAE(LinearGaussianVAE):
+    """Draws its posterior noise from a fixed bank, sample after sample, so an estimate from K
+    samples in chunks uses exactly the samples of the estimate from all K at once."""
+
+    def __init__(self, n: int, k: int, **kw):
+        super().__init__(**kw)
+        self.bank = torch.randn(k, n, self.latent_dim, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+        self.used = 0
+
+    def log_densities(self, x, y=None, k: int = 1) -> Densities:
+        mu, logvar = self.posterior(x)
+        z = mu + torch.exp(0.5 * logvar) * self.bank[self.used:self.used + k]
+        self.used += k
+        mean = z @ self.W.T + self.b
+        log_px_z = -0.5 * (((x - mean) / self.sigma).pow(2) + LOG_2PI + 2 * math.log(self.sigma)).sum(-1)
+        return Densities(z, diagonal_normal_log_pdf(z, mu, logvar), log_px_z, standard_normal_log_pdf(z))
+
+
+def test_the_chunked_estimate_equals_the_unchunked_one_on_the_same_samples():
+    x = LinearGaussianVAE().sample_data(20)
+    whole = importance_sampled_log_likelihood(BankedLinearGaussianVAE(20, 1000, shift=0.4, widen=1.6), x, k=1000)
+    for chunk in (1, 7, 300):
+        chunked = importance_sampled_log_likelihood(BankedLinearGaussianVAE(20, 1000, shift=0.4, widen=1.6), x,
+                                                    k=1000, chunk=chunk)
+        torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-4)
+
+
+def test_every_block_of_the_nll_passes_is_well_under_a_megabyte(trained, digits, monkeypatch):
+    """Blocks of ~31 MB, just under glibc's largest mmap threshold, fragmented the heap (fault 8)."""
+    model = trained.load_model()
+    passes = []
+    original = model.log_densities
+
+    def spy(x, y=None, k=1):
+        passes.append(k * x[0].numel() * x.shape[0] * 4)   # bytes of one float32 tensor of decoded pixels
+        return original(x, y, k)
+
+    monkeypatch.setattr(model, "log_densities", spy)
+    evaluate_model(model, digits.val, has_density=True, nll_samples=3000)
+    assert passes and max(passes) <= 2**19
+
+
 # -- a small trained digits model --------------------------------------------------------------
 @pytest.fixture(scope="module")
 def digits():
@@ -185,15 +230,16 @@ def test_a_model_without_density_has_no_nll(digits, tmp_path):
 
 
 def test_binarised_evaluation_is_one_fixed_binarisation(trained, digits):
-    b = binarized(digits.val.images)
-    assert torch.equal(b, binarized(digits.val.images)) and set(b.unique().tolist()) <= {0, 255}
+    b = binarized_validation(digits.val.images, 0)
+    assert torch.equal(b, binarized_validation(digits.val.images, 0)) and set(b.unique().tolist()) <= {0, 255}
+    assert torch.equal(binarized(digits.val.images), binarized(digits.val.images))
     assert abs(b.float().mean() - digits.val.images.float().mean()) < 5  # E[Bernoulli(p)] = p
     model = trained.load_model()
     on_the_fly = evaluate_model(model, digits.val, has_density=True, nll_samples=20, binarize=True)
     given = evaluate_model(model, ImageSet(b, digits.val.labels, digits.val.class_names), has_density=True,
                            nll_samples=20)
     assert on_the_fly["nll"] == pytest.approx(given["nll"]) and on_the_fly["images"]["binarized"]
-    assert "binarised once" in on_the_fly["units"]["nll"] and "nats per image" in on_the_fly["units"]["nll"]
+    assert "binarised once, as the trainer binarises its validation split" in on_the_fly["units"]["nll"] and "nats per image" in on_the_fly["units"]["nll"]
     assert "not a normalised" not in on_the_fly["units"]["nll"]
     settings = types.SimpleNamespace
     run = settings(data=settings(binarize=True), train=settings(), model=settings())
@@ -296,3 +342,31 @@ def test_a_likelihood_without_a_density_gets_no_nll(trained, digits):
     assert m["nll"] is None and m["elbo"] is None and m["neg_elbo"] is None
     assert any("No NLL or ELBO" in note and "squared_error" in note for note in m["notes"])
     assert m["kl"] is not None and m["reconstruction"]["bce"] > 0  # the rest is still measured
+
+
+def test_evaluate_binarises_the_validation_split_as_the_trainer_validates(digits, tmp_path):
+    """A binarised AE's validation reconstruction term (BCE summed over pixels, per image, from the
+    code) and evaluate's reconstruction.bce are the same number only on the same binary images."""
+    train = quick_train(epochs=1, binarize=True, seed=3)
+    trainer = Trainer(DIGITS, small_model("ae"), train, dataset=digits, run_parent=tmp_path)
+    trainer.run_to_end()
+    run = Run.open(trainer.run.path)
+    m = evaluate_run(run, nll_samples=1, dataset=digits, save=False)
+    assert m["images"]["binarized"] and m["images"]["binarize_seed"] == 3
+    assert "training seed 3" in m["images"]["binarization"]
+    assert m["reconstruction"]["bce"] == pytest.approx(run.history.val["reconstruction"][-1], rel=1e-4)
+
+
+def test_metrics_of_an_earlier_step_are_marked_stale_and_old_files_without_a_step_are_accepted(trained, digits,
+                                                                                              tmp_path):
+    run = Run.open(trained.path)
+    m = evaluate_run(run, nll_samples=2, dataset=digits, save=False)
+    assert m["step"] == run.step and m["checkpoint"] == run.checkpoint
+    assert staleness(run, m) is None
+    earlier = {**m, "step": 39}
+    assert staleness(run, earlier) == f"measured at step 39; the run is at step {run.step}"
+    old = {k: v for k, v in m.items() if k not in ("step", "epochs", "checkpoint")}
+    assert check_metrics(json.loads(json.dumps(old)), tmp_path / "metrics.json") == old
+    assert "not recorded" in staleness(run, old)
+    with pytest.raises(RunError, match="step is not a whole number"):
+        check_metrics({**m, "step": "39"}, tmp_path / "metrics.json")

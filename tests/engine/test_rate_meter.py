@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from explorer.rate_meter import RateMeter
+from engine.rate_meter import RateMeter
 
 
 def synthetic_updates(rate: float, seconds: float, seed: int = 0):

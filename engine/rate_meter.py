@@ -1,12 +1,13 @@
-"""A steady samples-per-second readout and the ETA computed from it.
+"""A steady samples-per-second readout and the ETA computed from it, once, by the trainer.
 
-The trainer's own rate is measured over the few steps between two reports, so it swings with
-whatever happened in them (a probe encode, a checkpoint, the GUI drawing): 40× within half a
-minute.  ``RateMeter`` measures what a person cares about, the samples trained per second of
-wall time as the GUI receives the updates, and smooths it with an exponential moving average
-over a time window (as tqdm smooths its rate): an update's weight grows with the time it
-covers, ``1 − exp(−Δt / window)``, so a burst of updates delivered together (Δt ≈ 0) barely
-moves the estimate, and the estimate forgets what happened more than a few windows ago.
+A rate measured over the few steps between two reports swings with whatever happened in them (a
+probe encode, a checkpoint, a consumer slow to take the update): 40× within half a minute.
+``RateMeter`` measures the samples trained per second of wall time as the trainer makes its
+reports, and smooths it with an exponential moving average over a time window (as tqdm smooths
+its rate): an update's weight grows with the time it covers, ``1 − exp(−Δt / window)``, so a
+burst of updates made together (Δt ≈ 0) barely moves the estimate, and the estimate forgets
+what happened more than a few windows ago.  ``Trainer.updates`` feeds one (reset after a pause)
+and every ``TrainingUpdate`` carries its ``samples_per_sec`` and ``eta_s``; the app shows them.
 """
 
 from __future__ import annotations

@@ -1,0 +1,143 @@
+"""What the trainer's loop does besides training, as hooks (minGPT's callbacks): small objects
+whose ``on_start``, ``on_step``, ``on_epoch_end`` and ``on_finish`` the loop calls with its
+``LoopState``, in the order given, each at most once per step.
+
+* ``ProbeHook`` — encodes the fixed probe images at the start, every ``probe_every`` steps and
+  after each epoch; each probe goes into the training movie (``engine.movie``).
+* ``SnapshotHook`` — a copy of the whole model's state at the start, every ``snapshot_every``
+  steps, after each epoch and at the end, for the GUI's own model copy.
+* ``CheckpointHook`` — takes the run's lock at the start, saves a checkpoint after each epoch and
+  the last one (status and reason) at the end.
+* ``MovieHook`` — saves the training movie beside each checkpoint.
+
+A hook reports through the state (``probe``, ``probed``, ``snapshot``); the loop clears
+``probed`` and ``snapshot`` after each update it yields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from engine.batches import encode_all
+from engine.errors import UserError
+from engine.runs import ProbeCodes, Run
+
+
+@dataclass
+class LoopState:
+    """What the loop knows, for its hooks: the model, where training is, what hooks produced."""
+
+    model: torch.nn.Module
+    optimizers: dict[str, torch.optim.Optimizer]
+    step: int = 0                  # optimizer steps taken
+    epoch: int = 0                 # epochs completed
+    best_val: float | None = None  # the best validation selection value so far
+    improved: bool = False         # this epoch's validation is the best so far
+    status: str = "running"
+    reason: str = ""
+    probe: ProbeCodes | None = None           # the latest probe codes
+    probed: bool = False                      # ``probe`` is new since the last update
+    snapshot: dict[str, torch.Tensor] | None = field(default=None, repr=False)   # a new state copy
+
+
+class TrainingHook:
+    """Does nothing; a hook overrides what it needs."""
+
+    def on_start(self, state: LoopState) -> None: ...
+
+    def on_step(self, state: LoopState) -> None: ...
+
+    def on_epoch_end(self, state: LoopState) -> None: ...
+
+    def on_finish(self, state: LoopState) -> None: ...
+
+
+def copy_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A snapshot of the module's weights: fresh CPU tensors that nothing else holds."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
+class ProbeHook(TrainingHook):
+    """The codes of ``probe_size`` validation images (a seeded choice, in index order)."""
+
+    def __init__(self, val_set, probe_size: int, seed: int, every: int, device, movie):
+        indices = torch.randperm(len(val_set), generator=torch.Generator().manual_seed(seed))[:probe_size]
+        self.indices = indices.sort().values
+        self.images = val_set.images[self.indices].to(device)
+        self.labels = val_set.labels[self.indices].to(device)
+        self.every = every
+        self.movie = movie
+
+    def _probe(self, state: LoopState) -> None:
+        model = state.model
+        codes = encode_all(model, self.images, self.labels if model.is_conditional else None)
+        state.probe = ProbeCodes(codes, self.labels.cpu().numpy().copy(), self.indices.numpy().copy(), state.step)
+        state.probed = True
+        self.movie.add(state.probe)   # the training movie: every probe update, thinned to a budget
+
+    on_start = _probe
+    on_epoch_end = _probe   # the model is in eval mode after validation
+
+    def on_step(self, state: LoopState) -> None:
+        if state.step % self.every == 0:
+            state.model.eval()
+            self._probe(state)
+            state.model.train()
+
+
+class SnapshotHook(TrainingHook):
+    def __init__(self, every: int):
+        self.every = every
+
+    def _snapshot(self, state: LoopState) -> None:
+        state.snapshot = copy_state(state.model)
+
+    on_start = on_epoch_end = on_finish = _snapshot
+
+    def on_step(self, state: LoopState) -> None:
+        if state.step % self.every == 0:
+            self._snapshot(state)
+
+
+class CheckpointHook(TrainingHook):
+    def __init__(self, run: Run):
+        self.run = run
+
+    def on_start(self, state: LoopState) -> None:
+        self.run.begin_training()
+
+    def on_epoch_end(self, state: LoopState) -> None:
+        run = self.run
+        run.epochs_done, run.step, run.best_val = state.epoch, state.step, state.best_val
+        run.save_checkpoint(state.model, state.optimizers, state.probe, best=state.improved)
+
+    def on_finish(self, state: LoopState) -> None:
+        run = self.run
+        run.status, run.reason, run.step, run.best_val = state.status, state.reason, state.step, state.best_val
+        run.end_training(state.model, state.optimizers, state.probe)
+
+
+class MovieHook(TrainingHook):
+    def __init__(self, run: Run, movie):
+        self.run, self.movie = run, movie
+
+    def _save(self, state: LoopState) -> None:
+        try:
+            self.movie.save(self.run.path)
+        except (UserError, OSError):
+            pass   # the movie is a view of the training, never worth failing it for
+
+    on_epoch_end = on_finish = _save
+
+
+def load_movie(run: Run | None, latent_dim: int):
+    """The run's training movie, continued on resume (a damaged one starts afresh)."""
+    from engine.movie import ProbeMovie
+    if run is not None:
+        try:
+            return ProbeMovie.load(run.path, latent_dim) or ProbeMovie()
+        except UserError:
+            pass
+    return ProbeMovie()
