@@ -19,7 +19,7 @@ def open_window(qtbot, runs_dir, size: tuple[int, int] = (1400, 900)) -> MainWin
 def close_window(w: MainWindow) -> None:
     """End what a test may have left under way: exports, the map's colouring, the queue (paused, so
     nothing more starts), metrics, trainings, and the projection worker."""
-    for task in list(w._exports):
+    for task in list(w.exports.tasks):
         task.wait(60_000)
     w.latent_view.colouring.wait()
     w.train_queue.set_paused(True)

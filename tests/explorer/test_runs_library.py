@@ -149,7 +149,7 @@ def test_evaluate_on_request_shows_the_nll_in_the_background(window, qtbot):
     assert "K = 200" in cell(window, 1, "NLL", Qt.ItemDataRole.ToolTipRole)
     assert "nats per image" in window.state_label.text()
     ae = window.runs_panel.model.state_at(0)
-    window.evaluate_run(ae)
+    window.training.evaluate_run(ae)
     qtbot.waitUntil(lambda: not window.metrics_runner.is_busy(), timeout=60_000)
     assert cell(window, 0, "NLL") == "—" and ae.metrics is not None   # an AE has no density: no NLL
 
@@ -157,7 +157,7 @@ def test_evaluate_on_request_shows_the_nll_in_the_background(window, qtbot):
 def test_an_evaluation_can_be_cancelled_and_writes_nothing(window, qtbot):
     state = window.runs_panel.model.state_at(1)
     window.metrics_runner.nll_samples = 100_000   # long enough to be stopped midway
-    window.evaluate_run(state)
+    window.training.evaluate_run(state)
     window.metrics_runner.cancel()
     qtbot.waitUntil(lambda: not window.metrics_runner.is_busy(), timeout=60_000)
     assert not (state.run.path / "metrics.json").exists() and state.metrics is None
@@ -187,19 +187,19 @@ def test_the_app_reads_its_library_behind_the_shown_window(qtbot, runs_dir, tmp_
     (runs_dir / "broken" / "config.json").write_text("{")
     w = MainWindow(runs_dir=tmp_path / "empty")
     qtbot.addWidget(w)
-    w.runs_dir = runs_dir
-    w.load_library(background=True)
-    assert w.library_loading() and w.state_label.full_text().startswith("Reading 3 saved run(s)")
-    qtbot.waitUntil(lambda: not w.library_loading(), timeout=30_000)
+    w.library.runs_dir = runs_dir
+    w.library.load(background=True)
+    assert w.library.loading() and w.state_label.full_text().startswith("Reading 3 saved run(s)")
+    qtbot.waitUntil(lambda: not w.library.loading(), timeout=30_000)
     from engine.runs import list_runs
     assert w.runs_panel.model.rowCount() == 2
     assert [w.runs_panel.model.state_at(r).run.path for r in range(2)] == \
         [p for p in list_runs(runs_dir) if p.name != "broken"], "newest first, as when read at once"
     assert "1 folder(s)" in w.state_label.full_text() and "broken" in w.state_label.toolTip()
     shutil.rmtree(runs_dir / "broken")
-    w.runs_dir = tmp_path / "again"
-    shutil.copytree(runs_dir, w.runs_dir)
-    w.load_library(background=True)   # and closed at once, while it reads
+    w.library.runs_dir = tmp_path / "again"
+    shutil.copytree(runs_dir, w.library.runs_dir)
+    w.library.load(background=True)   # and closed at once, while it reads
     w.close()
-    assert not w._library_task.is_running()
+    assert not w.library.task.is_running()
     close_window(w)
