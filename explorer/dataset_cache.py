@@ -13,7 +13,7 @@ import json
 import weakref
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.data import DataConfig, DatasetSplit, load_dataset
 
@@ -38,7 +38,7 @@ class DatasetCache(QObject):
         super().__init__(parent)
         self._loaded: weakref.WeakValueDictionary[str, DatasetSplit] = weakref.WeakValueDictionary()
         self._tasks: dict[str, object] = {}   # key -> BackgroundTask under way
-        self._ended: list = []                 # tasks whose threads may still be finishing (closing waits)
+        self._ended: list = []                 # ended tasks not yet let go (closing waits for their threads)
 
     def get(self, config: DataConfig) -> DatasetSplit | None:
         """The dataset when it is here already (a run holds it), else None."""
@@ -47,10 +47,12 @@ class DatasetCache(QObject):
     def load(self, config: DataConfig) -> DatasetSplit:
         """The dataset, read on this thread unless it is here (UserError with one sentence when it
         cannot be read).  For the bundled digits and the rare synchronous caller (an export)."""
+        task = self._tasks.get(_key(config))
+        if task is not None:   # read already in the background: wait for that read rather than read twice
+            task.wait(10 * 60_000)
         dataset = self.get(config)
         if dataset is None:
-            dataset = load_dataset(config)
-            self._loaded[_key(config)] = dataset
+            dataset = self._loaded[_key(config)] = load_dataset(config)
         return dataset
 
     def load_in_background(self, config: DataConfig, then: Callable[[DatasetSplit], None] | None = None,
@@ -67,13 +69,12 @@ class DatasetCache(QObject):
         task = self._tasks.get(key)
         if task is None:
             from explorer.tasks import BackgroundTask
-            task = self._tasks[key] = BackgroundTask(lambda progress: load_dataset(config), self)
+            def read(progress) -> DatasetSplit:
+                dataset = self._loaded[key] = load_dataset(config)   # here at once for a caller that waits (load)
+                return dataset
 
-            def arrived(loaded: DatasetSplit) -> None:
-                self._loaded[key] = loaded
-                self._end(key, task, config)
-
-            task.finished.connect(arrived)
+            task = self._tasks[key] = BackgroundTask(read, self)
+            task.finished.connect(lambda _dataset: self._end(key, task, config))
             task.failed.connect(lambda _message: self._end(key, task, config))
             start = True
         else:
@@ -89,8 +90,24 @@ class DatasetCache(QObject):
     def _end(self, key: str, task, config: DataConfig) -> None:
         if self._tasks.get(key) is task:
             del self._tasks[key]
-        self._ended = [t for t in self._ended if t.is_running()] + [task]
+        self._ended.append(task)
         self.load_ended.emit(config)
+        QTimer.singleShot(0, self._release_ended)   # once every caller has had the result
+
+    def _release_ended(self) -> None:
+        """Let go of ended loads and of their callers' callbacks (which hold their runs, and so
+        their datasets: kept, the cache would keep every dataset it ever read)."""
+        for task in list(self._ended):
+            if not task.wait(50):   # its thread ends itself right after the result: milliseconds
+                QTimer.singleShot(50, self._release_ended)
+                continue
+            self._ended.remove(task)
+            for signal in (task.finished, task.failed, task.progressed):
+                try:
+                    signal.disconnect()
+                except (RuntimeError, TypeError):
+                    pass   # nothing was connected
+            task.deleteLater()
 
     def is_loading(self, config: DataConfig | None = None) -> bool:
         """Whether this configuration's dataset (any, without one) is being read in the background."""

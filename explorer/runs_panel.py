@@ -328,7 +328,7 @@ class RunsPanel(QWidget):
         self.menu.aboutToShow.connect(self._update_menu)
         self.more_button = _name(QToolButton(), "runActionsButton")
         self.more_button.setText("Run ▾")
-        self.more_button.setToolTip("Load the active run's settings, evaluate, rename or delete it.")
+        self.more_button.setToolTip("Load the active run's settings, evaluate, rename, delete or forget it.")
         self.more_button.setMenu(self.menu)
         self.more_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)

@@ -203,3 +203,57 @@ def test_the_app_reads_its_library_behind_the_shown_window(qtbot, runs_dir, tmp_
     w.close()
     assert not w.library.task.is_running()
     close_window(w)
+
+
+def test_a_run_opened_from_another_folder_is_listed_after_a_relaunch_until_forgotten(qtbot, tmp_path, runs_dir,
+                                                                                      run_paths):
+    """File → Open run on a CLI --out folder: the library remembers it (QSettings) and lists it at the
+    next launch; "Forget this run" takes it off the list and leaves its folder on disk."""
+    from PySide6.QtCore import QSettings
+    elsewhere = shutil.copytree(run_paths[0], tmp_path / "cli-out" / "vae-elsewhere").resolve()
+    ini = str(tmp_path / "settings" / "latent-explorer.ini")
+
+    def launch():
+        return open_window(qtbot, runs_dir, settings=QSettings(ini, QSettings.Format.IniFormat))
+
+    def listed(w):
+        model = w.runs_panel.model
+        return [model.state_at(r).run.path.resolve() for r in range(model.rowCount())]
+
+    w = launch()
+    w.open_run(elsewhere)
+    close_window(w)
+    w.close()
+    w = launch()
+    assert elsewhere in listed(w) and len(listed(w)) == 3, "the two of the runs folder and the opened one"
+    panel = w.runs_panel
+    w.session.set_active(w.session.find(runs_dir / run_paths[1].name))
+    panel._update_menu()
+    assert not panel.forget_action.isEnabled(), "a run of the runs folder is listed by its folder: nothing to forget"
+    w.session.set_active(w.session.find(elsewhere))
+    panel._update_menu()
+    assert panel.forget_action.isEnabled()
+    panel.forget_action.trigger()
+    assert elsewhere not in listed(w) and "Forgot vae-elsewhere" in w.state_label.full_text()
+    close_window(w)
+    w.close()
+    w = launch()
+    assert elsewhere not in listed(w) and len(listed(w)) == 2
+    assert (elsewhere / "config.json").is_file(), "forgetting deletes nothing"
+    close_window(w)
+
+
+def test_a_remembered_run_folder_that_has_gone_is_dropped_with_a_note(qtbot, tmp_path, runs_dir, run_paths):
+    from PySide6.QtCore import QSettings
+    elsewhere = shutil.copytree(run_paths[0], tmp_path / "cli-out" / "gone-soon").resolve()
+    settings = QSettings(str(tmp_path / "settings" / "latent-explorer.ini"), QSettings.Format.IniFormat)
+    w = open_window(qtbot, runs_dir, settings=settings)
+    w.open_run(elsewhere)
+    close_window(w)
+    w.close()
+    shutil.rmtree(elsewhere)
+    w = open_window(qtbot, runs_dir, settings=settings)
+    assert w.runs_panel.model.rowCount() == 2 and not w.message_box, "dropped without a dialog"
+    assert "no longer exist" in w.state_label.full_text() and str(elsewhere) in w.state_label.toolTip()
+    assert not w.library.folders(), "and off the list for good"
+    close_window(w)

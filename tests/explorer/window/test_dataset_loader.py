@@ -44,7 +44,6 @@ def test_an_opened_run_and_its_reconstructions_read_the_dataset_once(qtbot, tmp_
     try:
         state = w.open_run(run_paths[0])   # shown: the window, the map and the reconstructions all want its images
         view = show_reconstructions(w)
-        assert state.dataset is None and view.loading
         qtbot.waitUntil(lambda: state.dataset is not None and not view.loading, timeout=30_000)
         view.refresh()
         view.finish_now()
