@@ -13,6 +13,7 @@ import json
 import weakref
 from collections.abc import Callable
 
+import shiboken6
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.data import DataConfig, DatasetSplit, load_dataset
@@ -27,6 +28,13 @@ def loads_quickly(data: DataConfig) -> bool:
 
 def _key(config: DataConfig) -> str:
     return json.dumps(config.to_dict(), sort_keys=True, default=str)
+
+
+def _while_alive(owner: QObject | None, callback: Callable | None) -> Callable | None:
+    """``callback``, called only while ``owner`` (its object) has not been deleted."""
+    if owner is None or callback is None:
+        return callback
+    return lambda value: callback(value) if shiboken6.isValid(owner) else None
 
 
 class DatasetCache(QObject):
@@ -56,10 +64,12 @@ class DatasetCache(QObject):
         return dataset
 
     def load_in_background(self, config: DataConfig, then: Callable[[DatasetSplit], None] | None = None,
-                           failed: Callable[[str], None] | None = None) -> bool:
+                           failed: Callable[[str], None] | None = None, owner: QObject | None = None) -> bool:
         """Read the dataset on a background thread, then call ``then(dataset)`` (or ``failed(message)``)
-        in the GUI thread.  A dataset here already is handed to ``then`` at once (False returned); a
-        load of the same configuration under way is joined.  Returns whether a load runs."""
+        in the GUI thread, unless ``owner`` (the QObject the callbacks belong to) has been deleted
+        meanwhile.  A dataset here already is handed to ``then`` at once (False returned); a load of
+        the same configuration under way is joined.  Returns whether a load runs."""
+        then, failed = _while_alive(owner, then), _while_alive(owner, failed)
         dataset = self.get(config)
         if dataset is not None:
             if then is not None:
@@ -102,7 +112,7 @@ class DatasetCache(QObject):
                 QTimer.singleShot(50, self._release_ended)
                 continue
             self._ended.remove(task)
-            for signal in (task.finished, task.failed, task.progressed):
+            for signal in (task.finished, task.failed):   # (each has the cache's own slot at least)
                 try:
                     signal.disconnect()
                 except (RuntimeError, TypeError):

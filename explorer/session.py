@@ -33,7 +33,7 @@ from engine.movie import ProbeMovie
 from engine.runs import History, ProbeCodes, Run
 from engine.training import Trainer, TrainingUpdate, adopt_state
 from engine.worker import TrainingThread
-from explorer.dataset_cache import QUICK_SOURCES, datasets, loads_quickly  # noqa: F401 — re-exported
+from explorer.dataset_cache import datasets, loads_quickly
 from explorer.rate_meter import RateMeter
 
 FRAME_MS = 250   # the views' refresh period while a run trains
@@ -233,8 +233,7 @@ class RunState(QObject):
         return path
 
     def ensure_dataset(self) -> DatasetSplit | None:
-        """The run's dataset, read on this thread when it is not here (the bundled digits, an export);
-        None when it is not available here."""
+        """The run's dataset, read on this thread when not here (the digits, an export); None if not available."""
         if self.dataset is None:
             try:
                 self.dataset = datasets().load(self.data_cfg)
@@ -255,9 +254,7 @@ class RunState(QObject):
             return False
 
         def arrived(dataset) -> None:
-            self._dataset_loading = False
-            if self.dataset is None:
-                self.dataset = dataset
+            self._dataset_loading, self.dataset = False, self.dataset if self.dataset is not None else dataset
             self.dataset_loaded.emit(self.dataset)
             if then is not None:
                 then(self.dataset)
@@ -266,7 +263,8 @@ class RunState(QObject):
             self.dataset_failure = message
             arrived(None)
 
-        self._dataset_loading = datasets().load_in_background(self.data_cfg, arrived, failed)
+        # owner: a run that left the session (deleted) while its images loaded hears nothing
+        self._dataset_loading = datasets().load_in_background(self.data_cfg, arrived, failed, owner=self)
         return self._dataset_loading
 
     def is_loading_dataset(self) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import shiboken6
 import torch
 import torch.nn.functional as F
 from PySide6.QtCore import QTimer, Signal
@@ -230,6 +231,8 @@ class ReconstructionView(QWidget):
         state.ensure_dataset_in_background(lambda split: self._on_loaded(state, split))
 
     def _on_loaded(self, state: RunState, split) -> None:
+        if not shiboken6.isValid(self):   # the view closed while the images loaded
+            return
         if self._waiting_for is state:
             self._waiting_for = None
         if state is not self.state:

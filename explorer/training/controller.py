@@ -82,7 +82,7 @@ class TrainingController(QObject):
             self.load_progress_changed.emit(None)
             self.failed.emit(message, "The dataset could not be loaded")
 
-        datasets().load_in_background(data, loaded, failed)
+        datasets().load_in_background(data, loaded, failed, owner=self)
         return None
 
     def _on_load_ended(self, _config) -> None:

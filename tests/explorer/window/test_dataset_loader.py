@@ -99,3 +99,16 @@ def test_a_dataset_that_cannot_be_read_is_one_sentence_when_a_saved_run_resumes(
     qtbot.waitUntil(lambda: bool(failures), timeout=30_000)
     assert "could not be loaded" in failures[0] and not state.is_training and state.status == "completed"
     assert loads == ["background"]
+
+
+def test_a_run_deleted_while_its_dataset_loads_hears_nothing(qtbot, run_paths, loads):
+    """A run taken out of the session (deleted) before its images arrive: the load ends quietly
+    (it raised "Internal C++ object already deleted" in the event loop)."""
+    import shiboken6
+    state = RunState.open(run_paths[1])
+    heard = []
+    assert state.ensure_dataset_in_background(heard.append)
+    shiboken6.delete(state)
+    qtbot.waitUntil(lambda: not dataset_cache.datasets().is_loading(), timeout=30_000)
+    qtbot.wait(100)
+    assert heard == [] and loads == ["background"]
