@@ -39,9 +39,9 @@ from pathlib import Path
 
 import common  # noqa: I001  (puts the repository on sys.path)
 import torch
-from engine.data import load_dataset
 
 from engine.config import DataConfig, ModelConfig, TrainConfig
+from engine.datasets import load_dataset
 from engine.training import Trainer
 
 MODES = ("engine", "old", "independent")

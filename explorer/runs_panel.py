@@ -304,6 +304,7 @@ class RunsPanel(QWidget):
     renamed = Signal(object)             # RunState, after its folder got its new name
     deleted = Signal(object)             # the deleted folder's Path, after the run left the session
     failed = Signal(str)                 # one sentence: a rename or delete that could not be done
+    forget_requested = Signal(object)    # RunState opened from another folder: take it off the remembered list
 
     def __init__(self, session: Session, parent: QWidget | None = None):
         super().__init__(parent)
@@ -342,10 +343,14 @@ class RunsPanel(QWidget):
         self.menu.addSeparator()
         self.rename_action = self.menu.addAction("Rename…", lambda: self.rename(self.session.active))
         self.delete_action = self.menu.addAction("Delete…", lambda: self.delete(self.session.active))
+        self.forget_action = self.menu.addAction("Forget this run", lambda: self._request(self.forget_requested))
+        self.forget_action.setToolTip("Stop listing this run, opened from another folder; its files stay on disk.")
+        #: whether a run may be forgotten (the window: it was opened from a folder the library remembers)
+        self.can_forget = lambda state: False
         self.menu.aboutToShow.connect(self._update_menu)
         self.more_button = _name(QToolButton(), "runActionsButton")
         self.more_button.setText("Run ▾")
-        self.more_button.setToolTip("Load the active run's settings, evaluate, rename or delete it.")
+        self.more_button.setToolTip("Load the active run's settings, evaluate, rename, delete or forget it.")
         self.more_button.setMenu(self.menu)
         self.more_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -397,6 +402,7 @@ class RunsPanel(QWidget):
         self.evaluate_action.setEnabled(idle)
         self.rename_action.setEnabled(idle)
         self.delete_action.setEnabled(idle)
+        self.forget_action.setEnabled(idle and self.can_forget(state))
 
     def rename(self, state: RunState | None) -> None:
         """Ask for a new name (a small dialog), then rename the run's folder."""

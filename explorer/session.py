@@ -1,11 +1,8 @@
-"""The state the views subscribe to: the runs of this session, the active one, and the
-latent cursor (the code under the decoder canvas).
+"""The state the views subscribe to: the session's runs, the active one, and the latent cursor.
 
-A ``RunState`` owns one run: its settings, its run folder, its live training thread, a
-history for the loss plot, the latest probe codes for the latent map, and the GUI's own copy
-of the model, into which the worker's whole-model snapshots are loaded (so it encodes and
-decodes with the latest weights).  The GUI never touches
-the model the worker trains.
+A ``RunState`` owns one run: its settings, folder, live training thread, a history for the loss
+plot, the latest probe codes for the map, and the GUI's own copy of the model, into which the
+worker's whole-model snapshots are loaded (the GUI never touches the model the worker trains).
 
 Views that only show the latest numbers (the loss plot, the progress bar, the status bar, the
 decoder's image) follow ``refreshed`` and ``decoder_changed``, which come at most every
@@ -29,23 +26,18 @@ import torch
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.config import DataConfig, ModelConfig, TrainConfig
-from engine.datasets import DatasetSplit, load_dataset
+from engine.datasets import DatasetSplit
 from engine.errors import UserError
 from engine.history import History, ProbeCodes
 from engine.models import VARIANTS, AutoencoderModel, build_model
 from engine.movie import ProbeMovie
 from engine.runs import Run
 from engine.training import Trainer, TrainingUpdate, adopt_state
+from explorer.dataset_cache import datasets, loads_quickly
 from explorer.tasks import TrainingTask
 
 FRAME_MS = 250   # the views' refresh period while a run trains
-#: sources read in a few milliseconds (scikit-learn's bundled digits): loaded at once, the rest in the background
-QUICK_SOURCES = ("digits",)
 _order = itertools.count()   # the order RunStates were made in (ties of the same second: the later first)
-
-
-def loads_quickly(data: DataConfig) -> bool:
-    return data.source in QUICK_SOURCES
 
 
 @dataclass
@@ -89,7 +81,8 @@ class RunState(QObject):
         self.probe: ProbeCodes | None = None
         #: every probe update of this run, for the map's time slider (loaded from the run folder, then live)
         self.movie = ProbeMovie()
-        self._dataset_task = None
+        # its dataset read in the background, start() waiting for that read, why the last read failed
+        self._dataset_loading, self._start_pending, self.dataset_failure = False, False, ""
         self.status = run.status if run is not None else "new"
         self.reason = run.reason if run is not None else ""
         self.step = run.step if run is not None else 0
@@ -230,60 +223,71 @@ class RunState(QObject):
         return path
 
     def ensure_dataset(self) -> DatasetSplit | None:
-        """Load the run's dataset when it is available (for thumbnails); None when it is not."""
+        """The run's dataset, read on this thread when not here (the digits, an export); None if not available."""
         if self.dataset is None:
             try:
-                self.dataset = load_dataset(self.data_cfg)
-            except UserError:
+                self.dataset = datasets().load(self.data_cfg)
+            except UserError as exc:
+                self.dataset_failure = str(exc)
                 return None
         return self.dataset
 
     def ensure_dataset_in_background(self, then=None) -> bool:
-        """Load the run's dataset on a background thread (never on the GUI thread, where an MNIST
-        load stalls the window); ``dataset_loaded`` follows, then ``then(dataset or None)``.  A
-        dataset already here (or one that loads in milliseconds) is taken at once.  Returns
-        whether a load was started."""
+        """Load the run's dataset on a background thread through the app's one cache (explorer/dataset_cache.py);
+        ``dataset_loaded`` follows, then ``then(dataset or None)``.  A dataset already here (or one that
+        loads in milliseconds) is taken at once.  Returns whether a load runs."""
         if self.dataset is not None or loads_quickly(self.data_cfg):
             dataset = self.ensure_dataset()
             self.dataset_loaded.emit(dataset)
             if then is not None:
                 then(dataset)
             return False
-        if self._dataset_task is not None and self._dataset_task.is_running():
-            if then is not None:
-                self._dataset_task.finished.connect(lambda _: then(self.dataset))
-            return True
-        from explorer.tasks import BackgroundTask
-        config = self.data_cfg
-        task = self._dataset_task = BackgroundTask(lambda progress: load_dataset(config), self)
 
         def arrived(dataset) -> None:
-            if self.dataset is None:
-                self.dataset = dataset
+            self._dataset_loading, self.dataset = False, self.dataset if self.dataset is not None else dataset
             self.dataset_loaded.emit(self.dataset)
             if then is not None:
                 then(self.dataset)
 
-        task.finished.connect(arrived)
-        task.failed.connect(lambda _message: (self.dataset_loaded.emit(None), then(None) if then is not None else None))
-        task.start()
-        return True
+        def failed(message: str) -> None:
+            self.dataset_failure = message
+            arrived(None)
+
+        # owner: a run that left the session (deleted) while its images loaded hears nothing
+        self._dataset_loading = datasets().load_in_background(self.data_cfg, arrived, failed, owner=self)
+        return self._dataset_loading
 
     def is_loading_dataset(self) -> bool:
-        return self._dataset_task is not None and self._dataset_task.is_running()
+        return self._dataset_loading
 
     def wait_for_dataset(self, timeout_ms: int = 60_000) -> bool:
-        """Wait for a background dataset load to end (closing, tests); True when none runs."""
-        return self._dataset_task is None or self._dataset_task.wait(timeout_ms)
+        """Wait for the background dataset loads to end (closing, tests); True when none runs."""
+        return datasets().wait(timeout_ms)
 
     # -- training ----------------------------------------------------------------------------
     def start(self, run_parent, epochs: int | None = None) -> None:
-        """Start (or, for a saved run, resume) training on a background thread."""
-        if self.is_training:
+        """Start (or, for a saved run, resume) training on a background thread.  A dataset not here
+        yet is read in the background first (``is_loading_dataset`` meanwhile, a failure comes as
+        ``failed``); only the bundled digits, read in milliseconds, are read at once."""
+        if self.is_training or self._start_pending:
             return
-        dataset = self.ensure_dataset() if self.run is not None else self.dataset
+        if self.dataset is not None or loads_quickly(self.data_cfg):
+            self._start_on(self.ensure_dataset(), run_parent, epochs)
+            return
+        self._start_pending = True
+
+        def loaded(dataset) -> None:
+            self._start_pending = False
+            try:
+                self._start_on(dataset, run_parent, epochs)
+            except UserError as exc:
+                self.failed.emit(str(exc))
+
+        self.ensure_dataset_in_background(loaded)
+
+    def _start_on(self, dataset: DatasetSplit | None, run_parent, epochs: int | None) -> None:
         if dataset is None:
-            dataset = self.dataset = load_dataset(self.data_cfg)
+            raise UserError(f"The dataset of {self.name} could not be loaded, so it cannot train: {self.dataset_failure}")
         if self.model is None:
             self._build_model(dataset.train.shape, dataset.train.n_classes)
         if self.run is not None:

@@ -6,9 +6,9 @@ import pytest
 from explorer.window.main_window import MainWindow
 
 
-def open_window(qtbot, runs_dir, size: tuple[int, int] = (1400, 900)) -> MainWindow:
-    """The window on ``runs_dir``, shown at ``size`` and exposed."""
-    w = MainWindow(runs_dir=runs_dir)
+def open_window(qtbot, runs_dir, size: tuple[int, int] = (1400, 900), settings=None) -> MainWindow:
+    """The window on ``runs_dir``, shown at ``size`` and exposed (remembering in ``settings``, a QSettings)."""
+    w = MainWindow(runs_dir=runs_dir, settings=settings)
     qtbot.addWidget(w)
     w.resize(*size)
     w.show()
@@ -19,7 +19,7 @@ def open_window(qtbot, runs_dir, size: tuple[int, int] = (1400, 900)) -> MainWin
 def close_window(w: MainWindow) -> None:
     """End what a test may have left under way: exports, the map's colouring, the queue (paused, so
     nothing more starts), metrics, trainings, and the projection worker."""
-    for task in list(w._exports):
+    for task in list(w.exports.tasks):
         task.wait(60_000)
     w.latent_view.colouring.wait()
     w.train_queue.set_paused(True)
@@ -27,6 +27,8 @@ def close_window(w: MainWindow) -> None:
     w.metrics_runner.wait(10_000)
     w.session.stop_all(10_000)
     w.latent_view.shutdown()
+    from explorer.dataset_cache import datasets
+    datasets().wait()   # a dataset still loading for this window
 
 
 @pytest.fixture

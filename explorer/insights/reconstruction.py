@@ -13,16 +13,15 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import shiboken6
 import torch
 import torch.nn.functional as F
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QLabel, QSpinBox, QVBoxLayout, QWidget
 
-from engine.datasets import load_dataset
 from explorer.insights.common import FigurePane, FrameThrottle, class_name, control_rows, model_device, run_file_stem
 from explorer.insights.figure import GridFigure
 from explorer.session import RunState, rebind
-from explorer.tasks import BackgroundTask
 
 EVALUATED = 1000          # validation images whose errors are measured (the map's images: all of them)
 CHUNK_BUDGET_S = 0.004    # GUI-thread time per chunk
@@ -33,8 +32,6 @@ ERRORS = {"squared_error": "squared error per image, summed over pixels (values 
 ERROR_TITLES = {"squared_error": "squared error", "bce": "binary cross-entropy"}
 ORDERS = {"worst": "worst first", "best": "best first", "index": "in dataset order"}
 SOURCES = {"val": "validation images", "probe": "the map's images"}
-
-_loading: set[BackgroundTask] = set()   # alive until their threads end
 
 
 @torch.no_grad()
@@ -67,8 +64,8 @@ class ReconstructionView(QWidget):
         self._chunk = 8   # grows with the measured cost per image
         self._noted = 0.0
         self._stale = False
-        self.task: BackgroundTask | None = None
         self.load_failure = ""
+        self._waiting_for: RunState | None = None   # the run whose images were asked for
 
         self.source_combo, self.error_combo, self.order_combo = QComboBox(self), QComboBox(self), QComboBox(self)
         for combo, items in ((self.source_combo, SOURCES), (self.error_combo, ERROR_TITLES),
@@ -103,7 +100,7 @@ class ReconstructionView(QWidget):
 
     @property
     def loading(self) -> bool:
-        return self.task is not None
+        return self.state is not None and self.state.is_loading_dataset()
 
     def figure(self) -> GridFigure | None:
         """What the view shows now (the pass under way run to its end first)."""
@@ -223,36 +220,28 @@ class ReconstructionView(QWidget):
 
     # -- loading and following the run -------------------------------------------------------------
     def _load_images(self) -> None:
+        """Ask the run for its images (the app's one dataset cache reads them in the background)."""
         if self.load_failure:
             self._show(None, f"The run's images are not available: {self.load_failure}")
             return
-        if self.task is not None:
-            return
         self._show(None, "Loading the run's images…")
-        state = self.state
-        task = BackgroundTask(lambda progress: load_dataset(state.data_cfg))
-        task.finished.connect(lambda split: self._on_loaded(state, split))
-        task.failed.connect(lambda message: self._on_load_failed(state, message))
-        task.thread.finished.connect(lambda: self._on_task_ended(task))
-        self.task = task
-        _loading.add(task)
-        task.start()
+        if self._waiting_for is self.state:   # asked already: the images come with _on_loaded
+            return
+        state = self._waiting_for = self.state
+        state.ensure_dataset_in_background(lambda split: self._on_loaded(state, split))
 
     def _on_loaded(self, state: RunState, split) -> None:
-        if state.dataset is None:
-            state.dataset = split
-        if state is self.state:
+        if not shiboken6.isValid(self):   # the view closed while the images loaded
+            return
+        if self._waiting_for is state:
+            self._waiting_for = None
+        if state is not self.state:
+            return
+        if split is None:
+            self.load_failure = state.dataset_failure or "it could not be loaded here."
+            self._show(None, f"The run's images are not available: {self.load_failure}")
+        else:
             self.throttle.request()
-
-    def _on_load_failed(self, state: RunState, message: str) -> None:
-        if state is self.state:
-            self.load_failure = message
-            self._show(None, f"The run's images are not available: {message}")
-
-    def _on_task_ended(self, task: BackgroundTask) -> None:
-        _loading.discard(task)
-        if self.task is task:
-            self.task = None
 
     def _on_weights(self) -> None:
         if self.computing:

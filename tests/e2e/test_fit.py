@@ -34,7 +34,7 @@ def laptop(qtbot, tmp_path):
         w.resize(width, height - TITLE_BAR_PX)
         w.show()
         qtbot.waitExposed(w)
-        w._default_dock_sizes()   # as on a first launch at that size
+        w.layout_settings.default_dock_sizes()   # as on a first launch at that size
         QApplication.processEvents()
         windows.append(w)
         return w

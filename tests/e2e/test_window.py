@@ -112,7 +112,7 @@ def test_bad_data_is_one_message_and_the_window_stays_usable(window, qtbot, tmp_
     p.path.setText(str(tmp_path))  # an empty folder
     p.start.click()   # a folder loads in the background: its error arrives as the load ends
     qtbot.waitUntil(lambda: window.message_box is not None, timeout=10_000)
-    assert str(tmp_path) in window.message_box.text() and not window.is_loading_dataset()
+    assert str(tmp_path) in window.message_box.text() and not window.training.is_loading_dataset()
     assert not window.session.runs and not p.load_row.isVisible()
 
 
@@ -236,14 +236,14 @@ def test_title_names_the_active_run_and_the_window_has_an_icon(window, run_paths
 
 
 def test_help_lists_the_shortcuts_and_about_shows_the_version(window):
-    from explorer.window.main_window import app_version
-    rows = dict((what, keys) for keys, what in window.shortcut_rows())
+    from explorer.window.status_bar import app_version
+    rows = dict((what, keys) for keys, what in window.menu_actions.shortcut_rows())
     for what in ("Raw 2-D", "PCA", "UMAP", "Zoom map to fit", "Resume run", "Start", "Keyboard shortcuts"):
         assert what in rows, (what, rows)
     assert rows["PCA"] == "Ctrl+2" and rows["Resume run"] == "Ctrl+R"
-    window.show_shortcuts()
+    window.menu_actions.show_shortcuts()
     assert "Ctrl+2" in window.message_box.text()
-    window._about()
+    window.menu_actions.about()
     assert app_version() in window.message_box.text() and app_version()[0].isdigit()
 
 

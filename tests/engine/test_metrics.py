@@ -13,11 +13,11 @@ from engine.batches import binarized_validation
 from engine.cli import main
 from engine.datasets import ImageSet, load_dataset
 from engine.errors import RunError
+from engine.history import check_metrics
 from engine.metrics import (
     ACTIVE_UNIT_THRESHOLD,
     EvaluationStopped,
     binarized,
-    check_metrics,
     evaluate_model,
     evaluate_run,
     importance_sampled_log_likelihood,

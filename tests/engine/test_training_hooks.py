@@ -7,9 +7,9 @@ import threading
 
 import numpy as np
 import pytest
-from engine.data import load_dataset
 
 from engine.batches import Batches, StepLog
+from engine.datasets import load_dataset
 from engine.rate_meter import RateMeter
 from engine.training import Trainer
 from engine.training_hooks import TrainingHook

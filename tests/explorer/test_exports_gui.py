@@ -34,23 +34,23 @@ def click_map(w, x, y, release_at=None):
 def test_the_map_exports_to_png_svg_and_csv(window, run_paths, tmp_path, qtbot):
     state = window.open_run(run_paths[0])
     qtbot.waitUntil(lambda: window.latent_view.points.n_points == len(state.probe.codes), timeout=10_000)
-    png = window.export_map(str(tmp_path / "map.png"))
+    png = window.exports.export_map(str(tmp_path / "map.png"))
     image = QImage(str(png))
     assert not image.isNull() and image.width() >= 1000
     pixels = np.array([[image.pixel(x, y) for x in range(0, image.width(), 17)] for y in range(0, image.height(), 17)])
     assert len(np.unique(pixels)) > 5, "the PNG shows coloured points, not a blank plot"
-    svg = window.export_map(str(tmp_path / "map.svg")).read_text()
+    svg = window.exports.export_map(str(tmp_path / "map.svg")).read_text()
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg
     window.latent_view.colouring.set_kind("reconstruction_error")
     qtbot.waitUntil(lambda: window.latent_view.colouring.values is not None, timeout=20_000)
-    path = window.export_map_csv(str(tmp_path / "map.csv"))
+    path = window.exports.export_map_csv(str(tmp_path / "map.csv"))
     rows = list(csv.DictReader(path.open()))
     assert len(rows) == len(state.probe.codes)
     assert list(rows[0]) == ["index", "label", "class", "x", "y", "reconstruction_error"]
     xy = np.array([[float(r["x"]), float(r["y"])] for r in rows])
     np.testing.assert_allclose(xy, window.latent_view._xy, rtol=1e-5, atol=1e-6)
     assert [int(r["index"]) for r in rows] == state.probe.indices.tolist()
-    assert window.export_map_csv(str(tmp_path / "map.txt")) is None and "csv" in window.message_box.text().lower()
+    assert window.exports.export_map_csv(str(tmp_path / "map.txt")) is None and "csv" in window.message_box.text().lower()
 
 
 def test_the_movie_and_tensorboard_export_from_the_window(window, run_paths, tmp_path, qtbot):
@@ -58,13 +58,13 @@ def test_the_movie_and_tensorboard_export_from_the_window(window, run_paths, tmp
     for i in range(3):   # a few frames, as a live run records them
         state.movie.add(ProbeCodes(state.probe.codes * (1 + i), state.probe.labels, state.probe.indices,
                                    step=state.probe.step + 10 * (i + 1)))
-    task = window.export_movie(str(tmp_path / "movie.gif"))
+    task = window.exports.export_movie(str(tmp_path / "movie.gif"))
     assert task is not None
     qtbot.waitUntil(lambda: window.state_label.text() == f"Wrote {tmp_path / 'movie.gif'}", timeout=60_000)
     import imageio.v3 as iio
     frames = iio.imread(tmp_path / "movie.gif", index=None)
     assert len(frames) == len(state.movie) >= 2
-    task = window.export_tensorboard(str(tmp_path / "logs"))
+    task = window.exports.export_tensorboard(str(tmp_path / "logs"))
     assert window.state_label.text() == "Writing the TensorBoard logs…"   # not the movie's "Wrote …" any more
     written = tmp_path / "logs" / state.run.name
     qtbot.waitUntil(lambda: window.state_label.text() == f"Wrote {written}", timeout=120_000)
@@ -129,7 +129,7 @@ def test_a_dataset_loads_in_the_background_while_the_event_loop_turns(window, qt
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start(5)
     p.start.click()
-    assert window.is_loading_dataset() and p.load_row.isVisible() and not window.session.runs
+    assert window.training.is_loading_dataset() and p.load_row.isVisible() and not window.session.runs
     qtbot.waitUntil(lambda: bool(window.session.runs), timeout=60_000)
     timer.stop()
     assert len(ticks) >= 3, "the GUI thread turned while the dataset loaded"

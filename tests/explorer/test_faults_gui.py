@@ -32,7 +32,7 @@ CHILD = textwrap.dedent("""
 
     def report():
         windows = [w for w in app.topLevelWidgets() if w.objectName() == "mainWindow"]
-        if not windows or not getattr(windows[0], "_built", False):   # the views come behind the window
+        if not windows or not getattr(windows[0], "views_built", False):   # the views come behind the window
             QTimer.singleShot(250, report)
             return
         QTimer.singleShot(1000, finish)

@@ -149,7 +149,7 @@ def test_evaluate_on_request_shows_the_nll_in_the_background(window, qtbot):
     assert "K = 200" in cell(window, 1, "NLL", Qt.ItemDataRole.ToolTipRole)
     assert "nats per image" in window.state_label.text()
     ae = window.runs_panel.model.state_at(0)
-    window.evaluate_run(ae)
+    window.training.evaluate_run(ae)
     qtbot.waitUntil(lambda: not window.metrics_runner.is_busy(), timeout=60_000)
     assert cell(window, 0, "NLL") == "—" and ae.metrics is not None   # an AE has no density: no NLL
 
@@ -157,7 +157,7 @@ def test_evaluate_on_request_shows_the_nll_in_the_background(window, qtbot):
 def test_an_evaluation_can_be_cancelled_and_writes_nothing(window, qtbot):
     state = window.runs_panel.model.state_at(1)
     window.metrics_runner.nll_samples = 100_000   # long enough to be stopped midway
-    window.evaluate_run(state)
+    window.training.evaluate_run(state)
     window.metrics_runner.cancel()
     qtbot.waitUntil(lambda: not window.metrics_runner.is_busy(), timeout=60_000)
     assert not (state.run.path / "metrics.json").exists() and state.metrics is None
@@ -187,19 +187,73 @@ def test_the_app_reads_its_library_behind_the_shown_window(qtbot, runs_dir, tmp_
     (runs_dir / "broken" / "config.json").write_text("{")
     w = MainWindow(runs_dir=tmp_path / "empty")
     qtbot.addWidget(w)
-    w.runs_dir = runs_dir
-    w.load_library(background=True)
-    assert w.library_loading() and w.state_label.full_text().startswith("Reading 3 saved run(s)")
-    qtbot.waitUntil(lambda: not w.library_loading(), timeout=30_000)
+    w.library.runs_dir = runs_dir
+    w.library.load(background=True)
+    assert w.library.loading() and w.state_label.full_text().startswith("Reading 3 saved run(s)")
+    qtbot.waitUntil(lambda: not w.library.loading(), timeout=30_000)
     from engine.runs import list_runs
     assert w.runs_panel.model.rowCount() == 2
     assert [w.runs_panel.model.state_at(r).run.path for r in range(2)] == \
         [p for p in list_runs(runs_dir) if p.name != "broken"], "newest first, as when read at once"
     assert "1 folder(s)" in w.state_label.full_text() and "broken" in w.state_label.toolTip()
     shutil.rmtree(runs_dir / "broken")
-    w.runs_dir = tmp_path / "again"
-    shutil.copytree(runs_dir, w.runs_dir)
-    w.load_library(background=True)   # and closed at once, while it reads
+    w.library.runs_dir = tmp_path / "again"
+    shutil.copytree(runs_dir, w.library.runs_dir)
+    w.library.load(background=True)   # and closed at once, while it reads
     w.close()
-    assert not w._library_task.is_running()
+    assert not w.library.task.is_running()
+    close_window(w)
+
+
+def test_a_run_opened_from_another_folder_is_listed_after_a_relaunch_until_forgotten(qtbot, tmp_path, runs_dir,
+                                                                                      run_paths):
+    """File → Open run on a CLI --out folder: the library remembers it (QSettings) and lists it at the
+    next launch; "Forget this run" takes it off the list and leaves its folder on disk."""
+    from PySide6.QtCore import QSettings
+    elsewhere = shutil.copytree(run_paths[0], tmp_path / "cli-out" / "vae-elsewhere").resolve()
+    ini = str(tmp_path / "settings" / "latent-explorer.ini")
+
+    def launch():
+        return open_window(qtbot, runs_dir, settings=QSettings(ini, QSettings.Format.IniFormat))
+
+    def listed(w):
+        model = w.runs_panel.model
+        return [model.state_at(r).run.path.resolve() for r in range(model.rowCount())]
+
+    w = launch()
+    w.open_run(elsewhere)
+    close_window(w)
+    w.close()
+    w = launch()
+    assert elsewhere in listed(w) and len(listed(w)) == 3, "the two of the runs folder and the opened one"
+    panel = w.runs_panel
+    w.session.set_active(w.session.find(runs_dir / run_paths[1].name))
+    panel._update_menu()
+    assert not panel.forget_action.isEnabled(), "a run of the runs folder is listed by its folder: nothing to forget"
+    w.session.set_active(w.session.find(elsewhere))
+    panel._update_menu()
+    assert panel.forget_action.isEnabled()
+    panel.forget_action.trigger()
+    assert elsewhere not in listed(w) and "Forgot vae-elsewhere" in w.state_label.full_text()
+    close_window(w)
+    w.close()
+    w = launch()
+    assert elsewhere not in listed(w) and len(listed(w)) == 2
+    assert (elsewhere / "config.json").is_file(), "forgetting deletes nothing"
+    close_window(w)
+
+
+def test_a_remembered_run_folder_that_has_gone_is_dropped_with_a_note(qtbot, tmp_path, runs_dir, run_paths):
+    from PySide6.QtCore import QSettings
+    elsewhere = shutil.copytree(run_paths[0], tmp_path / "cli-out" / "gone-soon").resolve()
+    settings = QSettings(str(tmp_path / "settings" / "latent-explorer.ini"), QSettings.Format.IniFormat)
+    w = open_window(qtbot, runs_dir, settings=settings)
+    w.open_run(elsewhere)
+    close_window(w)
+    w.close()
+    shutil.rmtree(elsewhere)
+    w = open_window(qtbot, runs_dir, settings=settings)
+    assert w.runs_panel.model.rowCount() == 2 and not w.message_box, "dropped without a dialog"
+    assert "no longer exist" in w.state_label.full_text() and str(elsewhere) in w.state_label.toolTip()
+    assert not w.library.folders(), "and off the list for good"
     close_window(w)

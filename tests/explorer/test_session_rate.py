@@ -3,8 +3,8 @@
 import math
 
 import numpy as np
-from engine.data import load_dataset
 
+from engine.datasets import load_dataset
 from engine.training import TrainingUpdate
 from explorer.session import RunState
 from tests.engine.helpers import DIGITS, quick_train, small_model

@@ -213,7 +213,7 @@ def test_the_queue_file_sits_beside_an_ini_settings_file(qtbot, tmp_path):
     qtbot.addWidget(w)
     assert w.queue_path == tmp_path / "conf" / "train-queue.json"
     w.train_queue.set_paused(True)
-    w.queue_configs((DIGITS, small_model("vae"), quick_train()))
+    w.training.queue_configs((DIGITS, small_model("vae"), quick_train()))
     w.close()
     again = MainWindow(settings=QSettings(str(tmp_path / "conf" / "settings.ini"), QSettings.IniFormat),
                        runs_dir=tmp_path / "runs")
