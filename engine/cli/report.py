@@ -76,6 +76,9 @@ def _print_metrics(m: dict) -> None:
     rec = m["reconstruction"]
     print(f"recon      bce {num(rec['bce'])}, squared error {num(rec['squared_error'])} (summed over pixels, per image)")
     print(f"active     {m['active_units']} of {m['latent_dim']} latent units (code variance > 0.01)")
+    if m.get("prior_mmd") is not None:
+        print(f"prior      MMD² {m['prior_mmd']:.3f} between the codes and samples of the model's prior "
+              "(IMQ kernel, C = 2·D; over 0.1: far from it)")
     knn = m.get("knn") or {}
     if m["knn_accuracy"] is not None:
         print(f"k-nn       {m['knn_accuracy']:.3f} accuracy (k = {knn.get('k')}, fitted on {knn.get('n_train')} "

@@ -80,7 +80,17 @@ def test_codes_of_an_aae_without_adversarial_steps_are_far_from_the_prior(unmatc
     assert metrics["prior_mmd"] > PRIOR_MISMATCH_MMD
     assert "MMD²" in metrics["units"]["prior_mmd"] and f"{len(digits.val)} codes" in metrics["units"]["prior_mmd"]
     assert [d.kind for d in from_metrics(metrics)] == ["prior_mismatch"]
-    assert "finding    the codes are far from the prior (MMD²" in info(unmatched_aae, capsys)
+    out = info(unmatched_aae, capsys)
+    assert "finding    the codes are far from the prior (MMD²" in out and "prior      MMD² " in out
+
+
+def test_a_damaged_metrics_json_leaves_the_history_to_speak(collapsed, capsys):
+    (collapsed.path / METRICS_FILE).write_text("{")
+    try:
+        out = info(collapsed, capsys)
+    finally:
+        (collapsed.path / METRICS_FILE).unlink()
+    assert "metrics    unreadable" in out and "finding    posterior collapse" in out
 
 
 def test_prior_mmd_is_seeded_and_only_for_variants_pressed_towards_a_prior(unmatched_aae, collapsed, digits):
