@@ -123,3 +123,20 @@ def test_metrics_json_with_or_without_prior_mmd_is_read(unmatched_aae, digits, t
     assert check_metrics(old, "old.json") is old
     with pytest.raises(RunError, match="prior_mmd is not a finite number"):
         check_metrics({**metrics, "prior_mmd": "far"}, "bad.json")
+
+
+def test_a_label_informed_prior_is_sampled_with_the_images_labels(digits):
+    from engine.models import build_model
+    cfg = small_model("aae", prior="mixture", label_informed=True)
+    model = build_model(cfg, digits.val.images.shape[1:], digits.val.n_classes)
+    seen = []
+    original = model.prior_sample
+
+    def spy(n, device, labels=None):
+        seen.append(labels)
+        return original(n, device, labels)
+
+    model.prior_sample = spy
+    metrics = evaluate_model(model, digits.val, has_density=False, nll_samples=1)
+    assert metrics["prior_mmd"] is not None and len(seen) == 1
+    assert sorted(seen[0].tolist()) == sorted(digits.val.labels.tolist())  # all of them, under 1,000 images
