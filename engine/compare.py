@@ -214,12 +214,16 @@ def metrics_table(runs: Sequence[Run]) -> MetricsTable:
         table.rows.append(MetricRow(f"metrics.{key}", _metric_about(key, runs_json), [m.get(key) for m in metrics],
                                     BETTER.get(base)))
     from engine.best_value import best_value_label
+    from engine.diagnostics import from_run
     table.texts = [
         TextColumn("best_val_is", "what best_val is for this run's model", [best_value_label(r.model) for r in runs]),
         TextColumn("likelihood", "the reconstruction term: bernoulli and gaussian_* in nats, squared_error not",
                    [r.model.likelihood for r in runs]),
         TextColumn("measured_on", f"the weights and images the {METRICS_FILE} numbers were measured on",
                    [_measured_on(obj) for obj in runs_json]),
+        TextColumn("findings", "what engine.diagnostics finds (collapse, unused dimensions, codes far from the "
+                   f"prior), from the {METRICS_FILE} numbers or else the last validation KL; empty: none",
+                   ["; ".join(d.message for d in from_run(r)) for r in runs]),
     ]
     return table
 

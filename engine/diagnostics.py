@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.errors import RunError
+
 ACTIVE_UNIT_THRESHOLD = 0.01
 COLLAPSE_KL_NATS = 0.1
 PRIOR_MISMATCH_MMD = 0.1
@@ -89,3 +91,16 @@ def from_history(val: dict[str, list[float]], latent_dim: int) -> Diagnosis | No
     series = val.get("kl") or []
     finite = [v for v in series if v is not None and math.isfinite(v)]
     return collapse(finite[-1], None, latent_dim) if finite else None
+
+
+def from_run(run) -> list[Diagnosis]:
+    """A saved run's findings: from its metrics.json when it has a readable one (KL, active
+    units, the prior's MMD²), else from the latest validation KL of its history."""
+    try:
+        metrics = run.load_metrics()
+    except RunError:
+        metrics = None
+    if metrics is not None:
+        return from_metrics(metrics)
+    found = from_history(run.history.val, run.model.latent_dim)
+    return [found] if found is not None else []

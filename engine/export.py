@@ -25,7 +25,8 @@ from engine.training import encode_all, float_batch
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
-def _labels_for(model: AutoencoderModel, n: int, label: int | None) -> torch.Tensor | None:
+def labels_for(model: AutoencoderModel, n: int, label: int | None) -> torch.Tensor | None:
+    """The labels a conditional model decodes ``n`` codes with: ``label``, or 0, 1, 2, … in turn."""
     if not model.is_conditional:
         return None
     if label is None:
@@ -36,15 +37,26 @@ def _labels_for(model: AutoencoderModel, n: int, label: int | None) -> torch.Ten
 
 
 @torch.no_grad()
+def sample_images(model: AutoencoderModel, n: int = 64, label: int | None = None, seed: int = 0) -> torch.Tensor:
+    """``n`` samples from the model's prior (or fitted code Gaussian), N×C×H×W in [0, 1]."""
+    torch.manual_seed(seed)
+    return model.sample(n, labels_for(model, n, label)).cpu()
+
+
 def sample_grid(model: AutoencoderModel, n: int = 64, nrow: int = 8, label: int | None = None, seed: int = 0) -> torch.Tensor:
     """``n`` samples from the model's prior (or fitted code Gaussian), as one grid image."""
-    torch.manual_seed(seed)
-    return make_grid(model.sample(n, _labels_for(model, n, label)).cpu(), nrow=nrow, padding=2, pad_value=1.0)
+    return make_grid(sample_images(model, n, label, seed), nrow=nrow, padding=2, pad_value=1.0)
+
+
+def reconstruction_grid(model: AutoencoderModel, images: ImageSet, n: int = 32, nrow: int = 8) -> torch.Tensor:
+    """Rows of inputs, each followed by a row of their reconstructions."""
+    return make_grid(reconstruction_rows(model, images, n, nrow), nrow=nrow, padding=2, pad_value=1.0)
 
 
 @torch.no_grad()
-def reconstruction_grid(model: AutoencoderModel, images: ImageSet, n: int = 32, nrow: int = 8) -> torch.Tensor:
-    """Rows of inputs, each followed by a row of their reconstructions."""
+def reconstruction_rows(model: AutoencoderModel, images: ImageSet, n: int = 32, nrow: int = 8) -> torch.Tensor:
+    """Rows of ``nrow`` inputs, each followed by the row of their reconstructions (a short last
+    pair padded with white), as one N×C×H×W batch."""
     n = min(n, len(images))
     x = float_batch(images.images[:n])
     y = images.labels[:n] if model.is_conditional else None
@@ -55,7 +67,7 @@ def reconstruction_grid(model: AutoencoderModel, images: ImageSet, n: int = 32, 
         if len(rows[-1]) < nrow:  # pad a short last row so the pairs stay aligned
             pad = torch.ones(nrow - len(rows[-1]), *x.shape[1:])
             rows[-2], rows[-1] = torch.cat([rows[-2], pad]), torch.cat([rows[-1], pad])
-    return make_grid(torch.cat(rows), nrow=nrow, padding=2, pad_value=1.0)
+    return torch.cat(rows)
 
 
 def marginal_std(model: AutoencoderModel) -> torch.Tensor:
@@ -96,7 +108,7 @@ def traversal_grid(model: AutoencoderModel, base: torch.Tensor | None = None, di
     """One row per latent dimension: the base code with that dimension swept over ±span
     (in prior units for VAEs, in marginal standard deviations of the fitted codes otherwise)."""
     codes, _, _ = traversal_codes(model, base, dims, steps, span)
-    images = model.decode(codes, _labels_for(model, len(codes), 0 if label is None else label))
+    images = model.decode(codes, labels_for(model, len(codes), 0 if label is None else label))
     return make_grid(images.cpu(), nrow=steps, padding=2, pad_value=1.0)
 
 
@@ -299,7 +311,7 @@ def traversal_frames(model: AutoencoderModel, base: torch.Tensor | None = None, 
     frame captioned with the value, in ``traversal_unit(model)``."""
     from engine.render import image_panel, stacked, uniform_frames, with_caption
     codes, dims, values = traversal_codes(model, base, dims, steps, span)
-    decoded = model.decode(codes, _labels_for(model, len(codes), 0 if label is None else label)).cpu()
+    decoded = model.decode(codes, labels_for(model, len(codes), 0 if label is None else label)).cpu()
     per_row = min(len(dims), 5)
     order = list(range(steps)) + list(range(steps - 2, 0, -1))
     frames = []
@@ -375,7 +387,7 @@ def movie_frames(movie, model: AutoencoderModel, *, point: tuple[float, float] |
         point = tuple(float(v) for v in last.mean(axis=0))
     point = (float(point[0]), float(point[1]))
     code = torch.as_tensor(projection.inverse(np.array([point])), dtype=torch.float32)
-    decoded = model.decode(code, _labels_for(model, 1, 0 if label is None else label))[0].cpu()
+    decoded = model.decode(code, labels_for(model, 1, 0 if label is None else label))[0].cpu()
     where = ", ".join(f"{v:.3g}" if abs(v) > 1e-9 else "0" for v in point)
     panel = with_caption(image_panel(decoded, size // 2), f"decoded at ({where})\nwith the latest weights")
     steps = movie.steps

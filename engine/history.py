@@ -183,7 +183,7 @@ def check_metrics(obj: dict, path) -> dict:
         raise bad("its version is missing")
     if version > METRICS_VERSION:
         raise RunError(f"{path} was written by a newer Latent Explorer (metrics format {version}).")
-    for key in ("nll", "nll_std_error", "elbo", "neg_elbo", "kl", "knn_accuracy", "training_seconds",
+    for key in ("nll", "nll_std_error", "elbo", "neg_elbo", "kl", "prior_mmd", "knn_accuracy", "training_seconds",
                 "training_samples_per_sec", "evaluation_seconds"):
         if not _number(obj.get(key)):
             raise bad(f"{key} is not a finite number or null")

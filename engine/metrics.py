@@ -17,6 +17,10 @@ metrics["nll"], metrics["units"]["nll"]
   posterior mean for probabilistic encoders), each summed over pixels, averaged over images.
 * ``active_units`` — Burda et al.'s count: unit u is active when Cov_x(E_q[z_u]) > 0.01 (the
   variance over images of the posterior mean; of the code for deterministic encoders).
+* ``prior_mmd`` — for variants that press their codes towards a chosen prior without a density
+  (AAE, WAE): the unbiased MMD² (IMQ kernel, C = 2·D, ``engine.models.wae.mmd_imq``) between up
+  to ``PRIOR_MMD_CODES`` evaluated codes and as many samples of the model's prior (seeded; a
+  label-informed prior gets the images' labels); ``None`` for other variants.
 * ``knn_accuracy`` — 5-nearest-neighbour accuracy (scikit-learn's ``KNeighborsClassifier``)
   fitted on the training codes and scored on the held-out codes, where the data has labels.
 * ``parameters``, ``training_seconds``, ``training_samples_per_sec`` — from the model and history.
@@ -46,7 +50,7 @@ from engine.batches import binarized_validation, float_batch
 from engine.datasets import TORCHVISION_SOURCES, ImageSet, load_dataset
 from engine.errors import UserError
 from engine.history import METRICS_FORMAT, METRICS_VERSION
-from engine.models import AutoencoderModel, variant
+from engine.models import VARIANTS, AutoencoderModel, variant
 
 DEFAULT_NLL_SAMPLES = 1000
 ACTIVE_UNIT_THRESHOLD = 0.01
@@ -63,6 +67,9 @@ NLL_SEED = 0
 #: Blocks well under 1 MB are reused from the heap as they are freed.
 PIXEL_BUDGET = 2**17
 ENCODE_BATCH = 1024
+#: codes (and prior samples) behind prior_mmd, and the seed that picks them and draws the prior
+PRIOR_MMD_CODES = 1000
+PRIOR_MMD_SEED = 0
 
 Progress = Callable[[str, int, int], None]
 
@@ -143,6 +150,25 @@ def importance_sampled_log_likelihood(model, x: torch.Tensor, y: torch.Tensor | 
     return _importance_pass(model, x, y, k, min(k, chunk or k), stop, None)[0]
 
 
+def prior_mmd(model: AutoencoderModel, codes: torch.Tensor, labels: torch.Tensor | None,
+              count: int = PRIOR_MMD_CODES, seed: int = PRIOR_MMD_SEED) -> float:
+    """MMD² (IMQ kernel, C = 2·D) between up to ``count`` of ``codes`` (a seeded choice) and as
+    many samples of the model's own prior (``prior_sample``, with the chosen codes' labels)."""
+    from engine.models.wae import mmd_imq
+    generator = torch.Generator().manual_seed(seed)
+    chosen = torch.randperm(len(codes), generator=generator)[:count]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        prior = model.prior_sample(len(chosen), torch.device("cpu"), labels[chosen] if labels is not None else None)
+    return float(mmd_imq(codes[chosen].double(), prior.cpu().double()))
+
+
+def presses_to_prior(model: AutoencoderModel) -> bool:
+    """Whether the model pushes its codes towards a prior it has no density for (AAE, WAE)."""
+    spec = VARIANTS.get(getattr(model, "variant_key", ""))
+    return spec is not None and not spec.has_density and spec.prior != "fitted"
+
+
 # -- one model on one image set ---------------------------------------------------------------
 def _finite(value):
     if value is None:
@@ -210,6 +236,9 @@ def evaluate_model(model: AutoencoderModel, test: ImageSet, train: ImageSet | No
         done += x.shape[0]
         report("codes", done, n)
     codes_np = torch.cat(codes).numpy()
+    mmd = None
+    if presses_to_prior(model):
+        mmd = prior_mmd(model, torch.from_numpy(codes_np), test.labels)
 
     # the importance-sampled NLL and the ELBO from the same posterior samples
     nll = nll_se = elbo = None
@@ -303,6 +332,8 @@ def evaluate_model(model: AutoencoderModel, test: ImageSet, train: ImageSet | No
         "active_units": f"latent units whose code variance over the images exceeds {ACTIVE_UNIT_THRESHOLD} "
                         "(Burda et al.'s Cov_x(E_q[z_u]))",
         "code_variance": "variance over the images of each unit's posterior mean (or code)",
+        "prior_mmd": f"MMD² (IMQ kernel, C = 2·D, unbiased) between {min(n, PRIOR_MMD_CODES)} codes of the "
+                     f"evaluated images and as many samples of the model's prior (seed {PRIOR_MMD_SEED}), {on}",
         "knn_accuracy": f"fraction of the evaluated images whose {KNN_NEIGHBOURS} nearest training codes "
                         "vote their label (scikit-learn KNeighborsClassifier)",
         "parameters": "trainable and fixed parameters of the model (a shared tensor counted once)",
@@ -319,6 +350,7 @@ def evaluate_model(model: AutoencoderModel, test: ImageSet, train: ImageSet | No
         "active_units": active,
         "latent_dim": d,
         "code_variance": [_finite(v) for v in variances.tolist()],
+        "prior_mmd": _finite(mmd),
         "knn_accuracy": knn,
         "knn": knn_info,
         "parameters": int(parameters),

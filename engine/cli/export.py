@@ -15,11 +15,13 @@ EXPORTS = ("samples", "recon", "traversal", "interpolation", "embeddings", "movi
 _EXPORT_HELP = """\
 Write what a saved run shows to files.
 
-  samples, recon     sample and reconstruction grids (.png)
-  traversal          each latent dimension swept over ±3 standard deviations: a grid (.png),
-                     or an animation (.gif, .mp4) whose frames step along the sweep
+  samples, recon     sample and reconstruction grids (.png) under a title line
+                     (reconstructions: rows labelled image / recon)
+  traversal          each latent dimension swept over ±3 standard deviations: a grid (.png;
+                     rows z0, z1, …, columns the swept values), or an animation (.gif, .mp4)
+                     whose frames step along the sweep
   interpolation      decoded straight lines between the codes of pairs of validation images:
-                     a grid (.png) or an animation (.gif, .mp4)
+                     a grid (.png; columns A … B) or an animation (.gif, .mp4)
   embeddings         the validation images' codes and labels (.csv or .npz)
   movie              the training movie (.gif or .mp4): the latent map at every recorded probe
                      update (raw codes for 2-D latents, otherwise PCA fitted on the last frame),
@@ -30,6 +32,10 @@ Write what a saved run shows to files.
                      (train/<term> per step, train_epoch/<term> and val/<term> per epoch) and the
                      validation codes with labels and a sprite for the projector.
                      Then: tensorboard --logdir OUT
+
+Grids draw each image --cell-px pixels on its longer side (default: its native size times the
+smallest whole factor reaching 48 px: 8×8 digits 48, MNIST's 28×28 56; the native size gives
+the unscaled images).  Animations draw their tiles --cell-px high when it is given (else 96).
 
 MP4 needs imageio-ffmpeg: pip install 'latent-explorer[video]'."""
 
@@ -47,6 +53,9 @@ def add_parser(sub) -> None:
     e.add_argument("--data-root", help="where the run's dataset lives now, if it moved")
     e.add_argument("--point", type=map_point, metavar="X,Y",
                    help="movie: the map point whose decoded image is shown (default: the centre of the codes)")
+    e.add_argument("--cell-px", type=int, metavar="N",
+                   help="grids: pixels of each image's longer side (default: a whole multiple of the native "
+                   "size, at least 48); animations: tile height (default 96)")
     e.add_argument("--fps", type=float, default=10.0, help="animations: frames per second (default 10, at most 50)")
     add_force_arg(e)
     e.set_defaults(func=export_command)
@@ -63,6 +72,11 @@ def export_command(a) -> int:
         export.check_animation_target(a.out, a.fps, replace=a.force)  # before any work
         print(f"wrote {export.export_movie(run, a.out, point=a.point, fps=a.fps, label=a.label, which=which)}")
         return 0
+    from engine import labelled_grid as figures
+    if a.cell_px is not None:
+        figures.check_cell_px(a.cell_px)
+    cell = a.cell_px or figures.default_cell_px(run.image_shape)
+    tile = {"tile": a.cell_px} if a.cell_px else {}
     animate = export.is_animation(a.out)
     if animate:
         if a.what not in ("traversal", "interpolation"):
@@ -74,21 +88,21 @@ def export_command(a) -> int:
         raise UserError(f"--n must be between 1 and 4096, not {a.n}.")
     nrow = max(1, int(math.sqrt(a.n)))
     if a.what == "samples":
-        path = export.save_grid(export.sample_grid(model, a.n, nrow, a.label), a.out)
+        path = figures.save_picture(figures.samples_figure(model, a.n, nrow, cell, a.label), a.out)
     elif a.what == "traversal":
-        path = (export.save_animation(export.traversal_frames(model, label=a.label), a.out, a.fps) if animate
-                else export.save_grid(export.traversal_grid(model, label=a.label), a.out))
+        path = (export.save_animation(export.traversal_frames(model, label=a.label, **tile), a.out, a.fps) if animate
+                else figures.save_picture(figures.traversal_figure(model, cell, a.label), a.out))
     else:
         val = load_dataset(run.data).val
         if a.what == "embeddings":
             codes, labels = export.embeddings(model, val)
             path = export.save_embeddings(codes, labels, a.out, run.class_names)
         elif a.what == "recon":
-            path = export.save_grid(export.reconstruction_grid(model, val, a.n, nrow), a.out)
+            path = figures.save_picture(figures.reconstruction_figure(model, val, a.n, nrow, cell), a.out)
         elif animate:
-            path = export.save_animation(export.interpolation_frames(model, val), a.out, a.fps)
+            path = export.save_animation(export.interpolation_frames(model, val, **tile), a.out, a.fps)
         else:
-            path = export.save_grid(export.interpolation_grid(model, val), a.out)
+            path = figures.save_picture(figures.interpolation_figure(model, val, cell), a.out)
     print(f"wrote {path}")
     return 0
 

@@ -76,6 +76,9 @@ def _print_metrics(m: dict) -> None:
     rec = m["reconstruction"]
     print(f"recon      bce {num(rec['bce'])}, squared error {num(rec['squared_error'])} (summed over pixels, per image)")
     print(f"active     {m['active_units']} of {m['latent_dim']} latent units (code variance > 0.01)")
+    if m.get("prior_mmd") is not None:
+        print(f"prior      MMD² {m['prior_mmd']:.3f} between the codes and samples of the model's prior "
+              "(IMQ kernel, C = 2·D; over 0.1: far from it)")
     knn = m.get("knn") or {}
     if m["knn_accuracy"] is not None:
         print(f"k-nn       {m['knn_accuracy']:.3f} accuracy (k = {knn.get('k')}, fitted on {knn.get('n_train')} "
@@ -133,7 +136,15 @@ def info_command(a) -> int:
     if run.best_val is not None:
         print(f"best       {run.best_val:.4f} ({best_value_label(run.model)})")
     _info_metrics(run)
+    for line in finding_lines(run):
+        print(line)
     return 0
+
+
+def finding_lines(run: Run) -> list[str]:
+    """One line per finding, its sentence then what helps."""
+    from engine.diagnostics import from_run
+    return [f"finding    {d.message}. {d.help}" for d in from_run(run)]
 
 
 def _info_metrics(run: Run) -> None:
@@ -186,4 +197,9 @@ def compare_command(a) -> int:
         figure = compare.comparison_figure(runs, n=a.n, which="best" if a.best else "latest",
                                            curves=not a.no_curves)
         print(f"wrote {compare.save_figure(figure, a.out)}")
+    for name, run in zip(compare.column_names(runs), runs):
+        lines = finding_lines(run)
+        print(f"{name}: " + (f"{len(lines)} finding{'s' if len(lines) > 1 else ''}" if lines else "no finding"))
+        for line in lines:
+            print("  " + line)
     return 0
