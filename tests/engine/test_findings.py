@@ -11,7 +11,8 @@ from engine.cli import main
 from engine.datasets import load_dataset
 from engine.diagnostics import PRIOR_MISMATCH_MMD, from_metrics
 from engine.errors import RunError
-from engine.metrics import METRICS_FILE, check_metrics, evaluate_model, evaluate_run
+from engine.history import METRICS_FILE, check_metrics
+from engine.metrics import evaluate_model, evaluate_run
 from engine.models.adversarial import AAE
 from engine.training import Trainer
 from tests.engine.helpers import DIGITS, quick_train, small_model
