@@ -63,6 +63,7 @@ def default_data_root() -> Path:
 
 
 def data_root(cfg: DataConfig) -> Path:
+    """The folder a torchvision source of ``cfg`` lives in: its root, else the default."""
     return Path(cfg.root).expanduser() if cfg.root else default_data_root()
 
 
@@ -73,7 +74,7 @@ def reason(exc: BaseException) -> str:
 
 
 def holdout(name: str, images: torch.Tensor, labels: torch.Tensor, class_names: list[str], cfg: DataConfig,
-             where: str) -> DatasetSplit:
+            where: str) -> DatasetSplit:
     """Split off the last ceil(N × val_fraction) images (at least one) of a seeded permutation."""
     n = images.shape[0]
     if n < 2:
