@@ -17,7 +17,8 @@ import ray  # the test extra installs it: these tests run in `make test`, never 
 from engine import sweep
 from engine.cli import main
 from engine.config import DataConfig, ModelConfig, TrainConfig
-from engine.runs import CONFIG, LOCK, Run
+from engine.run_lock import LOCK
+from engine.runs import CONFIG, Run
 from explorer.session import RunState
 
 pytestmark = [pytest.mark.slow,
