@@ -245,6 +245,7 @@ class LatentView(QWidget):
         never waits for a fit under way. True when the thread ended."""
         self._hide_tooltip()
         self.live.reset()
+        self.posteriors.shutdown()
         if self._owns_worker:
             return self.worker.shutdown()
         self.worker.cancel(self.live)   # the shared worker's other maps keep theirs

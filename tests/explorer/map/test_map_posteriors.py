@@ -123,7 +123,8 @@ def test_no_ellipse_density_or_tiles_on_a_tsne_map_and_the_note_says_why(qtbot, 
     view, open_run = shown
     open_run(run_paths[0])
     view.manifold_toggle.setChecked(True)
-    view.density_toggle.setChecked(True)
+    with qtbot.waitSignal(view.posteriors.density_drawn, timeout=10_000):
+        view.density_toggle.setChecked(True)
     qtbot.waitUntil(view.manifold.isVisible, timeout=2000)
     assert view.posteriors.contours.curves
     view.set_projection("tsne")
@@ -153,12 +154,13 @@ def test_a_deterministic_encoder_has_no_ellipse_and_says_so(shown, run_paths):
     assert not view.density_toggle.isEnabled() and "deterministic" in view.density_toggle.toolTip()
 
 
-def test_density_contours_toggle_integrate_to_one_and_follow_the_probe(shown, run_paths):
+def test_density_contours_toggle_integrate_to_one_and_follow_the_probe(qtbot, shown, run_paths):
     view, open_run = shown
     state = open_run(run_paths[0])
     contours = view.posteriors.contours
     assert not view.density_toggle.isChecked() and contours.curves == []   # off by default
-    view.density_toggle.setChecked(True)                                   # one click on
+    with qtbot.waitSignal(view.posteriors.density_drawn, timeout=10_000):   # computed in the background
+        view.density_toggle.setChecked(True)                               # one click on
     assert len(contours.curves) == 2 * len(MASS_LEVELS)                    # q(z) and the prior, 50% and 90%
     xs, ys = contours.grid
     cell = (xs[1] - xs[0]) * (ys[1] - ys[0])
@@ -166,8 +168,9 @@ def test_density_contours_toggle_integrate_to_one_and_follow_the_probe(shown, ru
     assert contours.prior.sum() * cell == pytest.approx(1.0, abs=0.03)
     assert min(len(state.probe.codes), DENSITY_CODES) == len(state.probe.codes)
     before = contours.posterior
-    state.probe_changed.emit(state.probe)     # a probe update: recomputed while on
-    assert contours.posterior is not before and view.posteriors.last_density_ms is not None
+    with qtbot.waitSignal(view.posteriors.density_drawn, timeout=10_000):
+        state.probe_changed.emit(state.probe)     # a probe update: recomputed while on
+    assert contours.posterior is not before and set(view.posteriors.last_density_ms) == {"background", "gui"}
     view.density_toggle.setChecked(False)
     assert contours.curves == [] and contours.posterior is None
 
