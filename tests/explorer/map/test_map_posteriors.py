@@ -205,3 +205,23 @@ def test_box_and_lasso_selections_become_the_attribute_groups(shown, run_paths):
     np.testing.assert_array_equal(attributes.groups[0], box)
     area_drag(view, [(x1, y1)], SHIFT)                            # a Shift+click clears the selection
     assert len(view.selection.positions) == 0 and not view.selection.to_b.isEnabled()
+
+
+def test_the_main_windows_selection_menu_feeds_the_attributes_tab(window, run_paths, qtbot):
+    state = window.open_run(run_paths[0])
+    view = window.latent_view
+    qtbot.waitUntil(lambda: view.points.n_points == len(state.probe.codes), timeout=10_000)
+    menu = [action.objectName() for action in view.selection_button.actions()]
+    assert menu[:2] == ["selectionToGroupA", "selectionToGroupB"]
+    order = np.argsort(view._xy[:, 0])
+    a, b = np.sort(order[:20]), np.sort(order[-30:])
+    view.selection.select(a)
+    view.selection.to_a.trigger()
+    view.selection.select(b)
+    view.selection.to_b.trigger()
+    attributes = window.insight_tabs.attributes
+    assert window.insight_tabs.currentWidget() is attributes
+    attributes.figure()
+    codes = state.probe.codes.astype(np.float64)
+    np.testing.assert_allclose(attributes.direction, codes[b].mean(0) - codes[a].mean(0), rtol=1e-5)
+    assert any("lasso" in what for _keys, what in window.shortcut_rows())
