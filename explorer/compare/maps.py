@@ -44,6 +44,7 @@ class CompareColumn(QWidget):
         self.map.setObjectName("compareMap")
         self.map.setAccessibleName(f"compareMap {state.name}")
         self.map.setMinimumHeight(160)
+        self.map.selection_button.hide()   # MapLinks selects across the maps here; the groups A/B are the main map's
         self.decoder = DecoderCanvas(session, state=state, cursor=self.cursor)
         self.decoder.setObjectName("compareDecoder")
         self.decoder.setAccessibleName(f"compareDecoder {state.name}")
