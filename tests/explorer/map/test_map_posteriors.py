@@ -225,3 +225,26 @@ def test_the_main_windows_selection_menu_feeds_the_attributes_tab(window, run_pa
     codes = state.probe.codes.astype(np.float64)
     np.testing.assert_allclose(attributes.direction, codes[b].mean(0) - codes[a].mean(0), rtol=1e-5)
     assert any("lasso" in what for _keys, what in window.shortcut_rows())
+
+
+def test_density_asked_again_while_computing_draws_only_the_latest_map(qtbot, shown, run_paths):
+    """A probe update or projection change during a computation waits for it, its result is
+    dropped (it is of the old map), and the latest map's contours are drawn, once."""
+    from explorer.map.overlays import density_contours
+    from explorer.map.posteriors import density_bounds
+    view, open_run = shown
+    state = open_run(run_paths[0])
+    with qtbot.waitSignal(view.posteriors.density_drawn, timeout=10_000):
+        view.density_toggle.setChecked(True)
+    drawn = []
+    view.posteriors.density_drawn.connect(lambda: drawn.append(view.posteriors.contours.grid))
+    view.set_projection("pca")    # starts a computation for the PCA map…
+    view.set_projection("raw")    # …and this one waits for it
+    qtbot.waitUntil(lambda: bool(drawn), timeout=10_000)
+    qtbot.wait(300)
+    assert len(drawn) == 1 and view.posteriors._task is None
+    mus, logvars = view.posteriors.posteriors(np.arange(len(state.probe.codes)))
+    W, mean = np.eye(2), np.zeros(2)
+    expected = density_contours(mus, logvars, W, mean, density_bounds(mus, logvars, W, mean))
+    np.testing.assert_allclose(drawn[0][0], expected.xs, rtol=1e-6)
+    np.testing.assert_allclose(view.posteriors.contours.posterior, expected.posterior, rtol=1e-6)
