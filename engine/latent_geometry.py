@@ -44,11 +44,11 @@ def _gaussian_mixture_on_grid(centres: np.ndarray, covs: np.ndarray, xs: np.ndar
         c, s, w = centres[start:start + chunk], covs[start:start + chunk], weights[start:start + chunk]
         det = s[:, 0, 0] * s[:, 1, 1] - s[:, 0, 1] * s[:, 1, 0]
         det = np.maximum(det, 1e-300)
-        inv = np.stack([np.stack([s[:, 1, 1], -s[:, 0, 1]], -1), np.stack([-s[:, 1, 0], s[:, 0, 0]], -1)], 1)
-        inv /= det[:, None, None]
-        d = grid[None, :, :] - c[:, None, :]                # k×G×2
-        q = np.einsum("kgi,kij,kgj->kg", d, inv, d)
-        density += (w[:, None] * np.exp(-0.5 * q) / (2 * math.pi * np.sqrt(det))[:, None]).sum(0)
+        # the inverse covariance [[a, b], [b, c]] written out: a 3-operand einsum was ~5x slower
+        a, b, c_ = (s[:, 1, 1] / det)[:, None], (-0.5 * (s[:, 0, 1] + s[:, 1, 0]) / det)[:, None], (s[:, 0, 0] / det)[:, None]
+        dx, dy = grid[None, :, 0] - c[:, 0, None], grid[None, :, 1] - c[:, 1, None]   # k×G each
+        q = a * dx * dx + 2.0 * b * dx * dy + c_ * dy * dy
+        density += (w / (2 * math.pi * np.sqrt(det))) @ np.exp(-0.5 * q)
     return density.reshape(len(ys), len(xs))
 
 

@@ -4,8 +4,8 @@ Every run gets its own ``LatentCursor``; ``MapLinks`` copies a person's move of 
 the others: the same code for runs of the same latent size, and for runs of another size the
 code of the nearest data point (its reconstruction), saying so.  Hovering a point in any map
 rings the same image in every map (images are matched by their index in the validation set,
-``ProbeCodes.indices``); Shift+drag draws a box and Ctrl+Shift+drag a lasso, and the images
-inside light up in all maps.
+``ProbeCodes.indices``); Shift+drag draws a box and Ctrl+Shift+drag a lasso (the gestures of
+explorer/map/selection.py, as on the main map), and the images inside light up in all maps.
 """
 
 from __future__ import annotations
@@ -14,30 +14,19 @@ import time
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal
-from PySide6.QtGui import QMouseEvent, QPainterPath, QPalette
-from PySide6.QtWidgets import QGraphicsPathItem, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QMouseEvent, QPalette
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from explorer.decoder_canvas import DecoderCanvas
 from explorer.map.latent_view import LatentView
+from explorer.map.selection import SELECTED_RING_PX, AreaDrag, SelectionOutline, points_in_polygon, starts_area_drag
 from explorer.runs_panel import short_name
 from explorer.session import LatentCursor, RunState, Session
 
 #: cursor moves a person makes (the others are echoes: "linked", "bind", "reset")
 PERSON_ORIGINS = ("map", "slider", "select")
 HOVER_RING_PX = 14
-SELECTED_RING_PX = 9
-
-
-def points_in_polygon(xy: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    """A boolean mask of the points (N×2) inside the closed polygon (M×2), by ray casting."""
-    x, y = xy[:, 0][:, None], xy[:, 1][:, None]
-    px, py = polygon[:, 0][None, :], polygon[:, 1][None, :]
-    qx, qy = np.roll(px, -1, axis=1), np.roll(py, -1, axis=1)
-    crosses = (py > y) != (qy > y)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        at = (qx - px) * (y - py) / (qy - py) + px
-    return (np.count_nonzero(crosses & (x < at), axis=1) % 2 == 1) & np.isfinite(xy).all(axis=1)
 
 
 class CompareColumn(QWidget):
@@ -55,6 +44,7 @@ class CompareColumn(QWidget):
         self.map.setObjectName("compareMap")
         self.map.setAccessibleName(f"compareMap {state.name}")
         self.map.setMinimumHeight(160)
+        self.map.selection_button.hide()   # MapLinks selects across the maps here; the groups A/B are the main map's
         self.decoder = DecoderCanvas(session, state=state, cursor=self.cursor)
         self.decoder.setObjectName("compareDecoder")
         self.decoder.setAccessibleName(f"compareDecoder {state.name}")
@@ -77,11 +67,7 @@ class CompareColumn(QWidget):
         self.selected_rings.setZValue(25)
         for item in (self.hover_ring, self.selected_rings):
             self.map.plot.addItem(item, ignoreBounds=True)
-        self.lasso = QGraphicsPathItem()
-        self.lasso.setPen(pg.mkPen("#f03e3e", width=1, style=Qt.PenStyle.DashLine, cosmetic=True))
-        self.lasso.setZValue(40)
-        self.lasso.hide()
-        self.map.plot.addItem(self.lasso, ignoreBounds=True)
+        self.lasso = SelectionOutline(self.map.plot)   # explorer/map/selection.py, as on the main map
         self._positions = np.zeros(0, np.int64)   # validation index -> position in the probe (-1: absent)
         state.probe_changed.connect(self._index_probe)
         state.status_changed.connect(lambda _: self.update_title())
@@ -154,7 +140,7 @@ class MapLinks(QObject):
         self.columns = columns
         self.selection = np.zeros(0, np.int64)
         self._linking = False
-        self._drag: dict | None = None
+        self._drag: tuple[CompareColumn, AreaDrag] | None = None
         for column in columns:
             column.cursor.moved.connect(lambda code, origin, c=column: self._on_moved(c, code, origin))
             column.map.point_hovered.connect(lambda position, c=column: self._on_hovered(c, position))
@@ -225,25 +211,18 @@ class MapLinks(QObject):
         column = next((c for c in self.columns if c.map.plot.viewport() is watched), None)
         if column is None:
             return False
-        kind, left = event.type(), event.button() == Qt.MouseButton.LeftButton
-        shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
-        if kind == QEvent.Type.MouseButtonPress and left and shift:
-            lasso = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
-            self._drag = {"column": column, "lasso": lasso, "points": [column.map._map_point(event.position())]}
-            self._draw_drag()
+        if starts_area_drag(event):
+            self._drag = (column, AreaDrag.from_press(event, column.map._map_point(event.position())))
             return True
-        if self._drag is None or self._drag["column"] is not column:
+        if self._drag is None or self._drag[0] is not column:
             return False
-        if kind == QEvent.Type.MouseMove:
-            point = column.map._map_point(event.position())
-            if self._drag["lasso"]:
-                self._drag["points"].append(point)
-            else:
-                self._drag["points"][1:] = [point]
-            self._draw_drag()
+        drag = self._drag[1]
+        if event.type() == QEvent.Type.MouseMove:
+            drag.move_to(column.map._map_point(event.position()))
+            column.lasso.draw(drag.polygon())
             return True
-        if kind == QEvent.Type.MouseButtonRelease and left:
-            polygon = self._polygon()
+        if event.type() == QEvent.Type.MouseButtonRelease and event.button() == Qt.MouseButton.LeftButton:
+            polygon = drag.polygon()
             column.lasso.hide()
             self._drag = None
             xy = column.map.map_state.xy
@@ -254,25 +233,3 @@ class MapLinks(QObject):
                 self.select(probe.indices[points_in_polygon(xy, polygon)])
             return True
         return False
-
-    def _polygon(self) -> np.ndarray | None:
-        points = np.asarray(self._drag["points"], dtype=np.float64)
-        if len(points) < 2:
-            return None
-        if not self._drag["lasso"]:
-            (x0, y0), (x1, y1) = points[0], points[-1]
-            points = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
-        return points if len(points) >= 3 else None
-
-    def _draw_drag(self) -> None:
-        column = self._drag["column"]
-        polygon = self._polygon() if len(self._drag["points"]) > 1 else None
-        if polygon is None:
-            column.lasso.hide()
-            return
-        path = QPainterPath(QPointF(*polygon[0]))
-        for x, y in polygon[1:]:
-            path.lineTo(x, y)
-        path.closeSubpath()
-        column.lasso.setPath(path)
-        column.lasso.show()

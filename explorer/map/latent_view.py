@@ -11,8 +11,9 @@ its child process, never in the GUI thread) and kept live while a run trains
 worker compiles UMAP as soon as the map is first shown.
 
 Its parts: the toolbar (``toolbar.py``), the mouse (``pointer.py``), the handle and view box
-(``map_items.py``), the class legend beside the points (``class_legend.py``) and the manifold
-tiles (``manifold.py``).
+(``map_items.py``), the class legend beside the points (``class_legend.py``), the manifold
+tiles (``manifold.py``, raw and PCA maps only), the posterior ellipses and density contours
+(``posteriors.py``) and the box and lasso selection with its groups A and B (``selection.py``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ from explorer.map.movie_slider import MovieSlider
 from explorer.map.pictures import HoverCard
 from explorer.map.point_layer import PointLayer, palette_for
 from explorer.map.pointer import MapPointer
+from explorer.map.posteriors import MapPosteriors
 from explorer.map.projection_worker import ProjectionWorker
+from explorer.map.selection import MapSelection
 from explorer.map.state import MapState
 from explorer.map.toolbar import PROJECTIONS, MapToolbar, named
 from explorer.map.values import CLASS, MapColouring
@@ -125,7 +128,7 @@ class LatentView(QWidget):
 
         self.toolbar = MapToolbar(self.colouring.combo)
         for name in ("projection_combo", "x_dim", "y_dim", "point_size", "manifold_toggle", "recompute", "busy",
-                     "note"):
+                     "note", "density_toggle", "selection_button"):
             setattr(self, name, getattr(self.toolbar, name))
         self.projection_combo.currentIndexChanged.connect(
             lambda i: self.set_projection(self.projection_combo.itemData(i)))
@@ -138,6 +141,9 @@ class LatentView(QWidget):
         self.manifold_tiles = ManifoldTiles(self)
         self.manifold = self.manifold_tiles.image
         self.manifold_toggle.toggled.connect(self.manifold_tiles.schedule)
+        self.posteriors = MapPosteriors(self)      # the hovered and selected points' ellipses, Density
+        self.selection = MapSelection(self)        # Shift+drag box, Ctrl+Shift+drag lasso → groups A, B
+        self.selection_button.addActions(self.selection.actions())
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -239,6 +245,7 @@ class LatentView(QWidget):
         never waits for a fit under way. True when the thread ended."""
         self._hide_tooltip()
         self.live.reset()
+        self.posteriors.shutdown()
         if self._owns_worker:
             return self.worker.shutdown()
         self.worker.cancel(self.live)   # the shared worker's other maps keep theirs
@@ -255,7 +262,8 @@ class LatentView(QWidget):
         self._hide_tooltip()
         self.state = rebind(self.state, state, {"probe_changed": self._on_probe,
                                                 "decoder_changed": self._on_decoder_changed,
-                                                "status_changed": self._on_status})
+                                                "status_changed": self._on_status,
+                                                "dataset_loaded": self._on_dataset_loaded})
         self.live.reset()
         self._projection, self._placeholder = None, False
         dim = state.model.latent_dim if state is not None and state.model is not None else 2
@@ -265,6 +273,7 @@ class LatentView(QWidget):
             box.setValue(0 if box is self.x_dim else min(1, dim - 1))
             box.blockSignals(False)
         self.points.set_selected(None)
+        self.selection.reset()
         self.handle.hide()
         self.colouring.bind(state)
         self._frame = None
@@ -292,6 +301,10 @@ class LatentView(QWidget):
         if status in ("completed", "stopped") and self._name in SLOW_PROJECTIONS and self.live.is_stale(self._name) \
                 and not self.live.in_flight():
             self.live.request()   # the final codes get their layout now, not after a rest
+
+    def _on_dataset_loaded(self, _dataset) -> None:
+        self.posteriors.refresh()   # the posteriors need the validation images
+        self._update_note()
 
     def _on_decoder_changed(self) -> None:
         self.manifold_tiles.on_decoder_changed()
@@ -328,12 +341,14 @@ class LatentView(QWidget):
         dim = self.state.model.latent_dim if self.state is not None and self.state.model is not None else 2
         raw = self._name == "raw"
         self.toolbar.show_controls(dims=raw and dim > 2, slow=self._name in SLOW_PROJECTIONS)
+        self.manifold_tiles.set_available(SLOW_PROJECTIONS.get(self._name))
         self.live.show(self._name, probe)
         self._update_note()
         if probe is None or len(probe.codes) == 0:
             self._projection, self._xy, self._placeholder = None, np.zeros((0, 2)), False
             self.points.set_points(self._xy, np.zeros(0, np.int64))
             self._update_legend()
+            self.posteriors.refresh()
             return
         placeholder = False
         if self._name in SLOW_PROJECTIONS:
@@ -376,6 +391,7 @@ class LatentView(QWidget):
         if self._follow_points and len(self._xy):
             self.view.autoRange(items=[self.points], padding=0.06)
         self.manifold_tiles.schedule()
+        self.selection.redraw()
         if self.interpolation_line is not None:
             self.interpolation_line.update()
         selected = self.points.selected()
@@ -385,6 +401,7 @@ class LatentView(QWidget):
             self._place_handle_at_code(self.cursor.code)
         elif reset_view:
             self.handle.hide()  # its place in the previous layout means nothing in this one
+        self.posteriors.refresh()
 
     def _on_layout(self, result) -> None:
         """A UMAP or t-SNE layout arrived: show it when it is the chosen one (a first layout
@@ -401,7 +418,7 @@ class LatentView(QWidget):
 
     def _update_note(self) -> None:
         """Say what is being computed (the busy indicator turns), and what is shown meanwhile."""
-        self.note.setText(self.live.note())
+        self.note.setText(" · ".join(filter(None, (self.live.note(), self.posteriors.reason()))))
         self.busy.setVisible(self.live.busy())
 
     def _on_point_size(self, px: int) -> None:

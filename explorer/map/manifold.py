@@ -1,5 +1,10 @@
 """The manifold overlay of the latent map: decoded images tiled across the visible region, under
-the points, rebuilt (debounced) when the view moves, the decoder learns or the label changes."""
+the points, rebuilt (debounced) when the view moves, the decoder learns or the label changes.
+
+Only where a map position is a code: on raw and PCA maps (exact inverses).  On UMAP and t-SNE maps
+positions are not codes (their inverse is a blend of the nearest points' codes, and far from the
+points every tile would repeat the nearest one), so the tiles are off there and the toggle is
+disabled, its tooltip saying why."""
 
 from __future__ import annotations
 
@@ -11,6 +16,9 @@ from explorer.map.pictures import compose_tiles
 
 MANIFOLD_TILES = 15          # decoded tiles along the longer side of the view
 MANIFOLD_DEBOUNCE_MS = 150
+TILES_TIP = "Tile decoded images over the visible region of the map"
+NO_TILES_TIP = ("No manifold tiles on {title}: its positions are not codes (the map is not invertible "
+                "between its points); choose Raw or PCA")
 
 
 class ManifoldTiles(QObject):
@@ -30,7 +38,17 @@ class ManifoldTiles(QObject):
         self.timer.timeout.connect(self.rebuild)
 
     def wanted(self) -> bool:
-        return self.map_view.manifold_toggle.isChecked()
+        toggle = self.map_view.manifold_toggle
+        return toggle.isChecked() and toggle.isEnabled()
+
+    def set_available(self, slow_title: str | None) -> None:
+        """Tiles on a raw or PCA map (``slow_title`` None); off, disabled and saying why on a UMAP
+        or t-SNE map (``slow_title``: its name)."""
+        toggle = self.map_view.manifold_toggle
+        toggle.setEnabled(slow_title is None)
+        if slow_title is not None:
+            toggle.setChecked(False)
+        toggle.setToolTip(TILES_TIP if slow_title is None else NO_TILES_TIP.format(title=slow_title))
 
     def schedule(self, *_) -> None:
         """Rebuild after the debounce interval (or hide the tiles when the overlay is off)."""

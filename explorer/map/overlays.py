@@ -13,10 +13,11 @@ pointer, so the interpolation row follows.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QTransform
 
 from engine.latent_geometry import aggregate_posterior_density, posterior_ellipse, standard_normal_density
 
@@ -138,6 +139,41 @@ def mass_level(density: np.ndarray, cell: float, mass: float) -> float:
     return float(values[min(np.searchsorted(cumulative, mass * total), len(values) - 1)])
 
 
+@dataclass
+class ContourSet:
+    """The densities on the grid and their contour lines in map coordinates: what ``DensityContours``
+    draws, computed without Qt (so off the GUI thread).  ``lines``: (colour, dashed, width, M×2 points
+    with NaN rows between separate pieces)."""
+
+    xs: np.ndarray
+    ys: np.ndarray
+    posterior: np.ndarray
+    prior: np.ndarray | None
+    lines: list[tuple[str, bool, float, np.ndarray]]
+
+
+def density_contours(mus: np.ndarray, logvars: np.ndarray, W: np.ndarray, mean: np.ndarray,
+                     bounds: tuple[float, float, float, float], prior: bool = True) -> ContourSet:
+    """The aggregate posterior's (and the prior's) density over ``bounds`` (xmin, xmax, ymin, ymax)
+    and their contours at ``MASS_LEVELS``."""
+    x0, x1, y0, y1 = bounds
+    xs, ys = np.linspace(x0, x1, DENSITY_GRID), np.linspace(y0, y1, DENSITY_GRID)
+    dx, dy = xs[1] - xs[0], ys[1] - ys[0]
+    posterior = aggregate_posterior_density(mus, logvars, W, xs, ys, mean)
+    prior_density = standard_normal_density(W, xs, ys, mean) if prior else None
+    lines = []
+    for density, colour, dashed in ((posterior, POSTERIOR_COLOUR, False), (prior_density, PRIOR_COLOUR, True)):
+        for mass in MASS_LEVELS if density is not None else ():
+            level = mass_level(density, dx * dy, mass)
+            pieces = [np.asarray(piece, dtype=np.float64) for piece in
+                      pg.functions.isocurve(density.T, level, connected=True, extendToEdge=True) if len(piece)]
+            if pieces:   # grid indices to map coordinates, a NaN row between pieces
+                joined = np.concatenate([np.vstack([piece, [[np.nan, np.nan]]]) for piece in pieces])[:-1]
+                lines.append((colour, dashed, 1.5 if mass == MASS_LEVELS[0] else 1.0,
+                              joined * [dx, dy] + [x0, y0]))
+    return ContourSet(xs, ys, posterior, prior_density, lines)
+
+
 class DensityContours:
     """Contours of the aggregate posterior q(z) = mean of the codes' posteriors (solid, blue) and of
     the prior N(0, I) (dashed, orange) on a linear map, each at the levels that enclose half and
@@ -145,7 +181,7 @@ class DensityContours:
 
     def __init__(self, plot):
         self.plot = plot
-        self.curves: list[pg.IsocurveItem] = []
+        self.curves: list[pg.PlotCurveItem] = []
         self.grid: tuple[np.ndarray, np.ndarray] | None = None
         self.posterior: np.ndarray | None = None
         self.prior: np.ndarray | None = None
@@ -158,24 +194,18 @@ class DensityContours:
 
     def show(self, mus: np.ndarray, logvars: np.ndarray, W: np.ndarray, mean: np.ndarray,
              bounds: tuple[float, float, float, float], prior: bool = True) -> None:
-        """Draw over ``bounds`` (xmin, xmax, ymin, ymax: the map's points, padded)."""
+        """Compute and draw over ``bounds`` (xmin, xmax, ymin, ymax: the map's points, padded)."""
+        self.draw(density_contours(mus, logvars, W, mean, bounds, prior))
+
+    def draw(self, contours: ContourSet) -> None:
+        """Draw contours computed by ``density_contours`` (a few curves: ~1 ms on the GUI thread)."""
         self.clear()
-        x0, x1, y0, y1 = bounds
-        xs, ys = np.linspace(x0, x1, DENSITY_GRID), np.linspace(y0, y1, DENSITY_GRID)
-        cell = (xs[1] - xs[0]) * (ys[1] - ys[0])
-        self.grid = (xs, ys)
-        self.posterior = aggregate_posterior_density(mus, logvars, W, xs, ys, mean)
-        layers = [(self.posterior, POSTERIOR_COLOUR, Qt.PenStyle.SolidLine)]
-        if prior:
-            self.prior = standard_normal_density(W, xs, ys, mean)
-            layers.append((self.prior, PRIOR_COLOUR, Qt.PenStyle.DashLine))
-        transform = QTransform(xs[1] - xs[0], 0, 0, ys[1] - ys[0], x0, y0)
-        for density, colour, style in layers:
-            for mass in MASS_LEVELS:
-                item = pg.IsocurveItem(density, mass_level(density, cell, mass),
-                                       pen=pg.mkPen(colour, width=1.5 if mass == MASS_LEVELS[0] else 1.0, style=style),
-                                       axisOrder="row-major")
-                item.setTransform(transform)
-                item.setZValue(12)
-                self.plot.addItem(item, ignoreBounds=True)
-                self.curves.append(item)
+        self.grid = (contours.xs, contours.ys)
+        self.posterior, self.prior = contours.posterior, contours.prior
+        for colour, dashed, width, points in contours.lines:
+            style = Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
+            item = pg.PlotCurveItem(points[:, 0], points[:, 1], connect="finite",
+                                    pen=pg.mkPen(colour, width=width, style=style))
+            item.setZValue(12)
+            self.plot.addItem(item, ignoreBounds=True)
+            self.curves.append(item)

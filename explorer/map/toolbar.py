@@ -1,6 +1,6 @@
 """The latent map's toolbar, two rows: the projection, the raw dimensions or Recompute and the
-busy indicator, a note on what is being computed; then the colouring, the point size and the
-manifold.
+busy indicator, a note on what is being computed and the selection's menu; then the colouring,
+the point size, the manifold and the density contours.
 
 The raw dimensions (a raw map of a code with more than two dimensions) and Recompute with the
 busy indicator (UMAP, t-SNE) share one slot as wide and tall as the larger of them, so choosing
@@ -62,6 +62,12 @@ class MapToolbar(QWidget):
         self.point_size.setToolTip("Point size")
         self.manifold_toggle = named(QCheckBox("Manifold"), "manifoldToggle")
         self.manifold_toggle.setToolTip("Tile decoded images over the visible region of the map")
+        self.density_toggle = named(QCheckBox("Density"), "densityToggle")   # its tip: explorer/map/posteriors.py
+        self.selection_button = named(QToolButton(), "selectionButton")   # its menu: explorer/map/selection.py
+        self.selection_button.setText("Selection")
+        self.selection_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.selection_button.setToolTip("Shift+drag: box, Ctrl+Shift+drag: lasso; the selected points become "
+                                         "group A or B of the Attributes view")
         self.recompute = named(QToolButton(), "recomputeMap")
         self.recompute.setText("Recompute")   # an icon in the row (the text took 85 of a laptop's pixels)
         self.recompute.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_BrowserReload))
@@ -100,11 +106,13 @@ class MapToolbar(QWidget):
         projection_row.addWidget(self.projection_combo)
         projection_row.addWidget(self.slot)
         projection_row.addWidget(self.note, 1)   # says what is being computed, elided to the room left
+        projection_row.addWidget(self.selection_button)   # here: the colouring row is the wider one
         colour_row.addWidget(QLabel("Colour"))
         colour_row.addWidget(colour_combo)
         colour_row.addWidget(QLabel("Points"))
         colour_row.addWidget(self.point_size)
         colour_row.addWidget(self.manifold_toggle)
+        colour_row.addWidget(self.density_toggle)
         colour_row.addStretch(1)
 
     def show_controls(self, dims: bool, slow: bool) -> None:

@@ -108,6 +108,7 @@ class WindowActions(QObject):
         rows = sorted(set(rows), key=lambda r: r[1])
         rows += [("Left drag on the map", "Decode the point under the handle"),
                  ("Right / middle drag, wheel", "Pan and zoom the map"),
+                 ("Shift+drag / Ctrl+Shift+drag on the map", "Select the points in a box / a lasso"),
                  ("Tab / Shift+Tab", "Move between the panel, map, decoder, loss plot and runs"),
                  ("Arrow keys in the runs list", "Show another run")]
         return rows

@@ -166,6 +166,10 @@ class MainWindow(QMainWindow):
         self.insights_dock.visibilityChanged.connect(lambda _: QTimer.singleShot(0, self._show_interpolation_line))
         self._show_interpolation_line()
         self.latent_view.clicked.connect(self._map_clicked)
+        # the map's "Selection → group A / B": the Attributes view's direction between two picked groups
+        self.latent_view.selection.groups_chosen.connect(self.insight_tabs.attributes.set_groups)
+        self.latent_view.selection.groups_chosen.connect(
+            lambda *_: self.insight_tabs.setCurrentWidget(self.insight_tabs.attributes))
         self.latent_view.movie_slider.step_chosen.connect(self.loss_plot.mark_step)
         self.training = TrainingController(self.session, self.runs_dir, self.queue_path, parent=self)
         from explorer.training.queue import confirm_large_sweep
