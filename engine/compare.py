@@ -106,7 +106,8 @@ class MetricsTable:
         raise KeyError(key)
 
 
-def _metrics_json(run: Run) -> dict:
+def metrics_json(run: Run) -> dict:
+    """The run's metrics.json as read (an empty dict when it is missing or damaged)."""
     path = Path(run.path) / METRICS_FILE
     if not path.exists():
         return {}
@@ -139,7 +140,7 @@ def read_metrics(run: Run) -> dict[str, float | None]:
     (``reconstruction.bce``, ``images.n``); lists, text and a damaged file are left out, so a
     comparison never fails on it.  An NLL (and its ELBO) that engine.metrics marked as not a
     normalised density is under ``nll_not_normalised`` etc., never beside nats."""
-    obj = _metrics_json(run)
+    obj = metrics_json(run)
     out = _flat_numbers(obj)
     units = obj.get("units") if isinstance(obj.get("units"), dict) else {}
     if NOT_NORMALISED in str(units.get("nll", "")):
@@ -170,6 +171,11 @@ def _measured_on(obj: dict) -> str:
     if images.get("binarized"):
         words += f", binarised once (seed {images.get('binarize_seed')})"
     return words
+
+
+def _stale(run: Run, obj: dict) -> str:
+    from engine.metrics import staleness
+    return (staleness(run, obj) or "") if obj else ""
 
 
 def parameter_count(run: Run) -> int:
@@ -207,7 +213,7 @@ def metrics_table(runs: Sequence[Run]) -> MetricsTable:
         [sum(r.history.seconds) if r.history.seconds else None for r in runs])
     add("epochs", "epochs trained", [r.epochs_done for r in runs])
     add("steps", "optimizer steps taken", [r.step for r in runs])
-    runs_json = [_metrics_json(r) for r in runs]
+    runs_json = [metrics_json(r) for r in runs]
     metrics = [read_metrics(r) for r in runs]
     for key in dict.fromkeys(k for m in metrics for k in m):
         base = key.removesuffix("_not_normalised")
@@ -221,6 +227,9 @@ def metrics_table(runs: Sequence[Run]) -> MetricsTable:
                    [r.model.likelihood for r in runs]),
         TextColumn("measured_on", f"the weights and images the {METRICS_FILE} numbers were measured on",
                    [_measured_on(obj) for obj in runs_json]),
+        TextColumn("metrics_stale", f"empty when the {METRICS_FILE} numbers were measured at the run's latest "
+                   "checkpoint; otherwise at which step they were measured and where the run is now",
+                   [_stale(r, obj) for r, obj in zip(runs, runs_json)]),
         TextColumn("findings", "what engine.diagnostics finds (collapse, unused dimensions, codes far from the "
                    f"prior), from the {METRICS_FILE} numbers or else the last validation KL; empty: none",
                    ["; ".join(d.message for d in from_run(r)) for r in runs]),

@@ -155,6 +155,11 @@ def _info_metrics(run: Run) -> None:
         return
     if metrics is not None:
         _print_metrics(metrics)
+        from engine.metrics import staleness
+        stale = staleness(run, metrics)
+        step = metrics.get("step")
+        print(f"metrics    {'STALE: ' + stale if stale else f'measured at step {step}, the latest checkpoint'}"
+              if stale or step is not None else "metrics    the step they were measured at is not recorded")
 
 
 
@@ -197,7 +202,12 @@ def compare_command(a) -> int:
         figure = compare.comparison_figure(runs, n=a.n, which="best" if a.best else "latest",
                                            curves=not a.no_curves)
         print(f"wrote {compare.save_figure(figure, a.out)}")
+    from engine.metrics import staleness
     for name, run in zip(compare.column_names(runs), runs):
+        metrics = compare.metrics_json(run)
+        stale = staleness(run, metrics) if metrics else None
+        if stale:
+            print(f"{name}: its metrics.json is stale ({stale}); run evaluate again")
         lines = finding_lines(run)
         print(f"{name}: " + (f"{len(lines)} finding{'s' if len(lines) > 1 else ''}" if lines else "no finding"))
         for line in lines:

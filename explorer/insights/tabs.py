@@ -63,6 +63,12 @@ class InsightTabs(QTabWidget):
         for view in self.views:
             view.bind(state)
 
+    def take_groups_from(self, selection) -> None:
+        """A map's "Selection → group A / B" (explorer/map/selection.py) sets the Attributes view's two
+        groups and brings that view to the front."""
+        selection.groups_chosen.connect(self.attributes.set_groups)
+        selection.groups_chosen.connect(lambda *_: self.setCurrentWidget(self.attributes))
+
     def pick_from_map(self, code) -> str:
         """A click on the latent map sets the interpolation's next endpoint (A, then B)."""
         return self.interpolation.pick_from_map(code)

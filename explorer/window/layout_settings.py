@@ -92,8 +92,8 @@ class LayoutSettings:
                 d = json.loads(raw)
                 w.training_panel.set_configs(DataConfig.from_dict(d["data"]), ModelConfig.from_dict(d["model"]),
                                              TrainConfig.from_dict(d["train"]))
-            except (UserError, ValueError, KeyError, TypeError):
-                pass  # settings from another version: keep the defaults
+            except (UserError, ValueError, KeyError, TypeError, RecursionError):
+                pass  # settings from another version (or damaged: nested too deeply): keep the defaults
 
     def save_last_configs(self, configs) -> None:
         if self.settings is not None:

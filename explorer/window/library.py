@@ -45,7 +45,7 @@ class RunsLibrary(QObject):
         raw = self.settings.value(FOLDERS_KEY) if self.settings is not None else None
         try:
             names = json.loads(raw) if isinstance(raw, str) else []
-        except ValueError:
+        except (ValueError, RecursionError):   # damaged settings: no remembered folders
             names = []
         return [Path(n) for n in names if isinstance(n, str)] if isinstance(names, list) else []
 

@@ -142,7 +142,7 @@ class MainWindow(QMainWindow):
         from explorer.training.controller import TrainingController
         from explorer.training.panel import TrainingPanel
         from explorer.training.presets import load_presets
-        from explorer.training.queue import QueuePanel
+        from explorer.training.queue import QueuePanel, confirm_large_sweep
         from explorer.window.library import RunsLibrary
 
         self.session = self._session_given or Session(self)
@@ -166,13 +166,9 @@ class MainWindow(QMainWindow):
         self.insights_dock.visibilityChanged.connect(lambda _: QTimer.singleShot(0, self._show_interpolation_line))
         self._show_interpolation_line()
         self.latent_view.clicked.connect(self._map_clicked)
-        # the map's "Selection → group A / B": the Attributes view's direction between two picked groups
-        self.latent_view.selection.groups_chosen.connect(self.insight_tabs.attributes.set_groups)
-        self.latent_view.selection.groups_chosen.connect(
-            lambda *_: self.insight_tabs.setCurrentWidget(self.insight_tabs.attributes))
+        self.insight_tabs.take_groups_from(self.latent_view.selection)   # the map's "Selection → group A / B"
         self.latent_view.movie_slider.step_chosen.connect(self.loss_plot.mark_step)
         self.training = TrainingController(self.session, self.runs_dir, self.queue_path, parent=self)
-        from explorer.training.queue import confirm_large_sweep
         self.training.confirm_sweep = lambda n: confirm_large_sweep(self, n)
         self.train_queue, self.metrics_runner = self.training.train_queue, self.training.metrics_runner
         self.library = RunsLibrary(self.session, self.runs_dir, self.settings, parent=self)

@@ -257,3 +257,19 @@ def test_a_remembered_run_folder_that_has_gone_is_dropped_with_a_note(qtbot, tmp
     assert "no longer exist" in w.state_label.full_text() and str(elsewhere) in w.state_label.toolTip()
     assert not w.library.folders(), "and off the list for good"
     close_window(w)
+
+
+def test_settings_nested_too_deeply_are_ignored_at_launch(qtbot, tmp_path, runs_dir):
+    """Fault 2 in the settings: a last-configs or folders value nested 100,000 deep raised RecursionError
+    while the window restored itself; now the defaults stay and the window comes up."""
+    from PySide6.QtCore import QSettings
+    settings = QSettings(str(tmp_path / "settings" / "nested.ini"), QSettings.Format.IniFormat)
+    nested = "[" * 100_000 + "]" * 100_000
+    settings.setValue("last_configs", nested)
+    settings.setValue("library/folders", nested)
+    settings.sync()
+    w = open_window(qtbot, runs_dir, settings=settings)
+    qtbot.waitUntil(lambda: w.views_built, timeout=30_000)
+    w.layout_settings.restore()
+    assert w.library.folders() == []
+    close_window(w)

@@ -47,7 +47,7 @@ CHILD = textwrap.dedent("""
         print("POINTS:", window.latent_view.points.n_points, flush=True)
         for suffix in (".png", ".svg", ".csv"):
             target = out / f"map-{kind}{suffix}"
-            write = window.export_map_csv if suffix == ".csv" else window.export_map
+            write = window.exports.export_map_csv if suffix == ".csv" else window.exports.export_map
             written = write(str(target))
             print("WROTE:" if written == target else "FAILED:", kind, suffix, window.state_label.text(), flush=True)
     # a chosen point (ringed) on an earlier frame of the training movie, in the last value's colours
@@ -57,7 +57,7 @@ CHILD = textwrap.dedent("""
     print("FRAME:", view._shown_probe().step, "of", state.probe.step, flush=True)
     for suffix in (".png", ".svg"):
         target = out / f"map-frame{suffix}"
-        print("WROTE:" if window.export_map(str(target)) == target else "FAILED:", "frame", suffix, flush=True)
+        print("WROTE:" if window.exports.export_map(str(target)) == target else "FAILED:", "frame", suffix, flush=True)
     window.close()
 
     # the comparison's maps are latent maps too: its figure, each map coloured by a value
@@ -136,8 +136,8 @@ def test_a_failed_map_write_says_one_sentence_and_leaves_no_temporary_file(windo
 
     monkeypatch.setattr(Path, "write_bytes", read_only(real_write_bytes))
     monkeypatch.setattr(Path, "write_text", read_only(real_write_text))
-    for name, export in (("map.svg", window.export_map), ("map.png", window.export_map),
-                         ("map.csv", window.export_map_csv)):
+    for name, export in (("map.svg", window.exports.export_map), ("map.png", window.exports.export_map),
+                         ("map.csv", window.exports.export_map_csv)):
         assert export(str(folder / name)) is None
         message = window.message_box.text()
         assert message == f"{folder} is on a read-only file system, so {name} could not be written.", message

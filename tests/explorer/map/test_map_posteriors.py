@@ -224,7 +224,7 @@ def test_the_main_windows_selection_menu_feeds_the_attributes_tab(window, run_pa
     attributes.figure()
     codes = state.probe.codes.astype(np.float64)
     np.testing.assert_allclose(attributes.direction, codes[b].mean(0) - codes[a].mean(0), rtol=1e-5)
-    assert any("lasso" in what for _keys, what in window.shortcut_rows())
+    assert any("lasso" in what for _keys, what in window.menu_actions.shortcut_rows())
 
 
 def test_density_asked_again_while_computing_draws_only_the_latest_map(qtbot, shown, run_paths):

@@ -166,10 +166,10 @@ def test_a_sweep_above_the_limit_asks_first(window, monkeypatch, answer, queued)
                         lambda *a, **k: asked.append(a[2]) or getattr(QMessageBox.StandardButton, answer))
     window.train_queue.set_paused(True)
     configs = (DIGITS, small_model("vae"), quick_train())
-    window.queue_sweep((configs, "seed", ", ".join(map(str, range(CONFIRM_ABOVE + 1)))))
+    window.training.queue_sweep((configs, "seed", ", ".join(map(str, range(CONFIRM_ABOVE + 1)))))
     assert len(asked) == 1 and f"{CONFIRM_ABOVE + 1} runs" in asked[0]
     assert len(window.train_queue.items) == queued
-    window.queue_sweep((configs, "seed", "0, 1"))   # small: no question
+    window.training.queue_sweep((configs, "seed", "0, 1"))   # small: no question
     assert len(asked) == 1 and len(window.train_queue.items) == queued + 2
 
 
