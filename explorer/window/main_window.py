@@ -335,6 +335,8 @@ class MainWindow(QMainWindow):
         self.pause_action = self._action(train, "&Pause / Resume", lambda: self.training_panel.pause.click(), "F6",
                                          "pauseAction")
         self.stop_action = self._action(train, "S&top", lambda: self.training_panel.stop.click(), "Shift+F5", "stopAction")
+        self.step_action = self._action(train, "Step to next &probe", lambda: self.training_panel.live_changes.step.click(),
+                                        "F7", "stepAction")
         self.resume_run_action = self._action(train, "&Resume run", lambda: self.runs_panel.resume_button.click(),
                                               "Ctrl+R", "resumeRunAction")
         train.addSeparator()
