@@ -216,9 +216,11 @@ class Trainer:
         self._running.set()
 
     def pause(self) -> None:
+        self._pause_after_probe = False
         self._running.clear()
 
     def resume_training(self) -> None:
+        self._pause_after_probe = False   # (a step under way becomes plain training)
         self._running.set()
 
     def change(self, **values: float) -> None:

@@ -132,3 +132,19 @@ def test_step_mode_advances_exactly_to_the_next_probe_update(digits):
     trainer.stop()
     thread.join(30)
     assert not thread.is_alive() and seen[-1].status == "stopped" and seen[-1].step == 20
+
+
+def test_resume_during_a_step_keeps_training_past_the_probe(digits):
+    trainer = Trainer(DIGITS, small_model("ae"), quick_train(epochs=50, report_every=1, probe_every=10),
+                      dataset=digits)
+    gen = trainer.updates()
+    next(gen)
+    trainer.pause()
+    trainer.step_to_next_probe()
+    trainer.resume_training()   # before the loop reached the probe
+    while next(gen).step < 10:   # the probe update at step 10 (set before it is yielded: no hang on failure)
+        pass
+    paused_after_probe = trainer.paused
+    trainer.stop()
+    assert not paused_after_probe, "Resume made it plain training again"
+    assert list(gen)[-1].status == "stopped"
