@@ -34,7 +34,7 @@ def _train_with_change(digits, run_parent, **values):
     return trainer, updates
 
 
-def test_beta_changed_mid_run_is_recorded_used_saved_and_resumed(digits, tmp_path):
+def test_beta_changed_mid_run_is_recorded_used_saved_and_resumed(digits, tmp_path, capsys):
     trainer, updates = _train_with_change(digits, tmp_path, beta=1.0)
     assert updates[-1].status == "completed"
     # the history records it at the first step trained with β = 1, and an update carries it to the GUI
@@ -53,6 +53,10 @@ def test_beta_changed_mid_run_is_recorded_used_saved_and_resumed(digits, tmp_pat
     config = json.loads((run.path / "config.json").read_text())
     assert config["model"]["params"]["beta"] == 1.0
     assert run.model.params.beta == 1.0 and run.history.changes == [[CHANGE_AFTER + 1, "beta", 1.0, 4.0]]
+    # the CLI's info says so
+    from engine.cli import main
+    assert main(["info", str(run.path)]) == 0
+    assert f"changed    β 4 → 1 from step {CHANGE_AFTER + 1}" in capsys.readouterr().out
     # a resume's model has it, and the history keeps the change
     resumed = Trainer.resume(run, epochs=2, dataset=digits)
     assert resumed.run_to_end().status == "completed"

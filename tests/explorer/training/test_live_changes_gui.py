@@ -79,3 +79,19 @@ def test_step_advances_a_paused_run_to_the_next_probe_update(qtbot, training):
     qtbot.wait(300)
     assert len(probes) == 2 and state.step == probes[1].step
     assert 0 < probes[1].step - probes[0].step <= 10   # the next probe: every 10 steps or an epoch's end
+
+
+def test_a_saved_runs_changes_are_marked_when_it_is_opened(qtbot, tmp_path):
+    from engine.training import Trainer
+    trainer = Trainer(DIGITS, small_model("beta_vae", beta=4.0), quick_train(epochs=1), dataset=load_dataset(DIGITS),
+                      run_parent=tmp_path)
+    for update in trainer.updates():
+        if update.step == 10 and not trainer.history.changes:
+            trainer.change(beta=1.0, lr=1e-4)
+    session = Session()
+    plot = LossPlot(session)
+    qtbot.addWidget(plot)
+    session.add(RunState.open(trainer.run.path))
+    assert sorted(plot.change_marks.texts()) == ["lr 0.003 → 0.0001", "β 4 → 1"]
+    session.add(RunState(DIGITS, small_model("vae"), quick_train()))   # another run: its own (no) marks
+    assert plot.change_marks.texts() == []
