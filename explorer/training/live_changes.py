@@ -32,7 +32,8 @@ class LiveChangesBox(QGroupBox):
         layout.addLayout(self.fields)
         buttons = QHBoxLayout()
         self.apply = named(QPushButton("Apply"), "applyLiveChangesButton", "Apply the changed values")
-        self.apply.setToolTip("The run takes these values between two steps; the loss plot marks where.")
+        self.apply.setToolTip("The run takes these values between two steps (a paused one at its next step); "
+                                 "the loss plot marks where.")
         self.step = named(QPushButton("Step"), "stepToProbeButton", "Step to the next probe update")
         self.step.setToolTip("While paused: train until the map's next update, then pause again (F7).")
         buttons.addWidget(self.apply)
