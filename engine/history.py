@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from engine.errors import RunError
-from engine.storage import check_numbers, check_series, is_whole, show_value
+from engine.storage import check_numbers, check_series, is_finite_number, is_whole, show_value
 
 #: the evaluation's results in a run folder (written by ``engine.metrics.evaluate_run``)
 METRICS_FILE = "metrics.json"
@@ -86,7 +86,9 @@ class History:
     Every per-step list is as long as ``steps``; a term that a step did not report (another
     phase's term) is NaN there (null in the JSON).  ``phases`` marks where each training phase
     began, as [first step, name] pairs (``pretrain_<i>``, ``train``); no marks means ``train``
-    throughout (and files written before phases existed)."""
+    throughout (and files written before phases existed).  ``changes`` lists the settings changed
+    while the run trained (``engine.live_changes``), as [step, name, value, previous] with ``step``
+    the first optimizer step taken with ``value`` (files written before changes existed have none)."""
 
     steps: list[int] = field(default_factory=list)
     terms: dict[str, list[float]] = field(default_factory=dict)
@@ -96,6 +98,7 @@ class History:
     val: dict[str, list[float]] = field(default_factory=dict)
     seconds: list[float] = field(default_factory=list)
     phases: list[list] = field(default_factory=list)
+    changes: list[list] = field(default_factory=list)
 
     def add_steps(self, steps, terms: dict[str, np.ndarray]) -> None:
         before, added = len(self.steps), len(steps)
@@ -122,6 +125,10 @@ class History:
     def mark_phase(self, step: int, name: str) -> None:
         """The phase ``name`` begins at ``step``."""
         self.phases.append([int(step), str(name)])
+
+    def add_change(self, step: int, name: str, value: float, previous: float) -> None:
+        """``name`` (``beta``, ``lr``, ...) is ``value``, no longer ``previous``, from ``step`` on."""
+        self.changes.append([int(step), str(name), float(value), float(previous)])
 
     def phase_at(self, step: int) -> str:
         """The phase the given step belongs to."""
@@ -159,6 +166,13 @@ class History:
         if not isinstance(h.phases, list) or not all(
                 isinstance(p, list) and len(p) == 2 and is_whole(p[0]) and isinstance(p[1], str) for p in h.phases):
             raise RunError(f"{where} is malformed: phases is {show_value(h.phases)}, not a list of [step, name] pairs.")
+        if not isinstance(h.changes, list) or not all(
+                isinstance(c, list) and len(c) == 4 and is_whole(c[0]) and isinstance(c[1], str)
+                and all(is_finite_number(v) for v in c[2:])
+                for c in h.changes):
+            raise RunError(f"{where} is malformed: changes is {show_value(h.changes)}, not a list of "
+                           "[step, name, value, previous] entries.")
+        h.changes = [[int(step), name, float(value), float(previous)] for step, name, value, previous in h.changes]
         for name in ("terms", "train", "val"):
             setattr(h, name, {k: [math.nan if v is None else v for v in vs] for k, vs in getattr(h, name).items()})
         h.phases = [[int(first), str(name)] for first, name in h.phases]

@@ -16,8 +16,9 @@ The loop only trains, validates and reports; what it does besides is hooks
 (``engine/training_hooks.py``: probe codes, model snapshots, checkpoints, the training movie,
 and any given as ``hooks=``), the batches and the step log are ``engine/batches.py``, and every
 update carries the one smoothed rate and ETA (``engine/rate_meter.py``).
-``pause()``, ``resume()`` and ``stop()`` may be called from any thread; they take effect
-between two training steps.  A non-finite loss or gradient stops the run before the optimizer
+``pause()``, ``resume()``, ``stop()``, ``change(beta=..., lr=...)`` and ``step_to_next_probe()``
+may be called from any thread; they take effect between two training steps (``engine/live_changes.py``
+says what may change while a run trains and how a change is recorded).  A non-finite loss or gradient stops the run before the optimizer
 step that would have spoiled the weights, so the weights kept are the last finite ones.
 """
 
@@ -47,6 +48,7 @@ from engine.config import DataConfig, ModelConfig, TrainConfig
 from engine.datasets import DatasetSplit, ImageSet, load_dataset
 from engine.errors import ConfigError
 from engine.history import History, ProbeCodes
+from engine.live_changes import LEARNING_RATE, checked_changes, current_value
 from engine.models import AutoencoderModel, build_model, check_compatible
 from engine.models.base import NonFiniteStep
 from engine.rate_meter import RateMeter
@@ -145,6 +147,8 @@ class TrainingUpdate:
     status: str = "running"        # running, completed, stopped, failed
     reason: str = ""
     phase: str = "train"           # what the steps of this update did (``train``, ``pretrain_<i>``)
+    #: settings changed since the last update, as ``History.changes`` records them ([step, name, value, previous])
+    changes: tuple = ()
 
     @property
     def progress(self) -> float:
@@ -191,6 +195,9 @@ class Trainer:
         #: hooks called after the trainer's own (probe, snapshot, checkpoint, movie), in this order
         self.extra_hooks = list(hooks)
         self._rate = RateMeter()   # the one rate and ETA the updates carry
+        self._requested_changes: list[dict] = []   # change()'s values, for the loop to apply
+        self._changes_lock = threading.Lock()
+        self._pause_after_probe = False   # step_to_next_probe() asked for one probe update
 
     @classmethod
     def resume(cls, run: Run, epochs: int | None = None, *, dataset: DatasetSplit | None = None,
@@ -209,10 +216,59 @@ class Trainer:
         self._running.set()
 
     def pause(self) -> None:
+        self._pause_after_probe = False
         self._running.clear()
 
     def resume_training(self) -> None:
+        self._pause_after_probe = False   # (a step under way becomes plain training)
         self._running.set()
+
+    def change(self, **values: float) -> None:
+        """Queue new values of the variant's float parameters (``beta``, ...) and of ``lr``; the loop
+        applies them between two optimizer steps.  ConfigError with one sentence for a value outside
+        its declared range or a name that cannot change while training (nothing is queued then)."""
+        checked_changes(self.model_cfg, self.train_cfg, values)
+        with self._changes_lock:
+            self._requested_changes.append(dict(values))
+
+    def step_to_next_probe(self) -> bool:
+        """While paused: train until the next probe update, then pause again.  Returns whether it
+        was paused (otherwise nothing is done)."""
+        if not self.paused:
+            return False
+        self._pause_after_probe = True
+        self._running.set()
+        return True
+
+    def _apply_changes(self, model: AutoencoderModel, optimizers: dict[str, torch.optim.Optimizer],
+                       step: int) -> list[list]:
+        """Apply the queued changes before optimizer step ``step``: the model's parameters, every
+        optimizer's learning rate (scaled, so each keeps its ratio to ``lr``), the settings the run
+        saves at its next checkpoint, and the history.  Returns the [step, name, value, previous]
+        entries recorded."""
+        with self._changes_lock:
+            requested, self._requested_changes = self._requested_changes, []
+        applied = []
+        for values in requested:
+            try:
+                model_cfg, train_cfg = checked_changes(self.model_cfg, self.train_cfg, values)
+            except ConfigError:
+                continue   # (checked when asked; only a change of variant settings in between refuses it)
+            for name, value in values.items():
+                previous = current_value(self.model_cfg, self.train_cfg, name)
+                if float(value) == previous:
+                    continue
+                if name == LEARNING_RATE:
+                    for optimizer in optimizers.values():
+                        for group in optimizer.param_groups:
+                            group["lr"] = group["lr"] * float(value) / previous
+                self.history.add_change(step, name, float(value), previous)
+                applied.append(self.history.changes[-1])
+            model.params = model_cfg.params
+            self.model_cfg, self.train_cfg = model_cfg, train_cfg
+            if self.run is not None:
+                self.run.model, self.run.train = model_cfg, train_cfg
+        return applied
 
     @property
     def paused(self) -> bool:
@@ -278,6 +334,7 @@ class Trainer:
         total_steps = state.step + max(0, last_epoch - start_epoch) * len(batches)
         samples_per_step = len(train_set) / max(1, len(batches))
         log = StepLog()
+        changed: list[list] = []   # changes applied since the last update
         hooks = self._hooks(model, val_set)
         rate = self._rate
 
@@ -293,8 +350,12 @@ class Trainer:
                 more.update(samples_per_sec=rate.rate, eta_s=rate.eta((total_steps - state.step) * samples_per_step))
             out = TrainingUpdate(kind, state.epoch, state.step, total_steps, steps, terms,
                                  probe=state.probe if state.probed or kind == "finished" else None,
-                                 model_state=state.snapshot, **more)
+                                 model_state=state.snapshot, changes=tuple(changed), **more)
             state.probed, state.snapshot = False, None
+            changed.clear()
+            if out.probe is not None and self._pause_after_probe and kind != "finished":
+                self._pause_after_probe = False   # step mode: this probe update was the one asked for
+                self._running.clear()
             return out
 
         def finish(status: str, reason: str) -> TrainingUpdate:
@@ -321,6 +382,8 @@ class Trainer:
                 if self._should_stop():
                     yield finish("stopped", "Stopped by the user.")
                     return
+                if self._requested_changes:
+                    changed += self._apply_changes(model, optimizers, state.step + 1)
                 model.progress = epoch + epoch_batches / len(batches)
                 phase = model.phase
                 if phase != self.history.phase_at(state.step + 1):

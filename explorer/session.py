@@ -29,6 +29,7 @@ from engine.config import DataConfig, ModelConfig, TrainConfig
 from engine.datasets import DatasetSplit
 from engine.errors import UserError
 from engine.history import History, ProbeCodes
+from engine.live_changes import checked_changes
 from engine.models import VARIANTS, AutoencoderModel, build_model
 from engine.movie import ProbeMovie
 from engine.runs import Run
@@ -319,6 +320,17 @@ class RunState(QObject):
         if self.is_training:
             self.job.stop()
 
+    def change(self, **values: float) -> None:
+        """New values of β, the learning rate, ... for the training run, applied between two of its
+        steps (``Trainer.change``); UserError with one sentence for a value it refuses."""
+        if not self.is_training:
+            raise UserError(f"{self.name} is not training: its settings can change only while it trains.")
+        self.job.trainer.change(**values)
+
+    def step_to_next_probe(self) -> bool:
+        """Paused: train to the next probe update (a new map), then pause again."""
+        return self.is_training and self.status == "paused" and self.job.trainer.step_to_next_probe()
+
     def stop_and_wait(self, timeout_ms: int = 10_000) -> bool:
         """Stop training, wait for the thread (the trainer saves the run as it stops)."""
         if self.job is None:
@@ -340,6 +352,9 @@ class RunState(QObject):
             self.samples_per_sec, self.eta_s = update.samples_per_sec, update.eta_s   # the trainer's one rate
         if len(update.steps):
             self.history.add_steps(update.steps, update.terms)
+        for step, name, value, previous in update.changes:   # (the panel shows the settings as they are now)
+            self.history.add_change(step, name, value, previous)
+            self.model_cfg, self.train_cfg = checked_changes(self.model_cfg, self.train_cfg, {name: value})
         if update.kind == "epoch":
             self.history.add_epoch(update.epoch, update.step, update.train_terms or {}, update.val_terms or {}, 0.0)
         if update.model_state is not None and self.model is not None:

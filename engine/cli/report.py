@@ -11,6 +11,7 @@ from engine.cli.parser import add_evaluate_args, add_force_arg, open_run
 from engine.cli.train import body_words
 from engine.errors import RunError, UserError
 from engine.history import METRICS_FILE
+from engine.live_changes import label_of
 from engine.models import VARIANTS
 from engine.runs import Run
 
@@ -130,6 +131,9 @@ def info_command(a) -> int:
               f"resume continues from the last checkpoint)")
     else:
         print(f"status     {run.status_text}{' — ' + run.reason if run.reason else ''}")
+    if run.history.changes:   # settings changed while it trained (engine/live_changes.py)
+        print("changed    " + "; ".join(f"{label_of(m, name)} {previous:g} → {value:g} from step {step}"
+                                        for step, name, value, previous in run.history.changes))
     if run.history.val:
         last = {k: v[-1] for k, v in run.history.val.items()}
         print("validation " + "  ".join(f"{k} {v:.4f}" for k, v in last.items()))

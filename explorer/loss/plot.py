@@ -2,7 +2,8 @@
 
 Per-step training values are drawn smoothed (a debiased exponential moving average, as
 TensorBoard draws them), optionally with the raw values faint behind; validation values are
-dashed markers at the step where each epoch ended.  Other runs can be overlaid for comparison.
+dashed markers at the step where each epoch ended; a dotted line labelled "β 4 → 1" marks each
+setting changed while the run trained (``change_marks``).  Other runs can be overlaid for comparison.
 
 Updates arrive every few steps and runs have up to ~100k steps, so every curve keeps its data
 in growing NumPy arrays: a redraw (once a frame of the run, ``session.FRAME_MS``) appends only
@@ -35,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import UserError
+from explorer.loss.change_marks import ChangeMarks
 from explorer.loss.curves import (
     OVERLAY_COLOURS,
     OVERLAY_DASHES,
@@ -135,6 +137,7 @@ class LossPlot(QWidget):
         self.crosshair = pg.InfiniteLine(angle=90, movable=False)
         self.crosshair.setVisible(False)
         self.plot_item.addItem(self.crosshair, ignoreBounds=True)
+        self.change_marks = ChangeMarks(self.plot_item)   # β, lr, ... changed while the run trained
         self.readout = _name(QLabel(), "lossReadout")
         self.readout.setTextFormat(Qt.TextFormat.RichText)
         self.readout.setWordWrap(True)   # never widens the window; long readouts take a second line
@@ -247,6 +250,7 @@ class LossPlot(QWidget):
             self.legend.removeItem(curves.smooth)
         self.terms_menu.clear()
         self.curves = {}
+        self.change_marks.clear()
         self.state = rebind(self.state, state, {"refreshed": self._redraw})
         self.set_overlays(self._overlay_states)   # drops the new active run from the overlays; redraws
         self._hide_crosshair()
@@ -303,6 +307,7 @@ class LossPlot(QWidget):
             series.sync()
             curve.setData(series.steps, series.smoothed)
         self._mark_terms_equal_to_total()
+        self.change_marks.sync(*((self.state.history, self.state.model_cfg) if self.state is not None else (None, None)))
         # Fit the view now rather than in the next paint: pyqtgraph fits it while painting, which
         # moves the axes mid-paint and queues a second, full repaint of every frame.
         self.plot_item.vb.prepareForPaint()

@@ -6,7 +6,9 @@ field is outlined in red and the reasons are listed under the form, one sentence
 of range stays as typed and is refused there, never quietly replaced).  Notes that are not errors
 (a batch larger than the training set, no hidden layer, files a dataset skipped) show below them.
 It shows the settings of the active run: editable while the run is new, read-only for a run that
-has started (New run makes them editable again, as the template of a new run)."""
+has started (New run makes them editable again, as the template of a new run).  While a run trains,
+"Change while training" (explorer.training.live_changes) changes its β, learning rate, ... and steps
+a paused run to its next probe update."""
 
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ from engine.datasets import SOURCE_TITLES
 from engine.errors import UserError
 from explorer.session import RunState, Session, rebind
 from explorer.training.form import TrainingForm, named, shrinkable
+from explorer.training.live_changes import LiveChangesBox
 from explorer.training.presets import Preset
 
 #: training-set sizes of the built-in sources (digits: 1,797 less the seeded 10% held out)
@@ -136,6 +139,8 @@ class TrainingPanel(QWidget):
             b.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
             buttons.addWidget(b)
         layout.addLayout(buttons)
+        self.live_changes = LiveChangesBox()   # β, the learning rate, ... and Step, while a run trains
+        layout.addWidget(self.live_changes)
         layout.addWidget(self._build_queue_row())
         self.progress = named(TextProgressBar(), "trainingProgress", "Training progress")
         self.progress.setRange(0, 1000)
@@ -350,6 +355,7 @@ class TrainingPanel(QWidget):
         self.new_run.setEnabled(not editable)
         self._show_read_only_note()
         self.pause.setText("Resume" if training is not None and training.status == "paused" else "Pause")
+        self.live_changes.show_run(training)
         if focused is not None and not focused.isEnabled():
             # a button that disabled itself (Start once training runs) hands focus to its neighbour
             # instead of Qt's next widget in the chain, far from where the person was

@@ -22,7 +22,7 @@ class WindowActions(QObject):
         self.window = window
         self.view_actions: list[QAction] = []   # enabled once the views are built
         self.presets_menu = self.view_menu = None
-        self.start_action = self.pause_action = self.stop_action = None
+        self.start_action = self.pause_action = self.stop_action = self.step_action = None
         self.resume_run_action = self.compare_action = None
 
     def action(self, menu, text: str, slot, shortcut=None, name: str | None = None, needs_views: bool = True) -> QAction:
@@ -64,6 +64,8 @@ class WindowActions(QObject):
         self.start_action = add(train, "&Start", lambda: w.training_panel.start.click(), "F5", "startAction")
         self.pause_action = add(train, "&Pause / Resume", lambda: w.training_panel.pause.click(), "F6", "pauseAction")
         self.stop_action = add(train, "S&top", lambda: w.training_panel.stop.click(), "Shift+F5", "stopAction")
+        self.step_action = add(train, "Step to next &probe", lambda: w.training_panel.live_changes.step.click(), "F7",
+                               "stepAction")
         self.resume_run_action = add(train, "&Resume run", lambda: w.runs_panel.resume_button.click(), "Ctrl+R",
                                      "resumeRunAction")
         train.addSeparator()
