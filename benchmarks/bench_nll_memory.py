@@ -10,13 +10,13 @@ A 784-400-20 VAE (the engine's ``mlp`` body, Bernoulli likelihood, grey-level MN
 train --dataset mnist`` trains it) is trained for ``--epochs`` epochs into a temporary run folder.
 Then each mode runs in its own child process, which loads the run and MNIST, measures its RSS,
 evaluates the first ``--images`` test images with K = ``--nll-samples`` and reports its peak RSS
-(``resource.getrusage(RUSAGE_SELF).ru_maxrss``):
+(VmHWM, reset when evaluating starts; the process's ``ru_maxrss``, loading MNIST included, beside it):
 
 * ``engine`` — ``engine.metrics.evaluate_model`` as ``main.py evaluate`` calls it (k-NN on the
   training codes included).
 * ``old`` — the same with the chunk sizes before fault 8 (``PIXEL_BUDGET = 2**23`` decoded pixels
   per pass: ~31 MB blocks, just under glibc's largest mmap threshold; 12 GB RSS was reported on all
-  10,000 images at K = 1000).
+  10,000 images at K = 1000).  The engine now decodes 2**24 pixels a pass (~64 MB blocks).
 * ``independent`` — a plain estimator beside the engine: per image, all K samples z = μ + σ ε at
   once, log p(x|z) + log p(z) − log q(z|x) from the model's ``posterior`` and ``decode_logits``, a
   logsumexp (one image's K × 784 block: 3 MB).
@@ -51,6 +51,24 @@ TARGET_MB = 2048
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux reports KiB
+
+
+def reset_peak_rss() -> bool:
+    """Start /proc/self/status's VmHWM afresh (Linux), so it measures from now; False where it cannot."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_since_reset_mb() -> float | None:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return None
 
 
 def current_rss_mb() -> float:
@@ -90,6 +108,8 @@ def child(args) -> None:
     test = split.val.subset(slice(0, args.images))
     model = run.load_model("latest", "cpu").eval()
     before = current_rss_mb()
+    process_peak_before = peak_rss_mb()   # loading MNIST peaks above what stays
+    reset = reset_peak_rss()
     t0 = time.perf_counter()
     if args.child == "independent":
         per_image = independent_nll(model, test.images, args.nll_samples)
@@ -100,7 +120,9 @@ def child(args) -> None:
         m = engine.metrics.evaluate_model(model, test, split.train, has_density=variant(run.model.variant).has_density,
                                           nll_samples=args.nll_samples)
         nll, se = m["nll"], m["nll_std_error"]
-    print(json.dumps({"mode": args.child, "rss_before_mb": before, "peak_rss_mb": peak_rss_mb(),
+    print(json.dumps({"mode": args.child, "rss_before_mb": before, "process_peak_before_mb": process_peak_before,
+                      "peak_rss_mb": peak_rss_since_reset_mb() if reset else peak_rss_mb(),
+                      "process_peak_rss_mb": peak_rss_mb(),
                       "seconds": time.perf_counter() - t0, "nll": nll, "nll_std_error": se}), flush=True)
 
 
@@ -156,14 +178,16 @@ def main() -> None:
                 continue
             r = json.loads(done.stdout.strip().splitlines()[-1])
             results.append(r)
-            print(f"  {mode:<12} peak RSS {r['peak_rss_mb']:8.0f} MB (before evaluating {r['rss_before_mb']:5.0f} MB)"
+            print(f"  {mode:<12} peak RSS while evaluating {r['peak_rss_mb']:6.0f} MB (RSS before "
+                  f"{r['rss_before_mb']:4.0f} MB; the process's peak {r['process_peak_rss_mb']:5.0f} MB)"
                   f"  {r['seconds']:7.1f} s  NLL {r['nll']:.2f} ± {r['nll_std_error']:.2f} nats per image", flush=True)
     engine_result = next((r for r in results if r["mode"] == "engine"), None)
     if engine_result is not None:
+        at_target = args.images == 10_000 and args.nll_samples == 1000
         met = "met" if engine_result["peak_rss_mb"] < TARGET_MB else "NOT met"
         print(f"engine peak RSS {engine_result['peak_rss_mb']:.0f} MB; target < {TARGET_MB} MB on all 10,000 images "
-              f"at K = 1000: {met}" + ("" if args.images == 10_000 and args.nll_samples == 1000 else
-                                       f" (here {args.images} images, K = {args.nll_samples})"))
+              f"at K = 1000: " + (met if at_target else
+                                  f"not measured (here {args.images} images, K = {args.nll_samples}: {met})"))
     env["load_average_at_end"] = common.load_average()
     print(f"load average at the end: {env['load_average_at_end']}")
     common.write_json(args.json, {"benchmark": "nll_memory", "environment": env,

@@ -61,11 +61,12 @@ BINARIZE_SEED = 0
 #: the seed of the posterior samples of the NLL (the caller's random state is left as it was)
 NLL_SEED = 0
 #: decoded pixels per forward pass of the NLL: images per batch × samples per chunk × pixels per image
-#: stay below it, so each of a pass's tensors is at most 512 KB of float32 whatever K and the image
-#: size are.  Blocks of ~31 MB (2**23 pixels), just under glibc's largest mmap threshold, came from
-#: the heap and fragmented it: 12 GB RSS at K = 1000 on MNIST (benchmarks/bench_nll_memory.py).
-#: Blocks well under 1 MB are reused from the heap as they are freed.
-PIXEL_BUDGET = 2**17
+#: stay below it, so a pass's pixel-sized float32 tensors are ~64 MB whatever K and the image size
+#: are: well over glibc's largest mmap threshold (32 MB), so each is mapped and handed back to the
+#: system when freed.  Blocks of ~31 MB (2**23 pixels), just under that threshold, came from the
+#: heap and fragmented it (12 GB RSS at K = 1000 on MNIST); blocks well under 1 MB (2**17) also
+#: stay small but made 14× more passes, each a few ms of thread wake-ups on a busy machine.
+PIXEL_BUDGET = 2**24
 ENCODE_BATCH = 1024
 #: codes (and prior samples) behind prior_mmd, and the seed that picks them and draws the prior
 PRIOR_MMD_CODES = 1000
