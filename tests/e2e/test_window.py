@@ -286,6 +286,10 @@ def test_the_idle_status_bar_keeps_no_stale_rate(window, qtbot):
     assert "samples/s" in window.speed_label.text() and window.eta_label.text().startswith("ETA")
     window.training_panel.stop.click()
     qtbot.waitUntil(lambda: not state.is_training, timeout=30_000)
+    # the run's end reaches the status bar through the thread's queued last signals: wait for them, then
+    # the rate must be gone (a stale one stayed before) and stay gone
+    qtbot.waitUntil(lambda: state.status != "running", timeout=10_000)
+    qtbot.wait(300)
     assert window.speed_label.text() == "" and window.eta_label.text() == ""
 
 
