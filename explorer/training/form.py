@@ -128,6 +128,8 @@ class TrainingForm(QScrollArea):
                        self.seed.valueChanged, self.device.currentIndexChanged, self.path.textChanged,
                        self.image_size.valueChanged, self.rgb.toggled, self.root.textChanged):
             signal.connect(self.changed)
+        from engine.defaults import default_run
+        self.set_configs(*default_run())   # the newcomer's first run: measured to organise its latent space
 
     def _build_data_box(self) -> QGroupBox:
         box = QGroupBox("Data")

@@ -43,7 +43,7 @@ def test_start_up_survives_a_deeply_nested_user_preset(qtbot, tmp_path, monkeypa
     monkeypatch.setattr(presets_module, "preset_dirs", lambda: [resources_dir() / "presets", folder])
     w = open_window(qtbot, tmp_path / "runs")
     try:
-        qtbot.waitUntil(lambda: w._built, timeout=30_000)
+        qtbot.waitUntil(lambda: w.views_built, timeout=30_000)
         assert "b-mine" in [p.key for p in w.presets]
         assert w.training_panel.preset.findData("b-mine") >= 0
     finally:

@@ -276,3 +276,19 @@ def test_the_progress_text_is_dark_over_the_fill_as_over_the_rest(qtbot, panel):
                    for x in range(x0, x1) for y in range(3, image.height() - 3))
 
     assert dark_pixels(6, fill_end - 4) > 20 and dark_pixels(fill_end + 4, bar.width() - 6) > 20
+
+
+def test_the_panel_starts_from_the_measured_first_run(qtbot):
+    """At first launch the panel showed an autoencoder for 30 epochs of batch 128 at lr 1e-3; a VAE with
+    those settings collapsed (KL 0.06 nats after 8 epochs). It offers engine.defaults.default_run()."""
+    from engine.defaults import default_run
+    from explorer.session import Session
+    from explorer.training.panel import TrainingPanel
+    panel = TrainingPanel(Session(), presets=[])
+    qtbot.addWidget(panel)
+    data, model, train = panel.configs()
+    want = default_run()
+    assert (data.source, model.variant, model.latent_dim, model.hidden, model.likelihood) == \
+        (want[0].source, want[1].variant, want[1].latent_dim, want[1].hidden, want[1].likelihood) == \
+        ("digits", "vae", 2, (512, 256), "bernoulli")
+    assert (train.epochs, train.batch_size, train.lr) == (want[2].epochs, want[2].batch_size, want[2].lr) == (60, 64, 2e-3)
