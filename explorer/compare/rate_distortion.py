@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QSize, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPalette
+from PySide6.QtGui import QColor, QImage, QPalette
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
@@ -28,6 +28,7 @@ from engine.latent_geometry import rate_distortion
 from engine.models import NORMALISED_LIKELIHOODS, variant
 from engine.storage import atomic_write
 from engine.sweep import describe, swept_axes
+from explorer.loss.plot_grid import paint_plot_onto
 from explorer.runs_panel import short_name
 from explorer.session import RunState
 
@@ -182,30 +183,8 @@ class RateDistortionPlane(QWidget):
         return path
 
     def _paint_onto(self, device) -> bool:
-        """Paint the plane, laid out at ``EXPORT_SIZE``, onto an image or SVG generator, every item
-        in pyqtgraph's export mode (markers as shapes, not cached pixmaps), as the loss plot does."""
-        painter = QPainter()
-        if not painter.begin(device):
-            return False
-        target = QRectF(0, 0, EXPORT_SIZE.width(), EXPORT_SIZE.height())
-        central = self.plot.centralWidget
-        on_screen = central.geometry()
-        items = [item for item in self.plot.scene().items() if hasattr(item, "setExportMode")]
-        try:
-            central.setGeometry(target)
-            central.layout.activate()
-            for item in items:
-                item.setExportMode(True, {"painter": painter, "antialias": True})
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            painter.fillRect(target, QColor("white"))
-            self.plot.scene().render(painter, target, central.mapRectToScene(target))
-        finally:
-            for item in items:
-                item.setExportMode(False)
-            central.setGeometry(on_screen)
-            central.layout.activate()
-            painter.end()
-        return True
+        """Paint the plane, laid out at ``EXPORT_SIZE``, onto an image or SVG generator (as the loss plot)."""
+        return paint_plot_onto(self.plot, device, EXPORT_SIZE, QColor("white"))
 
     def _export_dialog(self, suffix: str) -> None:
         from PySide6.QtWidgets import QFileDialog, QMessageBox

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QAction, QColor, QImage, QPaintDevice, QPainter, QPalette
+from PySide6.QtGui import QAction, QColor, QImage, QPaintDevice, QPalette
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -47,7 +47,7 @@ from explorer.loss.curves import (
     step_curve,
     term_colour,
 )
-from explorer.loss.plot_grid import GridLines, SteadyViewBox
+from explorer.loss.plot_grid import GridLines, SteadyViewBox, paint_plot_onto
 from explorer.loss.series import INLIER_FRACTION, TOTAL, LossSeries
 from explorer.runs_panel import short_name
 from explorer.session import RunState, Session, rebind
@@ -416,36 +416,13 @@ class LossPlot(QWidget):
 
     # -- export -------------------------------------------------------------------------------
     def _paint_onto(self, device: QPaintDevice, size: QSize) -> bool:
-        """Paint the plot, laid out at ``size``, onto an image or SVG generator, without the
-        crosshair, with every item in pyqtgraph's export mode (markers drawn as shapes, not cached
-        pixmaps); then lay it out on screen again."""
-        painter = QPainter()
-        if not painter.begin(device):
-            return False
-        target = QRectF(0, 0, size.width(), size.height())
-        central = self.plot.centralWidget
-        on_screen = central.geometry()
-        items = [item for item in self.plot.scene().items() if hasattr(item, "setExportMode")]
+        """Paint the plot, laid out at ``size``, onto an image or SVG generator, without the crosshair."""
         crosshair_shown = self.crosshair.isVisible()
         self.crosshair.setVisible(False)
         try:
-            central.setGeometry(target)
-            central.layout.activate()
-            self._fit_legend()
-            for item in items:
-                item.setExportMode(True, {"painter": painter, "antialias": True})
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            painter.fillRect(target, self.plot.backgroundBrush())
-            self.plot.scene().render(painter, target, central.mapRectToScene(target))
+            return paint_plot_onto(self.plot, device, size, relayout=self._fit_legend)
         finally:
-            for item in items:
-                item.setExportMode(False)
-            central.setGeometry(on_screen)
-            central.layout.activate()
-            self._fit_legend()
             self.crosshair.setVisible(crosshair_shown)
-            painter.end()
-        return True
 
     def _export_dialog(self) -> None:
         name = self.state.name if self.state is not None else "loss"

@@ -116,3 +116,36 @@ def steady_range(target, current, grow_right: bool) -> list[float]:
     if grow_right:
         return [lo, hi + ROOM * span]
     return [lo - ROOM / 2 * span, hi + ROOM / 2 * span]
+
+
+def paint_plot_onto(plot: pg.PlotWidget, device, size, background=None, relayout=None) -> bool:
+    """Paint ``plot``, laid out at ``size``, onto an image or SVG generator with every item in
+    pyqtgraph's export mode (markers drawn as shapes, not cached pixmaps), then lay it out on screen
+    again; ``relayout()`` runs after each layout (a legend that follows the plot's size).  False when
+    the device cannot be painted on."""
+    painter = QPainter()
+    if not painter.begin(device):
+        return False
+    target = QRectF(0, 0, size.width(), size.height())
+    central = plot.centralWidget
+    on_screen = central.geometry()
+    items = [item for item in plot.scene().items() if hasattr(item, "setExportMode")]
+    try:
+        central.setGeometry(target)
+        central.layout.activate()
+        if relayout is not None:
+            relayout()
+        for item in items:
+            item.setExportMode(True, {"painter": painter, "antialias": True})
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.fillRect(target, background if background is not None else plot.backgroundBrush())
+        plot.scene().render(painter, target, central.mapRectToScene(target))
+    finally:
+        for item in items:
+            item.setExportMode(False)
+        central.setGeometry(on_screen)
+        central.layout.activate()
+        if relayout is not None:
+            relayout()
+        painter.end()
+    return True
