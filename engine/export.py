@@ -19,6 +19,7 @@ from engine.datasets import ImageSet
 from engine.errors import UserError
 from engine.models import AutoencoderModel, has_standard_normal_prior
 from engine.outputs import move_folder_into_place, output_target, refuse_existing, temporary_output
+from engine.probe_sets import SPLIT_NAMES
 from engine.storage import atomic_write
 from engine.training import encode_all, float_batch
 
@@ -155,8 +156,11 @@ def embeddings(model: AutoencoderModel, images: ImageSet) -> tuple[np.ndarray, n
 
 
 def save_embeddings(codes: np.ndarray, labels: np.ndarray, path: str | Path, class_names: list[str] | None = None,
-                    xy: np.ndarray | None = None) -> Path:
-    """Codes (and optionally a 2-D projection) as CSV or NPZ, chosen by the suffix."""
+                    xy: np.ndarray | None = None, splits: np.ndarray | None = None,
+                    split_indices: np.ndarray | None = None) -> Path:
+    """Codes (and optionally a 2-D projection) as CSV or NPZ, chosen by the suffix.  With ``splits``
+    and ``split_indices`` (a probe set of more than the validation split, ``engine.probe_sets``)
+    each row also names its split (validation / train) and its image's index there."""
     path = Path(path).expanduser()
     if not path.parent.is_dir():
         raise UserError(f"The folder {path.parent} does not exist.")
@@ -164,6 +168,8 @@ def save_embeddings(codes: np.ndarray, labels: np.ndarray, path: str | Path, cla
         arrays = {"codes": codes, "labels": labels}
         if xy is not None:
             arrays["xy"] = xy
+        if splits is not None:
+            arrays["splits"], arrays["split_indices"] = splits, split_indices
         if class_names:
             arrays["class_names"] = np.array(class_names, dtype=str)
         buffer = io.BytesIO()
@@ -173,10 +179,12 @@ def save_embeddings(codes: np.ndarray, labels: np.ndarray, path: str | Path, cla
         text = io.StringIO()
         writer = csv.writer(text)
         extra = ["x", "y"] if xy is not None else []
-        writer.writerow(["index", "label", "class", *extra, *(f"z{i}" for i in range(codes.shape[1]))])
+        where = ["split", "split_index"] if splits is not None else []
+        writer.writerow(["index", "label", "class", *where, *extra, *(f"z{i}" for i in range(codes.shape[1]))])
         for i, (code, label) in enumerate(zip(codes, labels)):
             name = class_names[label] if class_names and 0 <= label < len(class_names) else str(label)
-            writer.writerow([i, int(label), name, *([f"{v:.6g}" for v in xy[i]] if xy is not None else []),
+            place = [SPLIT_NAMES[int(splits[i])], int(split_indices[i])] if splits is not None else []
+            writer.writerow([i, int(label), name, *place, *([f"{v:.6g}" for v in xy[i]] if xy is not None else []),
                              *(f"{v:.6g}" for v in code)])
         atomic_write(path, lambda tmp: Path(tmp).write_text(text.getvalue()))
     else:
