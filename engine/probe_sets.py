@@ -75,10 +75,12 @@ def probe_points(split, name: str, size: int | None, seed: int) -> ProbePoints:
                        np.concatenate(indices))
 
 
-def encode_chunks(model, points: ProbePoints, chunk: int = CHUNK):
+def encode_chunks(model, points: ProbePoints, chunk: int | None = None):
     """Encode ``points`` with ``model`` (in eval mode, no gradients), yielding ``(done, total)``
-    after each chunk; the generator's return value is the N×D float32 codes."""
+    after each chunk (``CHUNK`` images by default); the generator's return value is the N×D
+    float32 codes."""
     total = len(points)
+    chunk = chunk or CHUNK
     out = []
     conditional = model.is_conditional
     device = next(model.parameters()).device
@@ -90,7 +92,7 @@ def encode_chunks(model, points: ProbePoints, chunk: int = CHUNK):
     return np.concatenate(out) if out else np.zeros((0, model.latent_dim), np.float32)
 
 
-def encode_points(model, points: ProbePoints, chunk: int = CHUNK) -> np.ndarray:
+def encode_points(model, points: ProbePoints, chunk: int | None = None) -> np.ndarray:
     """The codes of ``points`` (``encode_chunks`` run to its end)."""
     gen = encode_chunks(model, points, chunk)
     while True:
@@ -98,3 +100,31 @@ def encode_points(model, points: ProbePoints, chunk: int = CHUNK) -> np.ndarray:
             next(gen)
         except StopIteration as done:
             return done.value
+
+
+def point_images(split, splits: np.ndarray, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """The uint8 images and labels of probe points given by their ``splits`` and ``indices``
+    (``ProbeCodes.splits`` / ``.indices``, or a part of them), from a ``DatasetSplit``."""
+    splits, indices = np.asarray(splits).reshape(-1), np.asarray(indices, np.int64).reshape(-1)
+    val, train = split.val, split.train
+    if not len(splits) or (splits == SPLIT_VALIDATION).all():
+        idx = torch.as_tensor(indices).long()
+        return val.images[idx], val.labels[idx]
+    images = torch.empty((len(indices), *val.images.shape[1:]), dtype=val.images.dtype)
+    labels = torch.empty(len(indices), dtype=val.labels.dtype)
+    for code, source in ((SPLIT_VALIDATION, val), (SPLIT_TRAIN, train)):
+        rows = np.flatnonzero(splits == code)
+        if len(rows):
+            idx = torch.as_tensor(indices[rows]).long()
+            images[torch.as_tensor(rows)], labels[torch.as_tensor(rows)] = source.images[idx], source.labels[idx]
+    return images, labels
+
+
+def fits(split, splits: np.ndarray, indices: np.ndarray) -> bool:
+    """Whether every point's index lies inside its split of ``split`` (a dataset loaded here)."""
+    splits, indices = np.asarray(splits).reshape(-1), np.asarray(indices).reshape(-1)
+    for code, source in ((SPLIT_VALIDATION, split.val), (SPLIT_TRAIN, split.train)):
+        mine = indices[splits == code]
+        if len(mine) and (mine.min() < 0 or mine.max() >= len(source)):
+            return False
+    return True
