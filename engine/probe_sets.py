@@ -128,3 +128,13 @@ def fits(split, splits: np.ndarray, indices: np.ndarray) -> bool:
         if len(mine) and (mine.min() < 0 or mine.max() >= len(source)):
             return False
     return True
+
+
+def save_set_embeddings(model, split, name: str, path, class_names: list[str] | None = None):
+    """The codes of every image of probe set ``name`` written to ``path`` (.csv or .npz;
+    ``engine.export.save_embeddings``); the train and all sets name each row's split and index."""
+    from engine.export import save_embeddings
+    points = probe_points(split, name, None, 0)
+    codes = encode_points(model, points)
+    where = {"splits": points.splits, "split_indices": points.indices} if name in ("train", "all") else {}
+    return save_embeddings(codes, points.labels.numpy(), path, class_names, **where)

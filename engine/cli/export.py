@@ -100,7 +100,8 @@ def export_command(a) -> int:
         split = load_dataset(run.data)
         val = split.val
         if a.what == "embeddings":
-            path = _export_embeddings(model, split, a.probe_set, a.out, run.class_names)
+            from engine.probe_sets import save_set_embeddings
+            path = save_set_embeddings(model, split, a.probe_set, a.out, run.class_names)
         elif a.what == "recon":
             path = figures.save_picture(figures.reconstruction_figure(model, val, a.n, nrow, cell), a.out)
         elif animate:
@@ -111,12 +112,3 @@ def export_command(a) -> int:
     return 0
 
 
-
-def _export_embeddings(model, split, probe_set: str, out, class_names):
-    """The codes of every image of ``probe_set`` written to ``out`` (splits named when it holds training images)."""
-    from engine import export
-    from engine.probe_sets import encode_points, probe_points
-    points = probe_points(split, probe_set, None, 0)
-    codes = encode_points(model, points)
-    where = {"splits": points.splits, "split_indices": points.indices} if probe_set in ("train", "all") else {}
-    return export.save_embeddings(codes, points.labels.numpy(), out, class_names, **where)
