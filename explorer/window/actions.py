@@ -44,6 +44,7 @@ class WindowActions(QObject):
         file = bar.addMenu("&File")
         add(file, "&New run", lambda: w.new_run(), "Ctrl+N", "newRunAction")
         add(file, "&Open run…", w.open_run_dialog, QKeySequence.StandardKey.Open, "openRunAction")
+        add(file, "Open &embeddings…", self.open_embeddings, name="openEmbeddingsAction")
         export = file.addMenu("&Export")
         ex = w.exports
         add(export, "&Samples grid…", lambda: ex.export_figure("samples"), "Ctrl+E", "exportSamplesAction")
@@ -98,6 +99,11 @@ class WindowActions(QObject):
             self.presets_menu.addAction("No presets found").setEnabled(False)
         for action in self.view_actions:
             action.setEnabled(True)
+
+    def open_embeddings(self, path: str | None = None):
+        """File → Open embeddings…: a map of codes without a run (explorer/map/embeddings_window.py)."""
+        from explorer.map.embeddings_window import open_embeddings
+        return open_embeddings(self.window, path)
 
     def fill_map_points(self) -> None:
         """View → Map points: the set of images whose codes the map shows (explorer/map/point_sets.py)."""

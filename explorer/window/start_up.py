@@ -59,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     def with_views() -> None:
         window.garbage_collector = collect_garbage_on_gui_thread()
         for path in argv:
-            window.open_run(path)
+            if path.lower().endswith((".npz", ".csv")):   # an embeddings file: its own map (explorer/map/embeddings_window.py)
+                from explorer.map.embeddings_window import open_embeddings
+                open_embeddings(window, path)
+            else:
+                window.open_run(path)
         if probe:
             app.processEvents()
             print(f"built {time.time():.6f}", flush=True)
