@@ -120,3 +120,11 @@ def test_export_embeddings_of_every_image_names_each_rows_split(tmp_path, digits
     assert main(["export", "embeddings", str(run_parent / "r"), "--out", str(npz), "--set", "train"]) == 0
     with np.load(npz) as f:
         assert len(f["codes"]) == len(digits.train) and (f["splits"] == SPLIT_TRAIN).all()
+
+
+def test_fitting_the_raw_map_to_finite_codes_copies_no_rows():
+    from engine.projection import _finite_rows
+    codes = np.random.default_rng(0).normal(size=(100, 3))
+    assert _finite_rows(codes) is codes, "70,000 probe codes are not copied each probe update"
+    codes[5, 1] = np.nan
+    assert len(_finite_rows(codes)) == 99
