@@ -76,3 +76,17 @@ def test_a_training_run_keeps_its_probe_set(switching, qtbot, monkeypatch):
     assert len(errors) == 1 and "is training" in errors[0] and "\n" not in errors[0]
     sets.sync()
     assert not sets.actions["all"].isEnabled() and sets.actions["validation"].isChecked()
+
+
+def test_the_per_dimension_kl_encodes_each_probe_points_own_image(switching, qtbot):
+    from explorer.insights.dimensions import dimension_stats
+    session, state, view, sets = switching
+    with qtbot.waitSignal(sets.switched, timeout=30_000):
+        sets.choose("train")
+    stats = dimension_stats(state, max_images=200)
+    probe = state.probe
+    x = state.dataset.train.images[torch.as_tensor(probe.indices[:200])].float().div_(255.0)
+    with torch.no_grad():
+        mu, logvar = state.model.posterior(x, None)
+    kl = (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)).mean(dim=0).double().numpy()
+    np.testing.assert_allclose(stats.kl, kl, rtol=1e-5)
