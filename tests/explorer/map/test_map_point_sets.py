@@ -90,3 +90,18 @@ def test_the_per_dimension_kl_encodes_each_probe_points_own_image(switching, qtb
         mu, logvar = state.model.posterior(x, None)
     kl = (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)).mean(dim=0).double().numpy()
     np.testing.assert_allclose(stats.kl, kl, rtol=1e-5)
+
+
+def test_the_windows_embeddings_export_writes_the_set_the_map_shows(window, qtbot, run_paths, tmp_path):
+    state = window.open_run(run_paths[0])
+    state.ensure_dataset()
+    sets = window.map_point_sets
+    with qtbot.waitSignal(sets.switched, timeout=30_000):
+        sets.choose("train")
+    from PySide6.QtWidgets import QMenu
+    menu = window.findChild(QMenu, "mapPointsMenu")
+    assert menu is not None and sets.actions["train"] in menu.actions() and sets.actions["train"].isChecked()
+    written = window.exports.export_embeddings(str(tmp_path / "codes.csv"))
+    lines = written.read_text().splitlines()
+    assert lines[0].startswith("index,label,class,split,split_index,z0") and len(lines) == 1 + len(state.dataset.train)
+    assert {line.split(",")[3] for line in lines[1:]} == {"train"}
