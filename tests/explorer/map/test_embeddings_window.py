@@ -41,3 +41,12 @@ def test_open_embeddings_from_the_file_menu_and_a_bad_file_is_one_sentence(windo
     assert text == "bad.csv has no columns named z0, z1, … in its first row." and len(window.embeddings_windows) == 1
     window.message_box.close()
     shown.close()
+
+
+def test_an_embeddings_file_on_the_command_line_opens_its_map(window, qtbot, tmp_path, run_paths):
+    from explorer.window.start_up import open_paths
+    np.savez(tmp_path / "codes.npz", codes=np.zeros((10, 2)), labels=np.arange(10) % 3)
+    (task,) = open_paths(window, [str(tmp_path / "codes.npz"), str(run_paths[1])])
+    qtbot.waitUntil(lambda: bool(getattr(window, "embeddings_windows", [])), timeout=20_000)   # the run opened meanwhile
+    assert len(window.embeddings_windows[-1].loaded.xy) == 10 and len(window.session.runs) == 1
+    window.embeddings_windows[-1].close()
