@@ -128,3 +128,19 @@ def test_fitting_the_raw_map_to_finite_codes_copies_no_rows():
     assert _finite_rows(codes) is codes, "70,000 probe codes are not copied each probe update"
     codes[5, 1] = np.nan
     assert len(_finite_rows(codes)) == 99
+
+
+def test_the_raw_maps_fit_leaves_the_inverse_base_until_a_drag_asks_for_it():
+    from engine.projection import IdentityProjection
+    codes = np.random.default_rng(0).normal(size=(1000, 4)).astype(np.float32)
+    codes[3] = np.nan
+    projection = IdentityProjection(dims=(2, 0)).fit(codes)
+    assert projection._base is None, "a probe update's refit computes no mean"
+    xy = projection.transform(codes[:5])
+    assert xy.dtype == np.float64 and np.array_equal(xy[1], codes[1, [2, 0]].astype(np.float64))
+    back = projection.inverse([[1.0, 2.0]])[0]
+    finite = codes[np.isfinite(codes).all(axis=1)].astype(np.float64)
+    np.testing.assert_allclose(back[[1, 3]], finite.mean(axis=0)[[1, 3]])
+    assert back[2] == 1.0 and back[0] == 2.0
+    with pytest.raises(ValueError):
+        IdentityProjection().fit(np.zeros((0, 2)))
