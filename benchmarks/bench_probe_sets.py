@@ -1,6 +1,6 @@
 """Probe updates of every MNIST image (the ``all`` probe set, 70,000 codes) and a map of a million codes.
 
-Run: ``python benchmarks/bench_probe_sets.py [--data-root DIR] [--latent-dim 2] [--updates 5] [--million-points 1000000]``
+Run: ``python benchmarks/bench_probe_sets.py [--data-root DIR] [--latent-dim 2] [--updates 5] [--million-points 1000000] [--threads N] [--json OUT]``
 
 1. Training thread: ``ProbeHook`` (engine/training_hooks.py) encodes its 70,000 images with a VAE
    of the default MLP body (784-512-256-D), chunk by chunk; wall time per probe update with
@@ -39,7 +39,10 @@ def main() -> int:
     p.add_argument("--latent-dim", type=int, default=2)
     p.add_argument("--updates", type=int, default=5)
     p.add_argument("--million-points", type=int, default=1_000_000)
+    p.add_argument("--threads", type=int, help="torch threads of the training thread's encoding (default TRAIN_THREADS)")
+    p.add_argument("--json", help="also write the results to this JSON file")
     a = p.parse_args()
+    results: dict = {"latent_dim": a.latent_dim, "updates": a.updates}
 
     import numpy as np
     import torch
@@ -60,7 +63,8 @@ def main() -> int:
         def add(self, probe):
             pass
 
-    torch.set_num_threads(TRAIN_THREADS)
+    threads = a.threads or TRAIN_THREADS
+    torch.set_num_threads(threads)
     hook = ProbeHook(split.val, train_cfg.probe_size, 0, 200, "cpu", NoMovie(), train_set=split.train, probe_set="all")
     state = LoopState(model, {})
     encode_s = []
@@ -70,9 +74,10 @@ def main() -> int:
         encode_s.append(time.perf_counter() - start)
     probe = state.probe
     print(f"training thread: probe update of {len(probe.codes):,} codes ({a.latent_dim}-D), "
-          f"{TRAIN_THREADS} torch thread(s): median {statistics.median(encode_s):.2f} s, "
+          f"{threads} torch thread(s): median {statistics.median(encode_s):.2f} s, "
           f"max {max(encode_s):.2f} s over {a.updates}")
 
+    results.update(points=len(probe.codes), threads=threads, encode_s=encode_s)
     from PySide6.QtWidgets import QApplication
 
     from explorer.map.latent_view import LatentView
@@ -110,6 +115,7 @@ def main() -> int:
           f"that follow (a paint included) median {statistics.median(update_ms):.1f} ms; "
           f"then one repaint: median {statistics.median(paint_ms):.1f} ms")
     view.shutdown()
+    results.update(projection=view.projection, absorb_ms=absorb_ms, update_ms=update_ms, paint_ms=paint_ms)
 
     from explorer.map.embeddings_window import load_for_map
     n = a.million_points
@@ -130,8 +136,12 @@ def main() -> int:
         window.show()
         app.processEvents()
         window.plot.viewport().repaint()
+        results.update(file_points=n, load_s=took, peak_rss_mib=[before, peak_rss_mib()])
         print(f"  its window built and first painted in {(time.perf_counter() - start) * 1000:.0f} ms (GUI thread); "
               f"a hover: {timed_hover(window, loaded):.2f} ms")
+    if a.json:
+        import json
+        Path(a.json).write_text(json.dumps(results, indent=2))
     return 0
 
 
