@@ -22,12 +22,21 @@ from engine.config import PROBE_SETS
 
 SPLIT_VALIDATION, SPLIT_TRAIN = 0, 1
 SPLIT_NAMES = {SPLIT_VALIDATION: "validation", SPLIT_TRAIN: "train"}
+#: the most points a map of the train or all set holds (MNIST's 70,000 images; a seeded choice above)
+MAP_POINTS_MAX = 70_000
 #: images encoded between two yields of ``encode_chunks`` (a few hundred ms on a CPU for MNIST's MLP)
 CHUNK = 4096
 
 PROBE_SET_TITLES = {"validation": "Validation images", "test": "Test images (the validation split)",
                     "train": "Training images", "all": "All images (training and validation)"}
 assert set(PROBE_SET_TITLES) == set(PROBE_SETS)
+
+
+def probe_settings(name: str) -> dict:
+    """The ``TrainConfig`` settings of a run whose map shows probe set ``name`` (the app's training
+    form): the validation and test sets keep the default 5,000 points, train and all up to
+    ``MAP_POINTS_MAX``."""
+    return {"probe_set": name, **({"probe_size": MAP_POINTS_MAX} if name in ("train", "all") else {})}
 
 
 def set_splits(name: str) -> tuple[int, ...]:

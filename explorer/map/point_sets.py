@@ -2,8 +2,8 @@
 probes by default), the test split (the same images), the training split, or all of them
 (``engine.probe_sets``).
 
-A run that trains shows its own probe set (``TrainConfig.probe_set``, ``train --probe-set``): the
-trainer encodes it for every probe update.  A run that does not train switches here: its images
+A run that trains shows its own probe set (``TrainConfig.probe_set``: the training form's "Map
+points", ``train --probe-set``): the trainer encodes it for every probe update.  A run that does not train switches here: its images
 are encoded on a ``BackgroundTask`` with a copy of the GUI's model, a chunk at a time (progress in
 the status line), and the codes replace the run's probe in memory (``RunState.probe``,
 ``probe_changed``); nothing in the run folder changes.  A set larger than ``MAP_POINTS_MAX`` is a
@@ -20,10 +20,14 @@ from PySide6.QtGui import QAction, QActionGroup
 
 from engine.config import PROBE_SETS
 from engine.history import ProbeCodes
-from engine.probe_sets import PROBE_SET_TITLES, SPLIT_TRAIN, SPLIT_VALIDATION, encode_chunks, probe_points
-
-#: the most points a switched set holds (MNIST's 70,000 training and test images)
-MAP_POINTS_MAX = 70_000
+from engine.probe_sets import (
+    MAP_POINTS_MAX,
+    PROBE_SET_TITLES,
+    SPLIT_TRAIN,
+    SPLIT_VALIDATION,
+    encode_chunks,
+    probe_points,
+)
 
 
 def set_of(probe: ProbeCodes | None, default: str = "validation") -> str:

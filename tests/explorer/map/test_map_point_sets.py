@@ -105,3 +105,20 @@ def test_the_windows_embeddings_export_writes_the_set_the_map_shows(window, qtbo
     lines = written.read_text().splitlines()
     assert lines[0].startswith("index,label,class,split,split_index,z0") and len(lines) == 1 + len(state.dataset.train)
     assert {line.split(",")[3] for line in lines[1:]} == {"train"}
+
+
+def test_the_training_form_chooses_the_probe_set_a_new_run_trains_with(qtbot):
+    from PySide6.QtWidgets import QComboBox
+
+    from engine.probe_sets import MAP_POINTS_MAX
+    from explorer.training.panel import TrainingPanel
+    from explorer.training.presets import load_presets
+    panel = TrainingPanel(Session(), load_presets())
+    qtbot.addWidget(panel)
+    combo = panel.findChild(QComboBox, "probeSetCombo")
+    assert combo.currentData() == "validation" and panel.configs()[2].probe_set == "validation"
+    combo.setCurrentIndex(combo.findData("all"))
+    train = panel.configs()[2]
+    assert train.probe_set == "all" and train.probe_size == MAP_POINTS_MAX
+    combo.setCurrentIndex(combo.findData("test"))
+    assert panel.configs()[2].probe_size == 5000
