@@ -18,6 +18,10 @@ from engine.models import BODIES, LEGACY_LIKELIHOODS, LIKELIHOODS, variant
 from engine.models.base import check_params
 
 DEVICES = ("auto", "cpu", "cuda")
+#: the images whose codes the latent map shows (``TrainConfig.probe_set``; ``engine.probe_sets``):
+#: the validation split, the test split (the same images: the app's validation split is the
+#: source's official test set, or a seeded holdout where it has none), the training split, or both
+PROBE_SETS = ("validation", "test", "train", "all")
 SOURCES = ("digits", "mnist", "fashion-mnist", "kmnist", "cifar10", "folder", "npz")
 TORCHVISION_SOURCES = ("mnist", "fashion-mnist", "kmnist", "cifar10")
 #: the seeds torch and NumPy both accept (NumPy's are unsigned 32-bit); importing NumPy here, before
@@ -202,8 +206,11 @@ class TrainConfig:
     lr: float = 1e-3
     seed: int = 0
     device: str = "auto"
-    #: validation points whose codes the trainer sends for the latent map
+    #: points whose codes the trainer sends for the latent map: a seeded choice of at most this many
+    #: images of ``probe_set`` (the whole set when it holds fewer)
     probe_size: int = 5000
+    #: the set the probe points come from: one of PROBE_SETS (configs saved before it: validation)
+    probe_set: str = "validation"
     #: steps between probe updates (codes of the probe set) and decoder snapshots
     probe_every: int = 200
     snapshot_every: int = 25
@@ -230,6 +237,7 @@ class TrainConfig:
             (0 < self.lr <= 10, f"The learning rate must be above 0 and at most 10, not {self.lr}."),
             (self.device in DEVICES, f"The device must be one of {', '.join(DEVICES)}, not {self.device!r}."),
             (self.probe_size >= 0, "The probe size cannot be negative."),
+            (self.probe_set in PROBE_SETS, f"The probe set must be one of {', '.join(PROBE_SETS)}, not {self.probe_set!r}."),
             (self.probe_every >= 1 and self.snapshot_every >= 1 and self.report_every >= 1,
              "Report, probe and snapshot intervals must be at least one step."),
             (0 <= self.seed <= MAX_SEED, f"The seed must be between 0 and {MAX_SEED} (what torch and NumPy "

@@ -19,6 +19,7 @@ from engine.datasets import ImageSet
 from engine.errors import UserError
 from engine.models import AutoencoderModel, has_standard_normal_prior
 from engine.outputs import move_folder_into_place, output_target, refuse_existing, temporary_output
+from engine.probe_sets import SPLIT_NAMES
 from engine.storage import atomic_write
 from engine.training import encode_all, float_batch
 
@@ -155,15 +156,16 @@ def embeddings(model: AutoencoderModel, images: ImageSet) -> tuple[np.ndarray, n
 
 
 def save_embeddings(codes: np.ndarray, labels: np.ndarray, path: str | Path, class_names: list[str] | None = None,
-                    xy: np.ndarray | None = None) -> Path:
-    """Codes (and optionally a 2-D projection) as CSV or NPZ, chosen by the suffix."""
+                    xy: np.ndarray | None = None, splits: np.ndarray | None = None, split_indices=None) -> Path:
+    """Codes (and optionally a 2-D projection) as CSV or NPZ, chosen by the suffix; with ``splits`` and
+    ``split_indices`` (``engine.probe_sets``) each row names its image's split and index there."""
     path = Path(path).expanduser()
     if not path.parent.is_dir():
         raise UserError(f"The folder {path.parent} does not exist.")
     if path.suffix.lower() == ".npz":
         arrays = {"codes": codes, "labels": labels}
-        if xy is not None:
-            arrays["xy"] = xy
+        arrays.update({} if xy is None else {"xy": xy})
+        arrays.update({} if splits is None else {"splits": splits, "split_indices": split_indices})
         if class_names:
             arrays["class_names"] = np.array(class_names, dtype=str)
         buffer = io.BytesIO()
@@ -172,11 +174,12 @@ def save_embeddings(codes: np.ndarray, labels: np.ndarray, path: str | Path, cla
     elif path.suffix.lower() == ".csv":
         text = io.StringIO()
         writer = csv.writer(text)
-        extra = ["x", "y"] if xy is not None else []
+        extra = (["split", "split_index"] if splits is not None else []) + (["x", "y"] if xy is not None else [])
         writer.writerow(["index", "label", "class", *extra, *(f"z{i}" for i in range(codes.shape[1]))])
         for i, (code, label) in enumerate(zip(codes, labels)):
             name = class_names[label] if class_names and 0 <= label < len(class_names) else str(label)
-            writer.writerow([i, int(label), name, *([f"{v:.6g}" for v in xy[i]] if xy is not None else []),
+            place = [SPLIT_NAMES[int(splits[i])], int(split_indices[i])] if splits is not None else []
+            writer.writerow([i, int(label), name, *place, *([f"{v:.6g}" for v in xy[i]] if xy is not None else []),
                              *(f"{v:.6g}" for v in code)])
         atomic_write(path, lambda tmp: Path(tmp).write_text(text.getvalue()))
     else:

@@ -44,17 +44,24 @@ def package_versions() -> dict[str, str]:
 
 @dataclass
 class ProbeCodes:
-    """Latent codes of a fixed subset of the validation set (the points of the latent map)."""
+    """Latent codes of a fixed set of images (the points of the latent map; ``engine.probe_sets``):
+    per point its label, the split it comes from (``splits``: 0 validation, 1 training; None,
+    as in runs saved before probe sets, means all validation) and its index in that split."""
 
     codes: np.ndarray    # N×D float32
     labels: np.ndarray   # N int64
-    indices: np.ndarray  # N int64, into the validation set
+    indices: np.ndarray  # N int64, into the point's split
     step: int = 0
+    splits: np.ndarray | None = None   # N int8: 0 validation, 1 training
+
+    def __post_init__(self):
+        if self.splits is None:
+            self.splits = np.zeros(len(self.indices), np.int8)
 
     def to_tensors(self) -> dict[str, torch.Tensor]:
-        """The codes, labels and indices as probe.safetensors holds them (the step goes in its metadata)."""
+        """The codes, labels, indices and splits as probe.safetensors holds them (the step goes in its metadata)."""
         return {"codes": torch.from_numpy(self.codes), "labels": torch.from_numpy(self.labels),
-                "indices": torch.from_numpy(self.indices)}
+                "indices": torch.from_numpy(self.indices), "splits": torch.from_numpy(self.splits)}
 
     @classmethod
     def from_tensors(cls, t: dict[str, torch.Tensor], path: Path, latent_dim: int, n_classes: int) -> ProbeCodes:
@@ -76,7 +83,13 @@ class ProbeCodes:
         labels = labels.astype(np.int64)
         if len(labels) and (labels.min() < 0 or labels.max() >= max(1, n_classes)):
             raise RunError(f"{path} holds labels outside the run's {n_classes} classes.")
-        return cls(codes, labels, indices.astype(np.int64))
+        splits = None
+        if "splits" in t:   # runs saved before probe sets hold validation points only
+            splits = t["splits"].numpy()
+            if splits.shape != indices.shape or not np.isin(splits, (0, 1)).all():
+                raise RunError(f"{path} holds splits that are not 0 (validation) or 1 (training) per point.")
+            splits = splits.astype(np.int8)
+        return cls(codes, labels, indices.astype(np.int64), splits=splits)
 
 
 @dataclass

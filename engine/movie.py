@@ -5,7 +5,8 @@ can be replayed through training (a time slider in the app, a GIF or MP4 from ``
 <run>/movie.safetensors   codes  F×N×D float16   the probe codes of each kept frame
                           steps  F int64         the optimizer step of each frame
                           ordinals F int64       which probe update (0, 1, 2, ...) each frame was
-                          labels N, indices N    the probe's labels and validation-set indices, once
+                          labels N, indices N    the probe's labels and indices (into each point's split), once
+                          splits N int8          each point's split: 0 validation, 1 training (absent: all 0)
                           metadata: format, version, stride, seen, max_frames
 ```
 
@@ -61,6 +62,7 @@ class ProbeMovie:
         self.max_frames = MAX_FRAMES if max_frames is None else int(max_frames)
         self.labels: np.ndarray | None = None
         self.indices: np.ndarray | None = None
+        self.splits: np.ndarray | None = None   # per point: 0 validation, 1 training (engine.probe_sets)
         self._codes: list[np.ndarray] = []   # each N×D float16
         self._steps: list[int] = []
         self._ordinals: list[int] = []
@@ -92,7 +94,7 @@ class ProbeMovie:
     def frame(self, i: int) -> ProbeCodes:
         """Frame ``i`` (negative counts from the end) as float32 probe codes."""
         codes = self._codes[i].astype(np.float32)
-        return ProbeCodes(codes, self.labels.copy(), self.indices.copy(), int(self._steps[i]))
+        return ProbeCodes(codes, self.labels.copy(), self.indices.copy(), int(self._steps[i]), self.splits.copy())
 
     def frame_at(self, step: int) -> int:
         """The index of the last frame at or before ``step`` (0 when ``step`` precedes them all)."""
@@ -108,10 +110,11 @@ class ProbeMovie:
             raise ValueError("Probe codes must be an N×D array.")
         labels = np.asarray(probe.labels, dtype=np.int64).reshape(-1)
         indices = np.asarray(probe.indices, dtype=np.int64).reshape(-1)
+        splits = np.asarray(probe.splits, dtype=np.int8).reshape(-1)
         same_points = (self.indices is not None and np.array_equal(indices, self.indices)
-                       and codes.shape[1] == self.latent_dim)
+                       and np.array_equal(splits, self.splits) and codes.shape[1] == self.latent_dim)
         if not same_points:
-            self._reset(labels, indices, codes.shape[1])
+            self._reset(labels, indices, splits, codes.shape[1])
         step = int(probe.step)
         while self._steps and self._steps[-1] >= step:
             self._pop()
@@ -128,8 +131,8 @@ class ProbeMovie:
         if len(self._codes) > self.max_frames:
             self._thin()
 
-    def _reset(self, labels: np.ndarray, indices: np.ndarray, codes_dim: int) -> None:
-        self.labels, self.indices = labels.copy(), indices.copy()
+    def _reset(self, labels: np.ndarray, indices: np.ndarray, splits: np.ndarray, codes_dim: int) -> None:
+        self.labels, self.indices, self.splits = labels.copy(), indices.copy(), splits.copy()
         if self._fixed_max is None:
             self.max_frames = frame_budget(len(labels), codes_dim, MAX_FRAMES)
         self._codes, self._steps, self._ordinals = [], [], []
@@ -158,7 +161,8 @@ class ProbeMovie:
         path = Path(run_path) / MOVIE
         write_tensors(path, {"codes": torch.from_numpy(self.codes()), "steps": torch.from_numpy(self.steps),
                              "ordinals": torch.tensor(self._ordinals, dtype=torch.int64),
-                             "labels": torch.from_numpy(self.labels), "indices": torch.from_numpy(self.indices)},
+                             "labels": torch.from_numpy(self.labels), "indices": torch.from_numpy(self.indices),
+                             "splits": torch.from_numpy(self.splits)},
                       {"format": MOVIE_FORMAT, "version": str(MOVIE_VERSION), "stride": str(self.stride),
                        "seen": str(self.seen), "max_frames": str(self.max_frames),
                        "max_frames_fixed": "1" if self._fixed_max is not None else "0"})
@@ -194,6 +198,9 @@ class ProbeMovie:
         if (tuple(steps.shape) != (frames,) or tuple(ordinals.shape) != (frames,) or tuple(labels.shape) != (n,)
                 or tuple(indices.shape) != (n,) or any(t.dtype.is_floating_point for t in (steps, ordinals, labels, indices))):
             raise RunError(f"{path} is damaged: its steps, labels and indices do not match its {frames} frames of {n} codes.")
+        splits = tensors.get("splits", torch.zeros(n, dtype=torch.int8))   # older movies: validation points
+        if tuple(splits.shape) != (n,) or not bool(((splits == 0) | (splits == 1)).all()):
+            raise RunError(f"{path} is damaged: its splits are not 0 (validation) or 1 (training) per point.")
         if frames > 1 and not bool((steps[1:] > steps[:-1]).all() and (ordinals[1:] > ordinals[:-1]).all()):
             raise RunError(f"{path} is damaged: its frames are not in the order of training.")
         try:
@@ -206,6 +213,7 @@ class ProbeMovie:
         movie = cls(max_frames)
         movie._fixed_max = None if meta.get("max_frames_fixed") != "1" else max_frames
         movie.labels, movie.indices = labels.numpy().astype(np.int64), indices.numpy().astype(np.int64)
+        movie.splits = splits.numpy().astype(np.int8)
         movie._codes = [frame.copy() for frame in codes.to(torch.float16).numpy()]
         movie._steps = [int(s) for s in steps.tolist()]
         movie._ordinals = [int(o) for o in ordinals.tolist()]

@@ -64,8 +64,12 @@ def _codes(codes, require_finite: bool = False) -> np.ndarray:
 
 
 def _finite_rows(codes: np.ndarray) -> np.ndarray:
-    """The rows without NaN/infinity (a single zero code when there are none)."""
-    finite = codes[np.isfinite(codes).all(axis=1)]
+    """The rows without NaN/infinity (a single zero code when there are none); ``codes`` itself when
+    every row is finite (no copy: 70,000 probe codes each probe update)."""
+    rows = np.isfinite(codes).all(axis=1)
+    if rows.all():
+        return codes
+    finite = codes[rows]
     return finite if len(finite) else np.zeros((1, codes.shape[1]))
 
 
@@ -133,21 +137,40 @@ class IdentityProjection(Projection):
 
     def __init__(self, dims: tuple[int, int] = (0, 1), base: np.ndarray | None = None):
         self.dims = tuple(int(d) for d in dims)
-        self.base = None if base is None else np.asarray(base, dtype=np.float64).reshape(-1)
+        self._base = None if base is None else np.asarray(base, dtype=np.float64).reshape(-1)
+        self._fitted: np.ndarray | None = None   # the fitted codes, until ``base`` is first asked for
+
+    @property
+    def base(self) -> np.ndarray | None:
+        """The code ``inverse`` fills the other dimensions from: given, or the mean finite fitted
+        code, computed when first needed (a probe update of 70,000 codes refits the raw map, and
+        only a drag asks for it)."""
+        if self._base is None and self._fitted is not None:
+            self._base = _finite_rows(_codes(self._fitted)).mean(axis=0)
+            self._fitted = None
+        return self._base
+
+    @base.setter
+    def base(self, value) -> None:
+        self._base, self._fitted = value, None
 
     def fit(self, codes) -> IdentityProjection:
-        codes = _codes(codes)
-        if max(self.dims) >= codes.shape[1] and codes.shape[1] > 1:
-            raise ValueError(f"Dimensions {self.dims} do not exist in {codes.shape[1]}-D codes.")
-        if self.base is None:
-            self.base = _finite_rows(codes).mean(axis=0)
+        array = np.asarray(codes)
+        if array.ndim == 1:
+            array = array[:, None]
+        if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0 or not np.issubdtype(array.dtype, np.number):
+            array = _codes(codes)   # raises the one ValueError for what cannot be fitted
+        if max(self.dims) >= array.shape[1] and array.shape[1] > 1:
+            raise ValueError(f"Dimensions {self.dims} do not exist in {array.shape[1]}-D codes.")
+        if self._base is None:
+            self._fitted = array
         return self
 
     def transform(self, codes) -> np.ndarray:
-        codes = np.atleast_2d(np.asarray(codes, dtype=np.float64))
+        codes = np.atleast_2d(np.asarray(codes))
         if codes.shape[1] == 1:
-            return np.column_stack([codes[:, 0], np.zeros(len(codes))])
-        return codes[:, list(self.dims)].copy()
+            return np.column_stack([codes[:, 0].astype(np.float64), np.zeros(len(codes))])
+        return codes[:, list(self.dims)].astype(np.float64)   # the two columns only, then float64 (a copy)
 
     def inverse(self, xy) -> np.ndarray:
         xy = _points(xy)

@@ -8,7 +8,7 @@
     optimizer.safetensors      every named optimizer's state, for resuming: tensors keyed
                                "<name>/<param id>.<state>", hyperparameters in the metadata
                                "param_groups/<name>" (format 1 files hold one unnamed optimizer)
-    probe.safetensors          the latest latent codes of the probe set (codes, labels, indices)
+    probe.safetensors          the latest latent codes of the probe set (codes, labels, indices, splits)
     history.json               losses per step and per epoch, train and validation (JSON)
 <run>/.lock                    held (flock) by the process that trains the run
 ```

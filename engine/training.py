@@ -306,10 +306,11 @@ class Trainer:
         return model, optimizers
 
     # -- the loop -------------------------------------------------------------------------
-    def _hooks(self, model: AutoencoderModel, val_set: ImageSet) -> list[TrainingHook]:
+    def _hooks(self, model: AutoencoderModel, val_set: ImageSet, train_set: ImageSet | None = None) -> list[TrainingHook]:
         cfg, run = self.train_cfg, self.run
         movie = load_movie(run, model.latent_dim)
-        hooks: list[TrainingHook] = [ProbeHook(val_set, cfg.probe_size, cfg.seed, cfg.probe_every, self.device, movie),
+        hooks: list[TrainingHook] = [ProbeHook(val_set, cfg.probe_size, cfg.seed, cfg.probe_every, self.device, movie,
+                                               train_set=train_set, probe_set=cfg.probe_set),
                                      SnapshotHook(cfg.snapshot_every)]
         if run is not None:
             hooks += [CheckpointHook(run), MovieHook(run, movie)]
@@ -335,7 +336,7 @@ class Trainer:
         samples_per_step = len(train_set) / max(1, len(batches))
         log = StepLog()
         changed: list[list] = []   # changes applied since the last update
-        hooks = self._hooks(model, val_set)
+        hooks = self._hooks(model, val_set, train_set)
         rate = self._rate
 
         def flush() -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -2,7 +2,8 @@
 whose ``on_start``, ``on_step``, ``on_epoch_end`` and ``on_finish`` the loop calls with its
 ``LoopState``, in the order given, each at most once per step.
 
-* ``ProbeHook`` — encodes the fixed probe images at the start, every ``probe_every`` steps and
+* ``ProbeHook`` — encodes the fixed probe images (``probe_size`` of ``probe_set``, chosen by
+  ``engine.probe_sets``; in chunks) at the start, every ``probe_every`` steps and
   after each epoch; each probe goes into the training movie (``engine.movie``).
 * ``SnapshotHook`` — a copy of the whole model's state at the start, every ``snapshot_every``
   steps, after each epoch and at the end, for the GUI's own model copy.
@@ -20,8 +21,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from engine.batches import encode_all
+from engine.datasets.common import DatasetSplit
 from engine.errors import UserError
+from engine.probe_sets import encode_points, probe_points
 from engine.runs import ProbeCodes, Run
 
 
@@ -60,20 +62,23 @@ def copy_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 class ProbeHook(TrainingHook):
-    """The codes of ``probe_size`` validation images (a seeded choice, in index order)."""
+    """The codes of ``probe_size`` images of ``probe_set`` (a seeded choice, in split and index
+    order; ``engine.probe_sets``), encoded a chunk at a time."""
 
-    def __init__(self, val_set, probe_size: int, seed: int, every: int, device, movie):
-        indices = torch.randperm(len(val_set), generator=torch.Generator().manual_seed(seed))[:probe_size]
-        self.indices = indices.sort().values
-        self.images = val_set.images[self.indices].to(device)
-        self.labels = val_set.labels[self.indices].to(device)
+    def __init__(self, val_set, probe_size: int, seed: int, every: int, device, movie, *,
+                 train_set=None, probe_set: str = "validation"):
+        split = DatasetSplit("probe", train_set if train_set is not None else val_set.subset(slice(0, 0)), val_set)
+        points = probe_points(split, probe_set, probe_size, seed)
+        points.images, points.labels = points.images.to(device), points.labels.to(device)
+        self.points = points
+        self.labels = points.labels.cpu().numpy().copy()
         self.every = every
         self.movie = movie
 
     def _probe(self, state: LoopState) -> None:
-        model = state.model
-        codes = encode_all(model, self.images, self.labels if model.is_conditional else None)
-        state.probe = ProbeCodes(codes, self.labels.cpu().numpy().copy(), self.indices.numpy().copy(), state.step)
+        codes = encode_points(state.model, self.points)
+        points = self.points
+        state.probe = ProbeCodes(codes, self.labels.copy(), points.indices.copy(), state.step, points.splits.copy())
         state.probed = True
         self.movie.add(state.probe)   # the training movie: every probe update, thinned to a budget
 

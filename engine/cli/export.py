@@ -6,6 +6,7 @@ import argparse
 import math
 
 from engine.cli.parser import add_force_arg, map_point, open_run
+from engine.config import PROBE_SETS
 from engine.datasets import load_dataset
 from engine.errors import UserError
 from engine.outputs import refuse_existing
@@ -22,7 +23,8 @@ Write what a saved run shows to files.
                      whose frames step along the sweep
   interpolation      decoded straight lines between the codes of pairs of validation images:
                      a grid (.png; columns A … B) or an animation (.gif, .mp4)
-  embeddings         the validation images' codes and labels (.csv or .npz)
+  embeddings         the codes and labels of --set's images (.csv or .npz; default the validation
+                     split; train and all add each row's split and index there)
   movie              the training movie (.gif or .mp4): the latent map at every recorded probe
                      update (raw codes for 2-D latents, otherwise PCA fitted on the last frame),
                      points coloured by class and the step on each frame, beside the image
@@ -47,6 +49,8 @@ def add_parser(sub) -> None:
     e.add_argument("run")
     e.add_argument("--out", required=True, help="output file (.png for figures, .gif or .mp4 for animations, "
                    ".csv or .npz for embeddings) or, for tensorboard, a log folder")
+    e.add_argument("--set", dest="probe_set", choices=PROBE_SETS, default="validation",
+                   help="embeddings: which images (test is the validation split; all: training and validation)")
     e.add_argument("--n", type=int, default=64, help="images in a sample or reconstruction grid")
     e.add_argument("--label", type=int, help="class to condition on (conditional models)")
     e.add_argument("--best", action="store_true", help="use the best weights instead of the latest")
@@ -93,10 +97,11 @@ def export_command(a) -> int:
         path = (export.save_animation(export.traversal_frames(model, label=a.label, **tile), a.out, a.fps) if animate
                 else figures.save_picture(figures.traversal_figure(model, cell, a.label), a.out))
     else:
-        val = load_dataset(run.data).val
+        split = load_dataset(run.data)
+        val = split.val
         if a.what == "embeddings":
-            codes, labels = export.embeddings(model, val)
-            path = export.save_embeddings(codes, labels, a.out, run.class_names)
+            from engine.probe_sets import save_set_embeddings
+            path = save_set_embeddings(model, split, a.probe_set, a.out, run.class_names)
         elif a.what == "recon":
             path = figures.save_picture(figures.reconstruction_figure(model, val, a.n, nrow, cell), a.out)
         elif animate:
@@ -105,4 +110,5 @@ def export_command(a) -> int:
             path = figures.save_picture(figures.interpolation_figure(model, val, cell), a.out)
     print(f"wrote {path}")
     return 0
+
 

@@ -15,7 +15,7 @@ from engine.cli.parser import (
     param_fields,
     param_help,
 )
-from engine.config import DEVICES, DataConfig, ModelConfig, TrainConfig
+from engine.config import DEVICES, PROBE_SETS, DataConfig, ModelConfig, TrainConfig
 from engine.datasets import SOURCES, download_dataset
 from engine.errors import UserError
 from engine.models import BODIES, LIKELIHOODS, VARIANTS
@@ -54,6 +54,11 @@ def add_parsers(sub) -> argparse.ArgumentParser:
                    help="dynamic binarisation: every training batch is drawn x ~ Bernoulli(pixel), validation "
                         "uses one fixed draw (for NLLs comparable with the literature)")
     add_train_args(t)
+    t.add_argument("--probe-set", choices=PROBE_SETS, default="validation",
+                   help="the images whose codes the map shows: validation (default), test (the same images), "
+                        "train, or all (training and validation)")
+    t.add_argument("--probe-size", type=int, default=TrainConfig.probe_size,
+                   help=f"at most this many of them, a seeded choice (default {TrainConfig.probe_size})")
     t.add_argument("--out", default="runs", help="folder in which the run folder is made (default: runs)")
     t.add_argument("--name", help="run folder name (default: date-variant-dataset)")
     add_evaluate_args(t, after_training=True)
@@ -88,7 +93,9 @@ def configs_from_args(a) -> tuple[DataConfig, ModelConfig, TrainConfig]:
     model = ModelConfig(variant=a.model, latent_dim=a.latent_dim, body=a.body, hidden=a.hidden,
                         likelihood=a.likelihood, params=params_class(**given))
     train = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed, device=a.device,
-                        binarize=a.binarize, pretrain_epochs=a.pretrain_epochs)
+                        binarize=a.binarize, pretrain_epochs=a.pretrain_epochs,
+                        probe_set=getattr(a, "probe_set", "validation"),
+                        probe_size=getattr(a, "probe_size", TrainConfig.probe_size))
     for cfg in (data, model, train):
         cfg.validate()
     return data, model, train

@@ -85,11 +85,14 @@ class CompareColumn(QWidget):
                            f"<br><small>{self.state.variant_title}, z {dim}, {status}</small>")
 
     def _index_probe(self, probe) -> None:
-        if probe is None or len(probe.indices) == 0:
+        """Where each validation image sits; a training image (a map of the train or all probe set,
+        engine/probe_sets.py) is not linked across the maps."""
+        rows = np.flatnonzero(probe.splits == 0) if probe is not None else np.zeros(0, np.int64)
+        if len(rows) == 0:
             self._positions = np.zeros(0, np.int64)
             return
-        positions = np.full(int(probe.indices.max()) + 1, -1, np.int64)
-        positions[probe.indices] = np.arange(len(probe.indices))
+        positions = np.full(int(probe.indices[rows].max()) + 1, -1, np.int64)
+        positions[probe.indices[rows]] = rows
         self._positions = positions
 
     def position_of(self, image: int) -> int | None:
@@ -100,7 +103,9 @@ class CompareColumn(QWidget):
 
     def image_at(self, position: int) -> int | None:
         probe = self.state.probe
-        return int(probe.indices[position]) if probe is not None and 0 <= position < len(probe.indices) else None
+        if probe is None or not 0 <= position < len(probe.indices) or probe.splits[position] != 0:
+            return None   # no point there, or a training image (only validation images are linked)
+        return int(probe.indices[position])
 
     def show_hover(self, image: int | None) -> None:
         position = None if image is None else self.position_of(image)
@@ -230,6 +235,7 @@ class MapLinks(QObject):
             if polygon is None:
                 self.select([])   # a Shift+click clears the selection
             elif probe is not None and len(xy) == len(probe.indices):
-                self.select(probe.indices[points_in_polygon(xy, polygon)])
+                inside = points_in_polygon(xy, polygon)
+                self.select(probe.indices[inside][probe.splits[inside] == 0])   # the validation images
             return True
         return False

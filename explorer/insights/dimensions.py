@@ -23,6 +23,7 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from engine import diagnostics
+from engine.probe_sets import fits, point_images
 from explorer.insights.common import ChunkedDecoder, FigurePane, FrameThrottle, prior_kind, run_file_stem
 from explorer.insights.figure import GridFigure
 from explorer.session import LatentCursor, RunState, rebind
@@ -69,10 +70,11 @@ def dimension_stats(state: RunState | None, max_images: int = KL_IMAGES) -> Dime
     posterior = getattr(model, "posterior", None)
     dataset = state.dataset
     if posterior is not None and dataset is not None:
-        idx = torch.as_tensor(probe.indices[:max_images]).long()
-        if len(idx) > 1 and int(idx.max()) < len(dataset.val):
-            x = dataset.val.images[idx].float().div_(255.0)
-            y = dataset.val.labels[idx] if model.is_conditional else None
+        idx, splits = probe.indices[:max_images], probe.splits[:max_images]
+        if len(idx) > 1 and fits(dataset, splits, idx):   # each image from its own split (engine/probe_sets.py)
+            images, labels = point_images(dataset, splits, idx)
+            x = images.float().div_(255.0)
+            y = labels if model.is_conditional else None
             mu, logvar = posterior(x, y)
             kl = (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)).mean(dim=0).double().numpy()
             variance = mu.double().var(dim=0, unbiased=False).numpy()

@@ -17,6 +17,7 @@ import torch
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QCheckBox, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
+from engine.probe_sets import fits, point_images
 from explorer.insights.common import (
     ChunkedDecoder,
     FigurePane,
@@ -242,10 +243,9 @@ class InterpolationView(QWidget):
     def _image_codes(self, indices: list[int]) -> np.ndarray:
         """Codes of probe images with the latest weights (the probe's own codes until the images are loaded)."""
         probe, dataset, model = self.state.probe, self.state.dataset, self._model
-        rows = probe.indices[indices]
-        if dataset is not None and int(rows.max()) < len(dataset.val):
-            idx = torch.as_tensor(rows).long()
-            return encode_images(model, dataset.val.images[idx], dataset.val.labels[idx])
+        rows, splits = probe.indices[indices], probe.splits[indices]
+        if dataset is not None and fits(dataset, splits, rows):   # each image from its own split
+            return encode_images(model, *point_images(dataset, splits, rows))
         return probe.codes[indices].astype(np.float32)
 
     def _on_weights(self) -> None:

@@ -134,7 +134,8 @@ class ReconstructionView(QWidget):
             self._load_images()
             return
         if self.source_combo.currentData() == "probe" and self.state.probe is not None:
-            rows = np.asarray(self.state.probe.indices, np.int64)
+            probe = self.state.probe   # its validation points (a probe set may hold training images too)
+            rows = np.asarray(probe.indices[probe.splits == 0], np.int64)
         else:
             rows = np.arange(min(EVALUATED, len(split.val)), dtype=np.int64)
         self._rows = rows[rows < len(split.val)]

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.probe_sets import fits, point_images
 from explorer.insights.common import (
     ChunkedDecoder,
     FigurePane,
@@ -218,10 +219,11 @@ class TraversalView(QWidget):
         posterior = getattr(model, "posterior", None)
         dataset = state.dataset
         if posterior is not None and dataset is not None:
-            idx = torch.as_tensor(probe.indices[:KL_IMAGES]).long()
-            if len(idx) and int(idx.max()) < len(dataset.val):
-                x = dataset.val.images[idx].float().div_(255.0)
-                y = dataset.val.labels[idx] if model.is_conditional else None
+            idx, splits = probe.indices[:KL_IMAGES], probe.splits[:KL_IMAGES]
+            if len(idx) and fits(dataset, splits, idx):   # each image from its own split (engine/probe_sets.py)
+                images, labels = point_images(dataset, splits, idx)
+                x = images.float().div_(255.0)
+                y = labels if model.is_conditional else None
                 mu, logvar = posterior(x, y)
                 kl = (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)).mean(dim=0).double().numpy()
                 if np.isfinite(kl).all():

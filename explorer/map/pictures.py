@@ -11,6 +11,7 @@ import numpy as np
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPoint, Qt
 from PySide6.QtWidgets import QApplication, QFrame, QLabel, QToolTip, QWidget
 
+from engine.probe_sets import point_images
 from explorer.session import RunState
 from explorer.widgets import to_qimage
 
@@ -38,9 +39,9 @@ def probe_tooltip(state: RunState, index: int, size_px: int = TOOLTIP_PX, ratio:
     name = names[label] if 0 <= label < len(names) else str(label)
     recon = state.decode(probe.codes[index], label)[0]
     cells = []
-    if state.dataset is not None:
-        original = state.dataset.val.images[int(probe.indices[index])].numpy().astype(np.float32) / 255.0
-        cells.append(("input", original))
+    if state.dataset is not None:   # the image from the point's split (engine/probe_sets.py)
+        images, _ = point_images(state.dataset, probe.splits[index:index + 1], probe.indices[index:index + 1])
+        cells.append(("input", images[0].numpy().astype(np.float32) / 255.0))
     cells.append(("reconstruction", recon))
     pixels = round(size_px * ratio)
     images = "".join(f'<td align="center"><img src="{png_data_uri(img, pixels)}" width="{size_px}" '

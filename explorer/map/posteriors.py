@@ -27,6 +27,7 @@ from PySide6.QtCore import QObject, Signal
 
 from engine.latent_geometry import linear_map
 from engine.models import has_standard_normal_prior
+from engine.probe_sets import point_images
 from explorer.map.live_layout import SLOW_PROJECTIONS
 from explorer.map.overlays import DENSITY_CODES, ContourSet, DensityContours, PosteriorEllipses, density_contours
 from explorer.tasks import BackgroundTask
@@ -92,9 +93,10 @@ class MapPosteriors(QObject):
         """(μ, log σ²) of the probe images at ``positions`` (each len×D), by the GUI's model copy."""
         state = self.view.state
         probe = self.view._shown_probe()
-        idx = torch.as_tensor(probe.indices[np.asarray(positions, np.int64)]).long()
-        x = state.dataset.val.images[idx].float().div_(255.0)
-        y = state.dataset.val.labels[idx] if state.model.is_conditional else None
+        positions = np.asarray(positions, np.int64)
+        images, labels = point_images(state.dataset, probe.splits[positions], probe.indices[positions])
+        x = images.float().div_(255.0)
+        y = labels if state.model.is_conditional else None
         with torch.no_grad():
             mu, logvar = state.model.posterior(x, y)
         return mu.double().numpy(), logvar.double().numpy()
@@ -156,9 +158,8 @@ class MapPosteriors(QObject):
         state, n = self.view.state, len(probe.indices)
         positions = np.arange(n) if n <= DENSITY_CODES else \
             np.sort(np.random.default_rng(0).choice(n, DENSITY_CODES, replace=False))
-        idx = torch.as_tensor(probe.indices[positions]).long()
-        images = state.dataset.val.images[idx]
-        labels = state.dataset.val.labels[idx] if state.model.is_conditional else None
+        images, labels = point_images(state.dataset, probe.splits[positions], probe.indices[positions])
+        labels = labels if state.model.is_conditional else None
         model, (W, mean), generation = state.model, linear, self._generation
         prior = has_standard_normal_prior(model)
 

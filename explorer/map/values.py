@@ -21,6 +21,7 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QComboBox
 
 from engine.point_values import available_values, describe, point_values
+from engine.probe_sets import point_images
 from explorer.map.point_layer import palette_for, value_colors
 
 CLASS = "class"
@@ -143,8 +144,7 @@ class MapColouring(QObject):
         codes = probe.codes.copy()
         images = labels = None
         if kind in NEEDS_IMAGES:
-            idx = torch.as_tensor(probe.indices).long()
-            images, labels = state.dataset.val.images[idx], state.dataset.val.labels[idx]
+            images, labels = point_images(state.dataset, probe.splits, probe.indices)   # each from its split
         self._task = BackgroundTask(lambda progress: compute_values(kind, model, images, labels, codes), self)
         self._task.finished.connect(lambda values: self._arrived(request, kind, step, values))
         self._task.failed.connect(lambda message: self._failed(request, message))

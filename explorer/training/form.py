@@ -32,11 +32,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.config import DataConfig, ModelConfig, TrainConfig
+from engine.config import PROBE_SETS, DataConfig, ModelConfig, TrainConfig
 from engine.datasets import SOURCE_TITLES, SOURCES, TORCHVISION_SOURCES, default_data_root
 from engine.errors import UserError
 from engine.models import BODIES, LIKELIHOODS, VARIANTS
 from engine.models.base import check_params
+from engine.probe_sets import PROBE_SET_TITLES, probe_settings
 from engine.training import available_devices
 from explorer.training.params_form import ParamsForm
 
@@ -126,6 +127,7 @@ class TrainingForm(QScrollArea):
                        self.latent.valueChanged, self.hidden.textChanged, self.likelihood.currentIndexChanged,
                        self.params.changed, self.epochs.valueChanged, self.batch.valueChanged, self.lr.textChanged,
                        self.seed.valueChanged, self.device.currentIndexChanged, self.path.textChanged,
+                       self.probe_set.currentIndexChanged,
                        self.image_size.valueChanged, self.rgb.toggled, self.root.textChanged):
             signal.connect(self.changed)
         from engine.defaults import default_run
@@ -230,6 +232,12 @@ class TrainingForm(QScrollArea):
         for key in available_devices():
             self.device.addItem({"auto": "Automatic", "cpu": "CPU", "cuda": "CUDA (GPU)"}[key], key)
         form.addRow("Device", self.device)
+        self.probe_set = named(QComboBox(), "probeSetCombo", "Map points")   # the images the live map shows
+        for key in PROBE_SETS:
+            self.probe_set.addItem(PROBE_SET_TITLES[key], key)
+        self.probe_set.setToolTip("The images whose codes the map shows while the run trains: 5,000 of the validation "
+                                  "(= test) images, or up to 70,000 of the training or all images")
+        form.addRow("Map points", self.probe_set)
         self.train_form = form
         return box
 
@@ -260,7 +268,7 @@ class TrainingForm(QScrollArea):
         model = ModelConfig(variant=self.model.currentData(), latent_dim=self.latent.value(), body=self.body.currentData(),
                             hidden=hidden, likelihood=self.likelihood.currentData(), params=self.params.values())
         train = TrainConfig(epochs=self.epochs.value(), batch_size=self.batch.value(), lr=lr, seed=self.seed.value(),
-                            device=self.device.currentData())
+                            device=self.device.currentData(), **probe_settings(self.probe_set.currentData()))
         for cfg in (data, model, train):
             cfg.validate()
         return data, model, train
@@ -339,6 +347,7 @@ class TrainingForm(QScrollArea):
         self.lr.setText(f"{train.lr:g}")
         self.seed.setValue(train.seed)
         self.device.setCurrentIndex(max(0, self.device.findData(train.device)))
+        self.probe_set.setCurrentIndex(max(0, self.probe_set.findData(train.probe_set)))
 
     def show_variant_and_source(self) -> None:
         """The variant's summary, formula and parameters; the rows the dataset and variant use."""
@@ -357,7 +366,7 @@ class TrainingForm(QScrollArea):
     def set_editable(self, editable: bool) -> None:
         for widget in (self.dataset, self.path, self.browse, self.image_size, self.rgb, self.root,
                        self.model, self.body, self.latent, self.hidden, self.likelihood, self.batch, self.lr,
-                       self.seed, self.device, self.epochs):
+                       self.seed, self.device, self.epochs, self.probe_set):
             widget.setEnabled(editable)
         self.params.set_enabled(editable)
 

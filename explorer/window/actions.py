@@ -44,6 +44,7 @@ class WindowActions(QObject):
         file = bar.addMenu("&File")
         add(file, "&New run", lambda: w.new_run(), "Ctrl+N", "newRunAction")
         add(file, "&Open run…", w.open_run_dialog, QKeySequence.StandardKey.Open, "openRunAction")
+        add(file, "Open &embeddings…", self.open_embeddings, name="openEmbeddingsAction")
         export = file.addMenu("&Export")
         ex = w.exports
         add(export, "&Samples grid…", lambda: ex.export_figure("samples"), "Ctrl+E", "exportSamplesAction")
@@ -90,6 +91,7 @@ class WindowActions(QObject):
             projections.addAction(action)
         w.addActions(w.latent_view.projection_actions())
         self.action(self.view_menu, "&Zoom map to fit", w.latent_view.zoom_to_fit, "Ctrl+0", "zoomToFitAction")
+        self.fill_map_points()
         for preset in w.presets:
             action = self.action(self.presets_menu, preset.title,
                                  lambda _=False, p=preset: w.training_panel.apply_preset(p))
@@ -99,6 +101,26 @@ class WindowActions(QObject):
             self.presets_menu.addAction("No presets found").setEnabled(False)
         for action in self.view_actions:
             action.setEnabled(True)
+
+    def open_embeddings(self, path: str | None = None):
+        """File → Open embeddings…: a map of codes without a run (explorer/map/embeddings_window.py)."""
+        from explorer.map.embeddings_window import open_embeddings
+        return open_embeddings(self.window, path)
+
+    def fill_map_points(self) -> None:
+        """View → Map points: the set of images whose codes the map shows (explorer/map/point_sets.py)."""
+        from explorer.map.point_sets import MapPointSets
+        w = self.window
+        sets = w.map_point_sets = MapPointSets(w.session, w)
+        menu = self.view_menu.addMenu("Map p&oints")
+        menu.setObjectName("mapPointsMenu")
+        for action in sets.actions.values():
+            menu.addAction(action)
+        sets.failed.connect(lambda message: w.show_error(message))
+        sets.progressed.connect(lambda p: w.say(f"Encoding the map's points: {p[0]:,} of {p[1]:,} images…" if p[1]
+                                                else "Loading the images for the map's points…"))
+        sets.switched.connect(lambda state: w.say(f"The map shows {len(state.probe.codes):,} codes of {state.name} "
+                                                  f"({sets.shown_set(state)} images)."))
 
     def shortcut_rows(self) -> list[tuple[str, str]]:
         """(keys, what they do) for every menu action with a shortcut, then the mouse on the map."""

@@ -67,7 +67,8 @@ class ExportActions(QObject):
         return written
 
     def export_embeddings(self, path: str | None = None) -> Path | None:
-        from engine import export
+        """The codes of the images the map shows (View → Map points), each encoded with the run's model."""
+        from engine.probe_sets import save_set_embeddings
         try:
             state, model = self._active_run_model()
             data = state.ensure_dataset()
@@ -76,8 +77,9 @@ class ExportActions(QObject):
             path = path or self._save_path("Export embeddings", f"{state.name}-codes.csv", "CSV (*.csv);;NumPy (*.npz)")
             if not path:
                 return None
-            codes, labels = export.embeddings(model, data.val)
-            written = export.save_embeddings(codes, labels, path, state.class_names)
+            sets = getattr(self.window, "map_point_sets", None)   # the images the map shows (View → Map points)
+            written = save_set_embeddings(model, data, sets.shown_set(state) if sets else "validation", path,
+                                          state.class_names)
         except UserError as exc:
             self.window.show_error(str(exc), "Export failed")
             return None

@@ -24,6 +24,18 @@ from explorer.window.runtime import (
 LAUNCH_PROBE = "LATENT_EXPLORER_LAUNCH_PROBE"
 
 
+def open_paths(window, paths: list[str]) -> list:
+    """What the command line names: run folders, and embeddings files (.npz, .csv) each in a map of
+    its own (explorer/map/embeddings_window.py).  Returns the embeddings' loading tasks."""
+    tasks = []
+    for path in paths:
+        if path.lower().endswith((".npz", ".csv")):
+            tasks.append(window.menu_actions.open_embeddings(path))
+        else:
+            window.open_run(path)
+    return tasks
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") and \
@@ -58,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def with_views() -> None:
         window.garbage_collector = collect_garbage_on_gui_thread()
-        for path in argv:
-            window.open_run(path)
+        open_paths(window, argv)
         if probe:
             app.processEvents()
             print(f"built {time.time():.6f}", flush=True)

@@ -217,3 +217,21 @@ def test_every_map_gets_its_own_slow_layout_from_the_shared_worker(qtbot, run_pa
     finally:
         view.close()
         assert worker.shutdown()
+
+
+def test_a_map_of_every_image_links_only_its_validation_images(qtbot, run_paths):
+    from engine.history import ProbeCodes
+    session, states, view = open_compare(qtbot, run_paths)
+    a, b = view.columns
+    probe = states[1].probe
+    n = len(probe.indices)
+    # the second run's map now also holds training images with the same indices (the "all" set)
+    both = ProbeCodes(np.concatenate([probe.codes, probe.codes]), np.concatenate([probe.labels, probe.labels]),
+                      np.concatenate([probe.indices, probe.indices]), probe.step,
+                      np.concatenate([np.zeros(n, np.int8), np.ones(n, np.int8)]))
+    states[1].probe = both
+    states[1].probe_changed.emit(both)
+    image = int(both.indices[3])
+    assert b.position_of(image) == 3, "the validation image, not the training image of the same index"
+    assert b.image_at(n + 3) is None and b.image_at(3) == image
+    view.close()
