@@ -124,6 +124,12 @@ class TrainingPanel(QWidget):
         self.notice.setForegroundRole(self.notice.foregroundRole())
         self.notice.setStyleSheet("color: palette(placeholder-text);")
         layout.addWidget(self.notice)
+        self.finding = QLabel()   # the shown run's collapse or prior mismatch (engine.diagnostics), in words
+        self.finding.setObjectName("panelFinding")
+        self.finding.setWordWrap(True)
+        self.finding.setStyleSheet("QLabel { color: #b03020; font-weight: bold; }")
+        self.finding.setVisible(False)
+        layout.addWidget(self.finding)
 
         buttons = QHBoxLayout()
         self.start = named(QPushButton("Start"), "startButton", "Start training")
@@ -241,6 +247,13 @@ class TrainingPanel(QWidget):
         """Sentences about the dataset as loaded (e.g. "3 files skipped: not images")."""
         self._dataset_notes = [str(n) for n in notes]
         self._refresh()
+
+    def set_finding(self, finding) -> None:
+        """The shown run's finding (an engine.diagnostics.Diagnosis: its sentence, what helps as the
+        tooltip), or None to hide it."""
+        self.finding.setText(finding.message[:1].upper() + finding.message[1:] + "." if finding is not None else "")
+        self.finding.setToolTip(finding.help if finding is not None else "")
+        self.finding.setVisible(finding is not None)
 
     def is_editable(self) -> bool:
         """The form edits a new run's settings (not those of a run that has started)."""

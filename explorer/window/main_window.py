@@ -214,6 +214,8 @@ class MainWindow(QMainWindow):
         tc.download_progress_changed.connect(lambda p: tp.set_download_progress(*(p or (None,))))
         tc.dataset_notes_changed.connect(tp.set_dataset_notes)
         tc.configs_started.connect(self.layout_settings.save_last_configs)
+        self.status_line.finding_changed.connect(tp.set_finding)
+        self.insight_tabs.dimensions.diagnosed.connect(self.status_line.set_view_finding)
         tc.run_opened.connect(self.library.remember)
         self.library.reported.connect(self.say)
         self.library.read_ended.connect(self._library_read)
