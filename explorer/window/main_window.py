@@ -215,6 +215,8 @@ class MainWindow(QMainWindow):
         tc.dataset_notes_changed.connect(tp.set_dataset_notes)
         tc.configs_started.connect(self.layout_settings.save_last_configs)
         self.status_line.finding_changed.connect(tp.set_finding)
+        for edited in (tp.dataset.currentIndexChanged, tp.root.textChanged, tp.path.textChanged):
+            edited.connect(self._forget_missing_data_error)
         self.insight_tabs.dimensions.diagnosed.connect(self.status_line.set_view_finding)
         tc.run_opened.connect(self.library.remember)
         self.library.reported.connect(self.say)
@@ -273,6 +275,14 @@ class MainWindow(QMainWindow):
         self.message_box.open()
         self.state_label.setText(short_form(message))
         self.state_label.setToolTip(message)
+
+    def _forget_missing_data_error(self) -> None:
+        """The status line's "MNIST is not in <folder>…" is stale once the data settings change (the
+        panel's own note says whether the new folder has the files)."""
+        shown, whole = self.state_label.full_text().rstrip("…"), self.state_label.toolTip()
+        if " is not in " in whole and whole.startswith(shown):   # the error is still the status line's
+            self.state_label.setText(READY_MESSAGE)
+            self.state_label.setToolTip("")
 
     def say(self, message: str, tooltip: str = "") -> None:
         """A status line (its tooltip: the details, one a line)."""
