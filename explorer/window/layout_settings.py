@@ -16,6 +16,10 @@ from engine.errors import UserError
 
 #: the loss dock's default share of the window's height, and its least height in pixels
 LOSS_SHARE, LOSS_MIN_PX = 0.3, 230
+#: the runs list shows at least this many rows; the Insights tab takes the rest of the right-hand column
+RUNS_ROWS = 5
+#: the decoder's share of the right-hand column's height while the Decoder tab shows (its sliders and image)
+DECODER_SHARE = 0.6
 
 
 def default_runs_dir() -> Path:
@@ -39,6 +43,25 @@ class LayoutSettings:
 
     def __init__(self, window, settings: QSettings | None):
         self.window, self.settings = window, settings
+        self.right_tab = None   # the dock on show in the right-hand column's tabs (Decoder or Insights)
+
+    def shown_right_tab(self):
+        """The Decoder or the Insights dock, whichever is on show (a tab behind the other has no visible region)."""
+        for dock in (self.window.insights_dock, self.window.docks["decoder"]):
+            if dock.isVisible() and not dock.visibleRegion().isEmpty():
+                return dock
+        return None
+
+    def right_tab_changed(self) -> None:
+        """The person chose the Decoder or the Insights tab: the column is shared anew for it
+        (the Insights take all but the runs list's rows).  The first call only notes the tab, so a
+        restored layout keeps its sizes."""
+        shown = self.shown_right_tab()
+        if shown is None or shown is self.right_tab:
+            return
+        if self.right_tab is not None:
+            self.fit_right_column()
+        self.right_tab = shown
 
     def fit_to_screen(self) -> None:
         """A size that fits the screen: 1500×920 where there is room, less on a laptop's screen."""
@@ -52,14 +75,45 @@ class LayoutSettings:
         w.resize(min(1500, room.width() - 8), min(920, room.height() - 40))
 
     def default_dock_sizes(self) -> None:
+        """The docks' sizes on a first launch: the training panel 330 px wide and the right-hand
+        column 440; the loss dock (under the map only: the right-hand column runs from the menus to
+        the status bar) 30 % of the height; in the right-hand column the runs list ``RUNS_ROWS``
+        rows, or 40 % while the Decoder tab shows."""
         w = self.window
         docks, height = w.docks, w.height()
         # the right-hand column as wide as the insight views need (their control rows: ~380 px)
         w.resizeDocks([docks["training"], docks["decoder"]], [330, 440], Qt.Orientation.Horizontal)
         loss = max(LOSS_MIN_PX, round(LOSS_SHARE * height))
         w.resizeDocks([docks["loss"]], [loss], Qt.Orientation.Vertical)
-        rest = max(300, height - loss - 60)
-        w.resizeDocks([docks["decoder"], docks["runs"]], [round(rest * 0.62), round(rest * 0.38)], Qt.Orientation.Vertical)
+        self.fit_right_column()
+
+    def runs_dock_height(self) -> int:
+        """The runs dock's height that shows ``RUNS_ROWS`` whole rows of the runs list: the rows
+        plus what the dock holds besides them (its title, the Runs/Queue tabs, the header, the buttons)."""
+        w = self.window
+        panel = getattr(w, "runs_panel", None)
+        if panel is None:
+            return 260
+        table = panel.table
+        rows = table.verticalHeader().defaultSectionSize() * RUNS_ROWS
+        besides = w.docks["runs"].height() - table.viewport().height()
+        if not table.isVisible() or table.viewport().height() <= 0:
+            besides = 140   # measured at 1280×800 (Fusion, 9 pt): title 22, tabs 27, header 24, buttons 40, margins
+        return rows + besides + 2
+
+    def fit_right_column(self) -> None:
+        """The right-hand column between the Decoder/Insights dock and the runs: the Insights tab takes
+        all but the runs list's ``RUNS_ROWS`` rows; the decoder ``DECODER_SHARE`` (its sliders need no more)."""
+        w = self.window
+        docks = w.docks
+        top = self.shown_right_tab() or docks["decoder"]
+        column = top.height() + docks["runs"].height()
+        if column <= 0:
+            return
+        runs = self.runs_dock_height()
+        if top is docks["decoder"]:
+            runs = max(runs, round(column * (1 - DECODER_SHARE)))
+        w.resizeDocks([top, docks["runs"]], [max(1, column - runs), runs], Qt.Orientation.Vertical)
 
     def has_saved_layout(self) -> bool:
         return self.settings is not None and isinstance(self.settings.value("window_state"), QByteArray)

@@ -69,6 +69,8 @@ class MainWindow(QMainWindow):
         self.presets = []
         self.setCorner(Qt.Corner.TopLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        # the right-hand column (decoder / insights above the runs) runs down to the status bar, the loss plot under the map only
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self.setCentralWidget(self._placeholder("Loading the engine…"))
         self.docks = {
             "training": self._dock("Training", Qt.DockWidgetArea.LeftDockWidgetArea),
@@ -165,6 +167,8 @@ class MainWindow(QMainWindow):
         self.insight_tabs.currentChanged.connect(lambda _: QTimer.singleShot(0, self._show_interpolation_line))
         self.insights_dock.visibilityChanged.connect(lambda _: QTimer.singleShot(0, self._show_interpolation_line))
         self._show_interpolation_line()
+        for dock in (self.docks["decoder"], self.insights_dock):   # the Insights tab takes most of the column
+            dock.visibilityChanged.connect(lambda _: QTimer.singleShot(0, self.layout_settings.right_tab_changed))
         self.latent_view.clicked.connect(self._map_clicked)
         self.latent_view.movie_slider.step_chosen.connect(self.loss_plot.mark_step)
         self.training = TrainingController(self.session, self.runs_dir, self.queue_path, parent=self)

@@ -140,3 +140,45 @@ def test_the_insight_views_fit_the_right_hand_dock(laptop, screen):
         assert view.minimumSizeHint().width() <= scroll.viewport().width(), (type(view).__name__, scroll.width())
         assert not scroll.horizontalScrollBar().isVisible(), type(view).__name__
         assert view.pane.scroll.height() >= 120, type(view).__name__   # the picture: 50 px with two rows of controls
+
+
+def show_insights(w) -> None:
+    """Choose the Insights tab of the right-hand column, as a click on it does."""
+    w.insights_dock.raise_()
+    QApplication.processEvents()
+    QApplication.processEvents()
+
+
+def runs_rows_shown(w) -> float:
+    table = w.runs_panel.table
+    return table.viewport().height() / table.verticalHeader().defaultSectionSize()
+
+
+@pytest.mark.parametrize("screen", [(1280, 800), (1600, 1000)])
+def test_the_insights_get_most_of_the_right_hand_column(laptop, screen):
+    """At 1280×800 the Insights dock was about 200 px tall under its six tabs' bar (scroll arrows):
+    Reconstructions showed their first row, Traversals z0 alone; the runs list 2.5 rows."""
+    w = laptop(*screen)
+    assert runs_rows_shown(w) >= 5, "the runs list shows at least 5 rows beside the decoder"
+    show_insights(w)
+    insights, runs = w.insights_dock.height(), w.docks["runs"].height()
+    assert insights >= 0.6 * (insights + runs), (insights, runs)
+    assert runs_rows_shown(w) >= 5, "and beside the insights"
+    bar = w.insight_tabs.tabBar()
+    assert sum(bar.tabRect(i).width() for i in range(bar.count())) <= bar.width(), "every tab's title on show"
+    scroll = w.insights_dock.widget()
+    for index, view in enumerate(w.insight_tabs.views):
+        w.insight_tabs.setCurrentIndex(index)
+        QApplication.processEvents()
+        assert not scroll.verticalScrollBar().isVisible(), (type(view).__name__, "scrolls inside a scroll")
+        least = 120 if view is w.insight_tabs.dimensions else 220   # the dimensions' strip sits under their chart
+        assert view.pane.scroll.height() >= least, (type(view).__name__, view.pane.scroll.height())
+    w.docks["decoder"].raise_()
+    QApplication.processEvents()
+    QApplication.processEvents()
+    assert runs_rows_shown(w) >= 5 and w.docks["decoder"].height() >= 0.5 * (w.docks["decoder"].height() + runs)
+
+
+def test_the_loss_plot_and_the_map_keep_their_room_under_a_full_height_right_column(laptop):
+    w = laptop(1280, 800)
+    assert w.loss_plot.plot.width() >= 300 and w.latent_view.plot.height() >= 250
