@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QTabBar
 
 from engine.errors import UserError
 
@@ -43,13 +43,17 @@ class LayoutSettings:
 
     def __init__(self, window, settings: QSettings | None):
         self.window, self.settings = window, settings
-        self.right_tab = None   # the dock on show in the right-hand column's tabs (Decoder or Insights)
+        self.right_tab = None   # the dock on show in the right-hand column's tabs (Decoder or Insights), once built
 
     def shown_right_tab(self):
-        """The Decoder or the Insights dock, whichever is on show (a tab behind the other has no visible region)."""
-        for dock in (self.window.insights_dock, self.window.docks["decoder"]):
-            if dock.isVisible() and not dock.visibleRegion().isEmpty():
-                return dock
+        """The Decoder or the Insights dock, whichever tab is current (read from the main window's
+        own tab bar of that pair, which knows it before the window shows), or None when they are not tabbed."""
+        w = self.window
+        for bar in w.findChildren(QTabBar):
+            titles = [bar.tabText(i) for i in range(bar.count())]
+            if bar.parent() is w and w.insights_dock.windowTitle() in titles and bar.currentIndex() >= 0:
+                return w.insights_dock if titles[bar.currentIndex()] == w.insights_dock.windowTitle() \
+                    else w.docks["decoder"]
         return None
 
     def right_tab_changed(self) -> None:
@@ -95,7 +99,8 @@ class LayoutSettings:
         if panel is None:
             return 260
         table = panel.table
-        rows = table.verticalHeader().defaultSectionSize() * RUNS_ROWS
+        row = table.rowHeight(0) if table.model().rowCount() else table.verticalHeader().defaultSectionSize()
+        rows = row * RUNS_ROWS
         besides = w.docks["runs"].height() - table.viewport().height()
         if not table.isVisible() or table.viewport().height() <= 0:
             besides = 140   # measured at 1280×800 (Fusion, 9 pt): title 22, tabs 27, header 24, buttons 40, margins

@@ -192,6 +192,7 @@ class MainWindow(QMainWindow):
         self._connect_views()
         self.session.active_changed.connect(self._follow)
         self.layout_settings.restore()
+        self.layout_settings.right_tab = self.layout_settings.shown_right_tab()   # sized anew when the person picks the other
         self.state_label.setText(READY_MESSAGE)
         self.library.load(background=self._deferred)   # the app reads its library behind the shown window
         if self.train_queue.notes:

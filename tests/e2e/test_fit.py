@@ -182,3 +182,21 @@ def test_the_insights_get_most_of_the_right_hand_column(laptop, screen):
 def test_the_loss_plot_and_the_map_keep_their_room_under_a_full_height_right_column(laptop):
     w = laptop(1280, 800)
     assert w.loss_plot.plot.width() >= 300 and w.latent_view.plot.height() >= 250
+
+
+def test_each_insight_of_a_run_fits_the_dock_without_scrolling_sideways(laptop, run_paths):
+    """The traversals' columns were labelled "+0.75 sd" each: nine were wider than the dock, which
+    scrolled sideways and cut the title mid-word at its edge."""
+    w = laptop(1280, 800)
+    w.open_run(run_paths[0])
+    show_insights(w)
+    for view in (w.insight_tabs.traversals, w.insight_tabs.interpolation, w.insight_tabs.samples,
+                 w.insight_tabs.reconstructions):
+        w.insight_tabs.setCurrentWidget(view)
+        QApplication.processEvents()
+        assert view.figure() is not None, type(view).__name__
+        QApplication.processEvents()
+        canvas, scroll = view.pane.canvas, view.pane.scroll
+        assert not scroll.horizontalScrollBar().isVisible(), (type(view).__name__, canvas.minimumSizeHint())
+        assert canvas.toolTip() == view.figure().title   # the whole title, elided on the canvas
+        assert canvas.shown_width() <= scroll.viewport().width()
