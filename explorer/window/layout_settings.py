@@ -51,7 +51,9 @@ class LayoutSettings:
         w = self.window
         for bar in w.findChildren(QTabBar):
             titles = [bar.tabText(i) for i in range(bar.count())]
-            if bar.parent() is w and w.insights_dock.windowTitle() in titles and bar.currentIndex() >= 0:
+            # the layout keeps tab bars it no longer uses, hidden: only the one in use tells
+            if bar.parent() is w and not bar.isHidden() and w.insights_dock.windowTitle() in titles \
+                    and bar.currentIndex() >= 0:
                 return w.insights_dock if titles[bar.currentIndex()] == w.insights_dock.windowTitle() \
                     else w.docks["decoder"]
         return None

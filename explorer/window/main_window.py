@@ -251,6 +251,8 @@ class MainWindow(QMainWindow):
         tabs.setObjectName("runsTabs")
         tabs.setDocumentMode(True)
         tabs.addTab(self.runs_panel, "Runs")
+        table = self.runs_panel.table   # rows as tall as their text needs: the style's 30 px showed 5 where 7 fit
+        table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
         tabs.addTab(self.queue_panel, "Queue")
         tabs.setTabToolTip(1, "Runs waiting to train, one after another.")
 
