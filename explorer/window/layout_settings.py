@@ -2,6 +2,10 @@
 (``saveState``/``restoreState``), the map's projection and the last run's settings; and the sizes
 it starts with where nothing is remembered (1500×920 where the screen has room, the loss dock 30 %
 of the height).  ``window.layout_settings``; without settings (tests, tools) it remembers nothing.
+
+The window's size: one the person chose (resized away from the default) comes back, made smaller
+only where this screen is smaller; one left at the default comes back at this screen's default
+(``restored_size``); a window that would reach past the screen moves onto it.
 """
 
 from __future__ import annotations
@@ -9,13 +13,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QRect, QSettings, QSize, Qt
 from PySide6.QtWidgets import QApplication, QTabBar
 
 from engine.errors import UserError
 
 #: the loss dock's default share of the window's height, and its least height in pixels
 LOSS_SHARE, LOSS_MIN_PX = 0.3, 230
+#: the window's size where nothing is remembered and the screen has room, and what a window
+#: manager's frame and title bar take from the screen's width and height
+DEFAULT_SIZE, FRAME_PX, TITLE_BAR_PX = QSize(1500, 920), 8, 40
 #: the runs list shows at least this many rows; the Insights tab takes the rest of the right-hand column
 RUNS_ROWS = 5
 #: the decoder's share of the right-hand column's height while the Decoder tab shows (its sliders and image)
@@ -25,6 +32,13 @@ DECODER_SHARE = 0.6
 def default_runs_dir() -> Path:
     import platformdirs
     return platformdirs.user_data_path("latent-explorer") / "runs"
+
+
+def default_size(room: QRect | None) -> QSize:
+    """1500×920 where the screen has room, else the screen less a window manager's frame and title bar."""
+    if room is None:
+        return QSize(DEFAULT_SIZE)
+    return DEFAULT_SIZE.boundedTo(QSize(room.width() - FRAME_PX, room.height() - TITLE_BAR_PX))
 
 
 def default_queue_path(settings: QSettings | None) -> Path | None:
@@ -69,16 +83,29 @@ class LayoutSettings:
             self.fit_right_column()
         self.right_tab = shown
 
-    def fit_to_screen(self) -> None:
-        """A size that fits the screen: 1500×920 where there is room, less on a laptop's screen."""
+    def screen_room(self) -> QRect | None:
+        """The screen's room for windows (its available geometry), None without a screen."""
         w = self.window
         screen = w.screen() or QApplication.primaryScreen()
-        if screen is None:
-            w.resize(1500, 920)
-            return
-        room = screen.availableGeometry()
-        # leave room for the window manager's frame and title bar
-        w.resize(min(1500, room.width() - 8), min(920, room.height() - 40))
+        return screen.availableGeometry() if screen is not None else None
+
+    def fit_to_screen(self) -> None:
+        """A size that fits the screen: 1500×920 where there is room, less on a laptop's screen."""
+        self.window.resize(default_size(self.screen_room()))
+
+    def restored_size(self) -> QSize:
+        """The size the window comes back at.  A size the person chose (a resize away from the
+        default) is kept, made smaller only where it exceeds this screen; a window left at the
+        default size comes back at this screen's default, so a layout saved on a 1280×800 laptop
+        opens at 1500×920 on a 1600×1000 screen instead of at its old size."""
+        room = self.screen_room()
+        saved = self.settings.value("window_size") if self.settings is not None else None
+        chosen = self.settings is not None and str(self.settings.value("size_chosen", "false")).lower() == "true"
+        if not isinstance(saved, QSize) or not saved.isValid() or not chosen:
+            return default_size(room)
+        if room is None:
+            return saved
+        return saved.boundedTo(QSize(room.width() - FRAME_PX, room.height() - TITLE_BAR_PX))
 
     def default_dock_sizes(self) -> None:
         """The docks' sizes on a first launch: the training panel 330 px wide and the right-hand
@@ -129,9 +156,15 @@ class LayoutSettings:
         """The window's geometry and its docks' places and sizes, as the person left them."""
         if self.settings is None:
             return
+        w = self.window
         geometry = self.settings.value("geometry")
         if isinstance(geometry, QByteArray):
-            self.window.restoreGeometry(geometry)
+            w.restoreGeometry(geometry)   # the place, and maximized or not
+            if not (w.isMaximized() or w.isFullScreen()):
+                w.resize(self.restored_size())
+                room = self.screen_room()
+                if room is not None and not room.contains(w.frameGeometry()):   # saved on a larger or another screen
+                    w.move(room.topLeft())
         state = self.settings.value("window_state")
         if isinstance(state, QByteArray):
             self.window.restoreState(state)
@@ -167,6 +200,9 @@ class LayoutSettings:
             return
         w = self.window
         self.settings.setValue("geometry", w.saveGeometry())
+        if not (w.isMaximized() or w.isFullScreen()):
+            self.settings.setValue("window_size", w.size())
+            self.settings.setValue("size_chosen", w.size() != default_size(self.screen_room()))
         self.settings.setValue("window_state", w.saveState())
         if w.views_built:
             self.settings.setValue("projection", w.latent_view.projection)

@@ -3,6 +3,7 @@ it fits 1280×800 and 1366×768 with every dock visible, the loss plot at least 
 training panel scrolling rather than growing the window, and no formula label clipped."""
 
 import pytest
+from PySide6.QtCore import QRect, QSettings
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
 
@@ -200,3 +201,38 @@ def test_each_insight_of_a_run_fits_the_dock_without_scrolling_sideways(laptop, 
         assert not scroll.horizontalScrollBar().isVisible(), (type(view).__name__, canvas.minimumSizeHint())
         assert canvas.toolTip() == view.figure().title   # the whole title, elided on the canvas
         assert canvas.shown_width() <= scroll.viewport().width()
+
+
+def relaunch(qtbot, tmp_path, monkeypatch, room: QRect, resize=None) -> MainWindow:
+    """A window on a screen with ``room`` for windows, with the settings of the previous launch; closed
+    (so it saves) after ``resize`` when given."""
+    from explorer.window.layout_settings import LayoutSettings
+    monkeypatch.setattr(LayoutSettings, "screen_room", lambda self: QRect(room))
+    w = MainWindow(settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat),
+                   runs_dir=tmp_path / "runs")
+    qtbot.addWidget(w)
+    if resize is not None:
+        w.resize(*resize)
+    return w
+
+
+def test_a_window_left_at_its_default_size_follows_a_bigger_screen(qtbot, tmp_path, monkeypatch):
+    """At 1600×1000 the window came back at its old 1280×800 laptop size."""
+    laptop = relaunch(qtbot, tmp_path, monkeypatch, QRect(0, 0, 1280, 800))
+    assert (laptop.width(), laptop.height()) == (1272, 760)
+    laptop.close()
+    desk = relaunch(qtbot, tmp_path, monkeypatch, QRect(0, 0, 1600, 1000))
+    assert (desk.width(), desk.height()) == (1500, 920)
+    desk.close()
+
+
+def test_a_size_the_person_chose_comes_back_within_the_screen(qtbot, tmp_path, monkeypatch):
+    w = relaunch(qtbot, tmp_path, monkeypatch, QRect(0, 0, 1920, 1200), resize=(1800, 1100))
+    w.close()
+    again = relaunch(qtbot, tmp_path, monkeypatch, QRect(0, 0, 1920, 1200))
+    assert (again.width(), again.height()) == (1800, 1100)
+    again.close()
+    smaller = relaunch(qtbot, tmp_path, monkeypatch, QRect(0, 0, 1600, 1000))
+    assert smaller.width() <= 1600 - 8 and smaller.height() <= 1000 - 40
+    assert QRect(0, 0, 1600, 1000).contains(smaller.frameGeometry())
+    smaller.close()
