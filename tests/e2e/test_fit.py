@@ -236,3 +236,25 @@ def test_a_size_the_person_chose_comes_back_within_the_screen(qtbot, tmp_path, m
     assert smaller.width() <= 1600 - 8 and smaller.height() <= 1000 - 40
     assert QRect(0, 0, 1600, 1000).contains(smaller.frameGeometry())
     smaller.close()
+
+
+def test_choosing_umap_moves_nothing(laptop, run_paths):
+    """Choosing UMAP showed Recompute and a busy bar in place of the dimension pickers, and the
+    layout shifted about 50 px; the map, the docks and the plot keep their places now."""
+    w = laptop(1280, 800)
+    w.open_run(run_paths[0])
+    QApplication.processEvents()
+
+    def places():
+        plot = w.latent_view.plot
+        return ([d.geometry() for d in w.docks.values()], plot.mapTo(w, plot.rect().topLeft()), plot.size())
+
+    before = places()
+    w.latent_view.set_projection("umap")
+    for _ in range(3):
+        QApplication.processEvents()
+    assert w.latent_view.projection == "umap"
+    assert places() == before
+    w.latent_view.set_projection("raw")
+    QApplication.processEvents()
+    assert places() == before
