@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QRect, QSettings, QSize, Qt
+from PySide6.QtCore import QByteArray, QRect, QSettings, QSize, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QTabBar
 
 from engine.errors import UserError
@@ -158,7 +158,9 @@ class LayoutSettings:
             return
         w = self.window
         geometry = self.settings.value("geometry")
-        if isinstance(geometry, QByteArray):
+        # once: before the window shows (again on a shown window, the window manager's answer to the
+        # restored size came after the docks' sizes and squeezed the map to a strip)
+        if isinstance(geometry, QByteArray) and not w.isVisible():
             w.restoreGeometry(geometry)   # the place, and maximized or not
             if not (w.isMaximized() or w.isFullScreen()):
                 w.resize(self.restored_size())
@@ -169,6 +171,20 @@ class LayoutSettings:
         if isinstance(state, QByteArray):
             self.window.restoreState(state)
 
+    def restore_dock_heights(self) -> None:
+        """The loss plot's and the runs list's heights as saved: restoreState alone gave the loss dock
+        540 of 760 px once the right-hand column reaches the status bar (the views built behind the
+        shown window), squeezing the map to a strip."""
+        w = self.window
+        for key in ("loss", "runs"):
+            height = self.settings.value(f"{key}_height")
+            try:
+                height = int(height)
+            except (TypeError, ValueError):
+                continue
+            if height > 0 and w.docks[key].isVisible() or not w.isVisible():
+                w.resizeDocks([w.docks[key]], [height], Qt.Orientation.Vertical)
+
     def restore(self) -> None:
         """Once the views are built: the layout again (the docks hold their views now), the map's
         projection and the last run's settings in the training panel."""
@@ -177,6 +193,8 @@ class LayoutSettings:
         from engine.config import DataConfig, ModelConfig, TrainConfig
         w = self.window
         self.restore_layout()
+        self.restore_dock_heights()
+        QTimer.singleShot(0, self.restore_dock_heights)   # again once the docks' new views have settled
         projection = self.settings.value("projection")
         if isinstance(projection, str) and projection in w.latent_view.projection_names():
             w.latent_view.set_projection(projection)
@@ -204,6 +222,8 @@ class LayoutSettings:
             self.settings.setValue("window_size", w.size())
             self.settings.setValue("size_chosen", w.size() != default_size(self.screen_room()))
         self.settings.setValue("window_state", w.saveState())
+        for key in ("loss", "runs"):
+            self.settings.setValue(f"{key}_height", w.docks[key].height())
         if w.views_built:
             self.settings.setValue("projection", w.latent_view.projection)
             try:

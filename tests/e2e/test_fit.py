@@ -258,3 +258,20 @@ def test_choosing_umap_moves_nothing(laptop, run_paths):
     w.latent_view.set_projection("raw")
     QApplication.processEvents()
     assert places() == before
+
+
+def test_a_relaunch_that_builds_its_views_behind_the_window_keeps_the_loss_dock_height(qtbot, tmp_path):
+    """With the right-hand column reaching the status bar, restoreState alone gave the loss dock
+    about 540 of 760 px on the app's deferred launch, squeezing the map to a strip."""
+    heights = []
+    for _ in range(2):
+        w = MainWindow(settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat),
+                       runs_dir=tmp_path / "runs", deferred=True)
+        qtbot.addWidget(w)
+        w.show()
+        w.build_views_in_background()
+        qtbot.waitUntil(lambda shown=w: shown.views_built, timeout=30_000)
+        qtbot.wait(200)
+        heights.append((w.docks["loss"].height(), w.latent_view.height()))
+        w.close()
+    assert heights[1] == heights[0], heights
