@@ -266,6 +266,14 @@ class FigureCanvas(QWidget):
     def scale(self) -> float:
         return fit_scale(self.figure, self.size(), self.font()) if self.figure is not None else 1.0
 
+    def shown_width(self) -> int:
+        """The width on show: a scroll area's viewport when the canvas is wider (the title is elided
+        to it, with the whole title as the tooltip, rather than cut mid-word at the viewport's edge)."""
+        viewport = self.parentWidget()
+        if viewport is not None and viewport.objectName() == "qt_scrollarea_viewport":
+            return min(self.width(), viewport.width())
+        return self.width()
+
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         palette = self.palette()
@@ -278,6 +286,6 @@ class FigureCanvas(QWidget):
             painter.fillRect(self.rect(), background)
             paint_figure(painter, self.figure, self.scale(), background, palette.color(QPalette.ColorRole.WindowText),
                          palette.color(QPalette.ColorRole.Mid), palette.color(QPalette.ColorRole.Highlight),
-                         width=self.width())
+                         width=self.shown_width())
         painter.end()
         self.painted.emit(time.perf_counter())

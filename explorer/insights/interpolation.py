@@ -213,10 +213,11 @@ class InterpolationView(QWidget):
         self.path_codes = interpolate(ends.a.code, ends.b.code, steps, spherical)
         label = self.cursor.label if model.is_conditional else None
         t = np.linspace(0, 1, steps)
-        captions = ["A"] + [f"t={v:.2f}" for v in t[1:-1]] + ["B"]
+        # t under each image without "t=" (ten "t=0.11" captions were wider than a laptop's dock); the title says what it is
+        captions = ["A"] + [f"{v:.2f}" for v in t[1:-1]] + ["B"]
         how = "spherical" if spherical else "linear"
         what = f", decoded as class {class_name(self.state.class_names, label)}" if label is not None else ""
-        title = f"{self.state.name}: A = {self._words(ends.a)} → B = {self._words(ends.b)} ({how}{what})"
+        title = f"{self.state.name}: A = {self._words(ends.a)} → B = {self._words(ends.b)} ({how}{what}; t under each image)"
         self.decoder.start(model, self.path_codes, label, lambda images: self.pane.show_figure(GridFigure(
             [list(images)], title=title, row_labels=[how], captions=[captions], marks={(0, 0), (0, steps - 1)})))
 

@@ -25,7 +25,7 @@ from explorer.session import RunState, rebind
 
 EVALUATED = 1000          # validation images whose errors are measured (the map's images: all of them)
 CHUNK_BUDGET_S = 0.004    # GUI-thread time per chunk
-PER_ROW = 8
+PER_ROW = 6   # images a row: eight captions "#1234 (7)" were wider than a laptop's 440 px dock
 KEEP_PIXELS = 2 ** 25     # a pass keeps its reconstructions (uint8) when they hold at most this many values
 ERRORS = {"squared_error": "squared error per image, summed over pixels (values in [0, 1])",
           "bce": "binary cross-entropy per image, summed over pixels"}

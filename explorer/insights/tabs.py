@@ -10,7 +10,7 @@ until it is shown.
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QTabWidget, QWidget
+from PySide6.QtWidgets import QProxyStyle, QStyle, QTabWidget, QWidget
 
 from explorer.insights.attributes import AttributesView
 from explorer.insights.dimensions import DimensionsView
@@ -19,6 +19,19 @@ from explorer.insights.reconstruction import ReconstructionView
 from explorer.insights.samples import SamplesView
 from explorer.insights.traversal import TraversalView
 from explorer.session import LatentCursor, RunState, Session
+
+#: the tabs' titles, short enough that all six fit a laptop's 440 px dock (the full names are their tooltips' first words)
+TAB_TITLES = ("Traversals", "Interpolation", "Samples", "Recon.", "Dims", "Attributes")
+TAB_SPACE_PX = 12   # the padding either side of a tab's title (Fusion's 24 made six tabs 560 px wide)
+
+
+class CompactTabStyle(QProxyStyle):
+    """The application's style with less padding in the tabs' titles."""
+
+    def pixelMetric(self, metric, option=None, widget=None) -> int:  # noqa: N802 — Qt's name
+        if metric == QStyle.PixelMetric.PM_TabBarTabHSpace:
+            return TAB_SPACE_PX
+        return super().pixelMetric(metric, option, widget)
 
 
 class InsightTabs(QTabWidget):
@@ -38,19 +51,18 @@ class InsightTabs(QTabWidget):
         self.reconstructions = ReconstructionView(state, self)
         self.dimensions = DimensionsView(state, cursor, self)
         self.attributes = AttributesView(state, cursor, self)
-        self.addTab(self.traversals, "Traversals")
-        self.addTab(self.interpolation, "Interpolation")
-        self.addTab(self.samples, "Samples")
-        self.addTab(self.reconstructions, "Reconstructions")
-        self.addTab(self.dimensions, "Dimensions")
-        self.addTab(self.attributes, "Attributes")
+        for view, title in zip(self.views, TAB_TITLES):
+            self.addTab(view, title)
+        self.tab_style = CompactTabStyle()   # kept: a QProxyStyle set on a widget is not owned by it
+        self.tabBar().setStyle(self.tab_style)
+        self.tabBar().setUsesScrollButtons(True)   # a narrower dock still reaches every tab
         for index, tip in enumerate((
-                "Each latent dimension swept through the cursor's code, decoded",
-                "The decoded path between two points (pick them on the map or from the cursor)",
+                "Traversals: each latent dimension swept through the cursor's code, decoded",
+                "Interpolation: the decoded path between two points (pick them on the map or from the cursor)",
                 "Samples from the model's prior, from the same noise as the model learns",
-                "Validation images beside their reconstructions, worst first",
-                "What each latent dimension carries (KL or code variance), which are active, collapse named",
-                "The cursor's code moved along the direction from one group of points to another (A → B)")):
+                "Reconstructions: validation images beside their reconstructions, worst first",
+                "Dimensions: what each latent dimension carries (KL or code variance), which are active, collapse named",
+                "Attributes: the cursor's code moved along the direction from one group of points to another (A → B)")):
             self.setTabToolTip(index, tip)
         session.active_changed.connect(self.bind)
 

@@ -185,7 +185,8 @@ class TraversalView(QWidget):
         what = f" decoded as class {class_name(self.state.class_names, label)}" if label is not None else ""
         title = (f"{self.state.name}: each row sweeps one dimension over ±{span:g} {words}, "
                  f"the others at the cursor's code{what}")
-        col_labels = [f"{v:+.3g} sd" if v else "0 sd" for v in t]
+        # the unit on the outer columns only: "+0.75 sd" under every column made nine columns wider than a laptop's dock
+        col_labels = [(f"{v:+.3g}" if v else "0") + (" sd" if i in (0, len(t) - 1) else "") for i, v in enumerate(t)]
 
         def show(images: np.ndarray) -> None:
             cells = [list(images[r * steps:(r + 1) * steps]) for r in range(len(dims))]

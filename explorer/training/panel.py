@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import math
+from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPainter, QPainterPath, QPalette, QPen
@@ -35,7 +36,8 @@ from PySide6.QtWidgets import (
 )
 
 from engine.config import DataConfig, ModelConfig, TrainConfig
-from engine.datasets import SOURCE_TITLES
+from engine.datasets import SOURCE_TITLES, expected_files
+from engine.datasets.cifar10 import CIFAR_TARBALL
 from engine.errors import UserError
 from explorer.session import RunState, Session, rebind
 from explorer.training.form import TrainingForm, named, shrinkable
@@ -56,6 +58,18 @@ def format_eta(seconds: float) -> str:
         return "—"
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def missing_data_note(source: str, root_text: str) -> str:
+    """For a torchvision source whose files are not in the data folder typed (or the default one),
+    where they go and that Download fetches them; "" when they are there (as IDX files, .gz copies
+    or CIFAR-10's tarball) or the source is not torchvision's."""
+    root = Path(root_text).expanduser() if root_text.strip() else None
+    missing = [p for p in expected_files(source, root) if not p.is_file() and not p.with_name(p.name + ".gz").is_file()]
+    if not missing or (source == "cifar10" and (missing[0].parent.parent / CIFAR_TARBALL).is_file()):
+        return ""
+    title = SOURCE_TITLES.get(source, source).split(" ")[0]
+    return f"{title} is not in {missing[0].parent}: press Download, or place its files there."
 
 
 def batch_note(batch: int, n_train: int | None, source_name: str) -> str:
@@ -87,6 +101,7 @@ class TrainingPanel(QWidget):
         self._valid = False
         self._applying = False
         self._dataset_notes: list[str] = []
+        self._dataset_notes_for: tuple = ()   # the data settings (source, folder, path) those notes are about
         self._note_name: str | None = None
         self.presets = list(presets or [])
         layout = QVBoxLayout(self)
@@ -127,6 +142,12 @@ class TrainingPanel(QWidget):
         self.notice.setForegroundRole(self.notice.foregroundRole())
         self.notice.setStyleSheet("color: palette(placeholder-text);")
         layout.addWidget(self.notice)
+        self.finding = QLabel()   # the shown run's collapse or prior mismatch (engine.diagnostics), in words
+        self.finding.setObjectName("panelFinding")
+        self.finding.setWordWrap(True)
+        self.finding.setStyleSheet("QLabel { color: #b03020; font-weight: bold; }")
+        self.finding.setVisible(False)
+        layout.addWidget(self.finding)
 
         buttons = QHBoxLayout()
         self.start = named(QPushButton("Start"), "startButton", "Start training")
@@ -245,7 +266,18 @@ class TrainingPanel(QWidget):
     def set_dataset_notes(self, notes: list[str]) -> None:
         """Sentences about the dataset as loaded (e.g. "3 files skipped: not images")."""
         self._dataset_notes = [str(n) for n in notes]
+        self._dataset_notes_for = self._data_settings()
         self._refresh()
+
+    def _data_settings(self) -> tuple:
+        return self.dataset.currentData(), self.root.text().strip(), self.path.text().strip()
+
+    def set_finding(self, finding) -> None:
+        """The shown run's finding (an engine.diagnostics.Diagnosis: its sentence, what helps as the
+        tooltip), or None to hide it."""
+        self.finding.setText(finding.message[:1].upper() + finding.message[1:] + "." if finding is not None else "")
+        self.finding.setToolTip(finding.help if finding is not None else "")
+        self.finding.setVisible(finding is not None)
 
     def is_editable(self) -> bool:
         """The form edits a new run's settings (not those of a run that has started)."""
@@ -259,7 +291,11 @@ class TrainingPanel(QWidget):
             notes.append(note)
         if not self.hidden.text().strip():
             notes.append(NO_HIDDEN_NOTE)
-        return notes + self._dataset_notes
+        if self.is_editable():   # where the data folder typed lacks the dataset's files; follows the field
+            missing = missing_data_note(source, self.root.text())
+            notes += [missing] if missing else []
+        # notes about the dataset as loaded hold while the data settings are those it was loaded with
+        return notes + (self._dataset_notes if self._data_settings() == self._dataset_notes_for else [])
 
     def _refresh(self) -> None:
         self.form.show_variant_and_source()
@@ -296,6 +332,8 @@ class TrainingPanel(QWidget):
         """Show a download's progress; ``None`` hides the bar."""
         self.download_bar.setVisible(done is not None)
         self.download.setEnabled(done is None)
+        if done is None:
+            self._refresh()   # the files a download brought: the missing-data note goes
         if done is not None:
             self.download_bar.setRange(0, total or 0)
             self.download_bar.setValue(done)

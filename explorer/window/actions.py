@@ -7,11 +7,45 @@ window's slots; the window knows nothing of the menus but ``window.actions``.
 
 from __future__ import annotations
 
+import html
+import re
+
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
 from explorer.window.status_bar import app_version
+
+#: the mouse on the latent map (explorer/map/pointer.py) and the keys outside the menus, after the menus' shortcuts
+MOUSE_ROWS = [
+    ("Left drag on the map", "Move the decoder's handle: decode the point under it"),
+    ("Shift+drag on the map", "Select the points inside a box"),
+    ("Ctrl+Shift+drag on the map", "Select the points inside a free-hand lasso"),
+    ("Right / middle drag on the map", "Pan the map"),
+    ("Wheel on the map", "Zoom the map about the pointer"),
+    ("Hover over a point", "Its image, label and index in a tooltip"),
+    ("Tab / Shift+Tab", "Move between the panel, map, decoder, loss plot and runs"),
+    ("Arrow keys in the runs list", "Show another run"),
+]
+
+
+def key_order(keys: str) -> tuple:
+    """Sort key of a shortcut's text: fewer modifiers first, then the key, numbers by value
+    (Ctrl+2 after Ctrl+1, F5 before F10)."""
+    *modifiers, key = keys.split("+") if keys != "+" else [keys]
+    return len(modifiers), modifiers, [(0, int(part), "") if part.isdigit() else (1, 0, part)
+                                       for part in re.split(r"(\d+)", key) if part]
+
+
+def _menu_shortcuts(menu):
+    """(keys, text) of every action with a shortcut in ``menu`` and its submenus."""
+    for action in menu.actions():
+        if action.menu() is not None:
+            yield from _menu_shortcuts(action.menu())
+            continue
+        keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        if keys:
+            yield keys, action.text().replace("&", "").rstrip("…")
 
 
 class WindowActions(QObject):
@@ -123,22 +157,20 @@ class WindowActions(QObject):
                                                   f"({sets.shown_set(state)} images)."))
 
     def shortcut_rows(self) -> list[tuple[str, str]]:
-        """(keys, what they do) for every menu action with a shortcut, then the mouse on the map."""
-        rows = []
-        for action in self.window.findChildren(QAction):
-            keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
-            if keys:
-                rows.append((keys, action.text().replace("&", "").rstrip("…")))
-        rows = sorted(set(rows), key=lambda r: r[1])
-        rows += [("Left drag on the map", "Decode the point under the handle"),
-                 ("Right / middle drag, wheel", "Pan and zoom the map"),
-                 ("Shift+drag / Ctrl+Shift+drag on the map", "Select the points in a box / a lasso"),
-                 ("Tab / Shift+Tab", "Move between the panel, map, decoder, loss plot and runs"),
-                 ("Arrow keys in the runs list", "Show another run")]
-        return rows
+        """(keys, what they do): each menu's shortcuts in the menu bar's order, sorted by key within
+        the menu (Ctrl+1 before Ctrl+2), then the mouse on the map and the keyboard elsewhere."""
+        rows: list[tuple[str, str]] = []
+        for menu_action in self.window.menuBar().actions():
+            menu = menu_action.menu()
+            if menu is None:
+                continue
+            group = sorted({row for row in _menu_shortcuts(menu)}, key=lambda row: key_order(row[0]))
+            rows += [row for row in group if row not in rows]
+        return rows + MOUSE_ROWS
 
     def show_shortcuts(self) -> None:
-        rows = "".join(f"<tr><td><b>{keys}</b>&nbsp;&nbsp;</td><td>{what}</td></tr>" for keys, what in self.shortcut_rows())
+        rows = "".join(f"<tr><td><b>{html.escape(keys)}</b>&nbsp;&nbsp;</td><td>{html.escape(what)}</td></tr>"
+                       for keys, what in self.shortcut_rows())
         box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", f"<table>{rows}</table>",
                           QMessageBox.StandardButton.Close, self.window)
         box.setObjectName("shortcutsDialog")

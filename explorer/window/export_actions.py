@@ -36,30 +36,25 @@ class ExportActions(QObject):
             remember_export_folder(Path(path).parent)
         return path
 
-    def export_figure(self, what: str, path: str | None = None) -> Path | None:
-        import torch
+    #: File → Export's figures and the insight view each writes (``window.insight_tabs.<view>``)
+    FIGURE_VIEWS = {"samples": "samples", "recon": "reconstructions", "traversal": "traversals",
+                    "interpolation": "interpolation"}
 
-        from engine import export
+    def export_figure(self, what: str, path: str | None = None) -> Path | None:
+        """What the insight view of ``what`` shows (samples, recon, traversal, interpolation), with
+        its title and captions, each image at the view's export size (its ExportBar; 96 px unless
+        changed there), as PNG or SVG: the same file as the view's own "PNG…"/"SVG…" buttons."""
         try:
-            state, model = self._active_run_model()
-            path = path or self._save_path("Export figure", f"{state.name}-{what}.png", "Images (*.png *.jpg *.tif)")
+            state = self.window.session.active
+            if state is None or state.run is None:
+                raise UserError("There is no saved run to export yet: train or open one first.")
+            view = getattr(self.window.insight_tabs, self.FIGURE_VIEWS[what])
+            if what in ("recon", "interpolation") and state.ensure_dataset() is None:
+                raise UserError(f"The dataset of {state.name} is not available here, so it has no inputs to show.")
+            path = path or self._save_path("Export figure", f"{state.name}-{what}.png", "PNG (*.png);;SVG (*.svg)")
             if not path:
                 return None
-            if what == "samples":
-                grid = export.sample_grid(model, 64, 8, self.window.session.cursor.label if model.is_conditional else None)
-            else:
-                data = state.ensure_dataset()
-                if data is None and what != "traversal":
-                    raise UserError(f"The dataset of {state.name} is not available here, so it has no inputs to show.")
-                if what == "recon":
-                    grid = export.reconstruction_grid(model, data.val, 32, 8)
-                elif what == "traversal":
-                    base = self.window.session.cursor.code
-                    grid = export.traversal_grid(model, torch.as_tensor(base) if base is not None else None,
-                                                 label=self.window.session.cursor.label)
-                else:
-                    grid = export.interpolation_grid(model, data.val)
-            written = export.save_grid(grid, path)
+            written = view.pane.export_bar.export(path)
         except UserError as exc:
             self.window.show_error(str(exc), "Export failed")
             return None

@@ -69,6 +69,8 @@ class MainWindow(QMainWindow):
         self.presets = []
         self.setCorner(Qt.Corner.TopLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        # the right-hand column (decoder / insights above the runs) runs down to the status bar, the loss plot under the map only
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self.setCentralWidget(self._placeholder("Loading the engine…"))
         self.docks = {
             "training": self._dock("Training", Qt.DockWidgetArea.LeftDockWidgetArea),
@@ -165,6 +167,8 @@ class MainWindow(QMainWindow):
         self.insight_tabs.currentChanged.connect(lambda _: QTimer.singleShot(0, self._show_interpolation_line))
         self.insights_dock.visibilityChanged.connect(lambda _: QTimer.singleShot(0, self._show_interpolation_line))
         self._show_interpolation_line()
+        for dock in (self.docks["decoder"], self.insights_dock):   # the Insights tab takes most of the column
+            dock.visibilityChanged.connect(lambda _: QTimer.singleShot(0, self.layout_settings.right_tab_changed))
         self.latent_view.clicked.connect(self._map_clicked)
         self.insight_tabs.take_groups_from(self.latent_view.selection)   # the map's "Selection → group A / B"
         self.latent_view.movie_slider.step_chosen.connect(self.loss_plot.mark_step)
@@ -188,6 +192,7 @@ class MainWindow(QMainWindow):
         self._connect_views()
         self.session.active_changed.connect(self._follow)
         self.layout_settings.restore()
+        self.layout_settings.right_tab = self.layout_settings.shown_right_tab()   # sized anew when the person picks the other
         self.state_label.setText(READY_MESSAGE)
         self.library.load(background=self._deferred)   # the app reads its library behind the shown window
         if self.train_queue.notes:
@@ -214,6 +219,10 @@ class MainWindow(QMainWindow):
         tc.download_progress_changed.connect(lambda p: tp.set_download_progress(*(p or (None,))))
         tc.dataset_notes_changed.connect(tp.set_dataset_notes)
         tc.configs_started.connect(self.layout_settings.save_last_configs)
+        self.status_line.finding_changed.connect(tp.set_finding)
+        for edited in (tp.dataset.currentIndexChanged, tp.root.textChanged, tp.path.textChanged):
+            edited.connect(self._forget_missing_data_error)
+        self.insight_tabs.dimensions.diagnosed.connect(self.status_line.set_view_finding)
         tc.run_opened.connect(self.library.remember)
         self.library.reported.connect(self.say)
         self.library.read_ended.connect(self._library_read)
@@ -242,6 +251,8 @@ class MainWindow(QMainWindow):
         tabs.setObjectName("runsTabs")
         tabs.setDocumentMode(True)
         tabs.addTab(self.runs_panel, "Runs")
+        table = self.runs_panel.table   # rows as tall as their text needs: the style's 30 px showed 5 where 7 fit
+        table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
         tabs.addTab(self.queue_panel, "Queue")
         tabs.setTabToolTip(1, "Runs waiting to train, one after another.")
 
@@ -271,6 +282,14 @@ class MainWindow(QMainWindow):
         self.message_box.open()
         self.state_label.setText(short_form(message))
         self.state_label.setToolTip(message)
+
+    def _forget_missing_data_error(self) -> None:
+        """The status line's "MNIST is not in <folder>…" is stale once the data settings change (the
+        panel's own note says whether the new folder has the files)."""
+        shown, whole = self.state_label.full_text().rstrip("…"), self.state_label.toolTip()
+        if " is not in " in whole and whole.startswith(shown):   # the error is still the status line's
+            self.state_label.setText(READY_MESSAGE)
+            self.state_label.setToolTip("")
 
     def say(self, message: str, tooltip: str = "") -> None:
         """A status line (its tooltip: the details, one a line)."""

@@ -3,6 +3,7 @@ it fits 1280×800 and 1366×768 with every dock visible, the loss plot at least 
 training panel scrolling rather than growing the window, and no formula label clipped."""
 
 import pytest
+from PySide6.QtCore import QRect, QSettings
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
 
@@ -140,3 +141,137 @@ def test_the_insight_views_fit_the_right_hand_dock(laptop, screen):
         assert view.minimumSizeHint().width() <= scroll.viewport().width(), (type(view).__name__, scroll.width())
         assert not scroll.horizontalScrollBar().isVisible(), type(view).__name__
         assert view.pane.scroll.height() >= 120, type(view).__name__   # the picture: 50 px with two rows of controls
+
+
+def show_insights(w) -> None:
+    """Choose the Insights tab of the right-hand column, as a click on it does."""
+    w.insights_dock.raise_()
+    QApplication.processEvents()
+    QApplication.processEvents()
+
+
+def runs_rows_shown(w) -> float:
+    table = w.runs_panel.table
+    return table.viewport().height() / table.verticalHeader().defaultSectionSize()
+
+
+@pytest.mark.parametrize("screen", [(1280, 800), (1600, 1000)])
+def test_the_insights_get_most_of_the_right_hand_column(laptop, screen):
+    """At 1280×800 the Insights dock was about 200 px tall under its six tabs' bar (scroll arrows):
+    Reconstructions showed their first row, Traversals z0 alone; the runs list 2.5 rows."""
+    w = laptop(*screen)
+    assert runs_rows_shown(w) >= 5, "the runs list shows at least 5 rows beside the decoder"
+    show_insights(w)
+    insights, runs = w.insights_dock.height(), w.docks["runs"].height()
+    assert insights >= 0.65 * (insights + runs), (insights, runs)
+    assert runs_rows_shown(w) >= 5, "and beside the insights"
+    bar = w.insight_tabs.tabBar()
+    assert sum(bar.tabRect(i).width() for i in range(bar.count())) <= bar.width(), "every tab's title on show"
+    scroll = w.insights_dock.widget()
+    for index, view in enumerate(w.insight_tabs.views):
+        w.insight_tabs.setCurrentIndex(index)
+        QApplication.processEvents()
+        assert not scroll.verticalScrollBar().isVisible(), (type(view).__name__, "scrolls inside a scroll")
+        least = 120 if view is w.insight_tabs.dimensions else 220   # the dimensions' strip sits under their chart
+        assert view.pane.scroll.height() >= least, (type(view).__name__, view.pane.scroll.height())
+    w.docks["decoder"].raise_()
+    QApplication.processEvents()
+    QApplication.processEvents()
+    assert runs_rows_shown(w) >= 5 and w.docks["decoder"].height() >= 0.5 * (w.docks["decoder"].height() + runs)
+
+
+def test_the_loss_plot_and_the_map_keep_their_room_under_a_full_height_right_column(laptop):
+    w = laptop(1280, 800)
+    assert w.loss_plot.plot.width() >= 300 and w.latent_view.plot.height() >= 250
+
+
+def test_each_insight_of_a_run_fits_the_dock_without_scrolling_sideways(laptop, run_paths):
+    """The traversals' columns were labelled "+0.75 sd" each: nine were wider than the dock, which
+    scrolled sideways and cut the title mid-word at its edge."""
+    w = laptop(1280, 800)
+    w.open_run(run_paths[0])
+    show_insights(w)
+    for view in (w.insight_tabs.traversals, w.insight_tabs.interpolation, w.insight_tabs.samples,
+                 w.insight_tabs.reconstructions):
+        w.insight_tabs.setCurrentWidget(view)
+        QApplication.processEvents()
+        assert view.figure() is not None, type(view).__name__
+        QApplication.processEvents()
+        canvas, scroll = view.pane.canvas, view.pane.scroll
+        assert not scroll.horizontalScrollBar().isVisible(), (type(view).__name__, canvas.minimumSizeHint())
+        assert canvas.toolTip() == view.figure().title   # the whole title, elided on the canvas
+        assert canvas.shown_width() <= scroll.viewport().width()
+
+
+def relaunch(qtbot, tmp_path, monkeypatch, room: QRect, resize=None) -> MainWindow:
+    """A window on a screen with ``room`` for windows, with the settings of the previous launch; closed
+    (so it saves) after ``resize`` when given."""
+    from explorer.window.layout_settings import LayoutSettings
+    monkeypatch.setattr(LayoutSettings, "screen_room", lambda self: QRect(room))
+    w = MainWindow(settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat),
+                   runs_dir=tmp_path / "runs")
+    qtbot.addWidget(w)
+    if resize is not None:
+        w.resize(*resize)
+    return w
+
+
+def test_a_window_left_at_its_default_size_follows_a_bigger_screen(qtbot, tmp_path, monkeypatch):
+    """At 1600×1000 the window came back at its old 1280×800 laptop size."""
+    laptop = relaunch(qtbot, tmp_path, monkeypatch, QRect(0, 0, 1280, 800))
+    assert (laptop.width(), laptop.height()) == (1272, 760)
+    laptop.close()
+    desk = relaunch(qtbot, tmp_path, monkeypatch, QRect(0, 0, 1600, 1000))
+    assert (desk.width(), desk.height()) == (1500, 920)
+    desk.close()
+
+
+def test_a_size_the_person_chose_comes_back_within_the_screen(qtbot, tmp_path, monkeypatch):
+    w = relaunch(qtbot, tmp_path, monkeypatch, QRect(0, 0, 1920, 1200), resize=(1800, 1100))
+    w.close()
+    again = relaunch(qtbot, tmp_path, monkeypatch, QRect(0, 0, 1920, 1200))
+    assert (again.width(), again.height()) == (1800, 1100)
+    again.close()
+    smaller = relaunch(qtbot, tmp_path, monkeypatch, QRect(0, 0, 1600, 1000))
+    assert smaller.width() <= 1600 - 8 and smaller.height() <= 1000 - 40
+    assert QRect(0, 0, 1600, 1000).contains(smaller.frameGeometry())
+    smaller.close()
+
+
+def test_choosing_umap_moves_nothing(laptop, run_paths):
+    """Choosing UMAP showed Recompute and a busy bar in place of the dimension pickers, and the
+    layout shifted about 50 px; the map, the docks and the plot keep their places now."""
+    w = laptop(1280, 800)
+    w.open_run(run_paths[0])
+    QApplication.processEvents()
+
+    def places():
+        plot = w.latent_view.plot
+        return ([d.geometry() for d in w.docks.values()], plot.mapTo(w, plot.rect().topLeft()), plot.size())
+
+    before = places()
+    w.latent_view.set_projection("umap")
+    for _ in range(3):
+        QApplication.processEvents()
+    assert w.latent_view.projection == "umap"
+    assert places() == before
+    w.latent_view.set_projection("raw")
+    QApplication.processEvents()
+    assert places() == before
+
+
+def test_a_relaunch_that_builds_its_views_behind_the_window_keeps_the_loss_dock_height(qtbot, tmp_path):
+    """With the right-hand column reaching the status bar, restoreState alone gave the loss dock
+    about 540 of 760 px on the app's deferred launch, squeezing the map to a strip."""
+    heights = []
+    for _ in range(2):
+        w = MainWindow(settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat),
+                       runs_dir=tmp_path / "runs", deferred=True)
+        qtbot.addWidget(w)
+        w.show()
+        w.build_views_in_background()
+        qtbot.waitUntil(lambda shown=w: shown.views_built, timeout=30_000)
+        qtbot.wait(200)
+        heights.append((w.docks["loss"].height(), w.latent_view.height()))
+        w.close()
+    assert heights[1] == heights[0], heights

@@ -241,8 +241,14 @@ def test_help_lists_the_shortcuts_and_about_shows_the_version(window):
     for what in ("Raw 2-D", "PCA", "UMAP", "Zoom map to fit", "Resume run", "Start", "Keyboard shortcuts"):
         assert what in rows, (what, rows)
     assert rows["PCA"] == "Ctrl+2" and rows["Resume run"] == "Ctrl+R"
+    keys = [keys for keys, _ in window.menu_actions.shortcut_rows()]
+    assert keys.index("Ctrl+1") < keys.index("Ctrl+2") < keys.index("Ctrl+3")   # by key, not by action name
+    assert keys.index("F5") < keys.index("F6") < keys.index("Shift+F5")
+    gestures = " ".join(keys)
+    for gesture in ("Left drag", "Shift+drag", "Ctrl+Shift+drag", "Wheel", "Right / middle drag", "Hover"):
+        assert gesture in gestures, gesture
     window.menu_actions.show_shortcuts()
-    assert "Ctrl+2" in window.message_box.text()
+    assert "Ctrl+2" in window.message_box.text() and "lasso" in window.message_box.text()
     window.menu_actions.about()
     assert app_version() in window.message_box.text() and app_version()[0].isdigit()
 

@@ -137,3 +137,25 @@ def test_a_dataset_loads_in_the_background_while_the_event_loop_turns(window, qt
     state = window.session.active
     assert state.dataset is not None and len(state.dataset.train) + len(state.dataset.val) == 40_000
     qtbot.waitUntil(lambda: not state.is_training, timeout=120_000)
+
+
+def test_file_export_writes_what_the_insight_view_shows(window, run_paths, tmp_path, qtbot):
+    """File → Export → Samples was engine.export's bare 82×82 grid of 8×8 digits without a word;
+    now it is the Samples view's figure: each image at the view's export size (96 px), with its title."""
+    window.open_run(run_paths[0])
+    view = window.insight_tabs.samples
+    assert view.pane.export_bar.cell_px == 96
+    path = window.exports.export_figure("samples", str(tmp_path / "samples.png"))
+    image = QImage(str(path))
+    assert image.width() >= 8 * 48, image.size()
+    figure = view.figure()
+    assert figure.title
+    # the title's line, above the first row of images: dark text pixels on the white ground
+    title_band = [image.pixelColor(x, y).lightness() for y in range(0, 14) for x in range(image.width())]
+    assert min(title_band) < 100, "no title drawn above the samples"
+    view.pane.export_bar.size_combo.setCurrentIndex(view.pane.export_bar.size_combo.findData(32))
+    smaller = QImage(str(window.exports.export_figure("samples", str(tmp_path / "small.png"))))
+    assert smaller.width() < image.width()
+    for what in ("recon", "traversal", "interpolation"):
+        written = window.exports.export_figure(what, str(tmp_path / f"{what}.svg"))
+        assert written is not None and "<svg" in written.read_text(), what

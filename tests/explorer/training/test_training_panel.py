@@ -292,3 +292,36 @@ def test_the_panel_starts_from_the_measured_first_run(qtbot):
         (want[0].source, want[1].variant, want[1].latent_dim, want[1].hidden, want[1].likelihood) == \
         ("digits", "vae", 2, (512, 256), "bernoulli")
     assert (train.epochs, train.batch_size, train.lr) == (want[2].epochs, want[2].batch_size, want[2].lr) == (60, 64, 2e-3)
+
+
+def test_the_missing_data_note_follows_the_data_folder(qtbot, tmp_path):
+    """'MNIST is not in …' stayed after the folder changed: the note is about the folder typed now."""
+    panel = TrainingPanel(Session())
+    qtbot.addWidget(panel)
+    empty, full = tmp_path / "empty", tmp_path / "full"
+    raw = full / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"):
+        (raw / name).write_bytes(b"x")
+    (raw / "t10k-labels-idx1-ubyte.gz").write_bytes(b"x")   # a gzipped copy counts: it is unpacked on loading
+    panel.dataset.setCurrentIndex(panel.dataset.findData("mnist"))
+    panel.root.setText(str(empty))
+    assert f"MNIST is not in {empty / 'MNIST' / 'raw'}" in panel.notice.text()
+    panel.set_dataset_notes(["3 files skipped: not images"])
+    assert "3 files skipped" in panel.notice.text()
+    panel.root.setText(str(full))
+    assert "is not in" not in panel.notice.text() and "skipped" not in panel.notice.text(), panel.notice.text()
+    panel.dataset.setCurrentIndex(panel.dataset.findData("digits"))
+    assert "is not in" not in panel.notice.text()
+
+
+def test_the_status_line_forgets_a_missing_data_error_when_the_folder_changes(window, tmp_path):
+    message = (f"MNIST is not in {tmp_path}/MNIST/raw: place train-images-idx3-ubyte there "
+               "(gzipped .gz files work too) or press Download.")
+    window.show_error(message, "The dataset could not be loaded")
+    assert window.state_label.full_text().startswith("MNIST is not in")
+    window.training_panel.root.setText(str(tmp_path / "elsewhere"))
+    assert "is not in" not in window.state_label.full_text()
+    window.show_error("Training stopped: the loss became NaN at step 10.", "Training stopped")
+    window.training_panel.root.setText(str(tmp_path / "again"))
+    assert window.state_label.full_text().startswith("Training stopped"), "only the stale data error goes"
