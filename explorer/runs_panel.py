@@ -3,9 +3,8 @@ a table, newest first, the active one selected.
 
 Selecting a row makes its run the active one; further selected rows (Ctrl/Shift-click) are
 overlays, announced with ``overlays_changed`` so that the loss plot can draw them for comparison.
-Each row has a check box (``checked_runs()``, ``checked_changed``: what Compare shows).  Open…,
-Resume, Evaluate and "Load settings into the panel" are requests the main window carries out;
-rename and delete (after a confirmation, never a run that trains) happen here.
+Each row has a check box (``checked_runs()``, ``checked_changed``: what Compare shows).  Open…, Resume, Evaluate and
+"Load settings" are requests the window carries out; rename and delete (confirmed, never a training run) happen here.
 """
 
 from __future__ import annotations

@@ -5,9 +5,8 @@ plot, the latest probe codes for the map, and the GUI's own copy of the model, i
 worker's whole-model snapshots are loaded (the GUI never touches the model the worker trains).
 
 Views that only show the latest numbers (the loss plot, the progress bar, the status bar, the
-decoder's image) follow ``refreshed`` and ``decoder_changed``, which come at most every
-``FRAME_MS``, all in one pass of the event loop: Qt then repaints them in one go.  On 2 cores
-every millisecond the GUI thread paints is taken from training (benchmarks/bench_app.py).
+decoder's image) follow ``refreshed`` and ``decoder_changed``, which come at most every ``FRAME_MS``, all in one
+pass of the event loop: Qt repaints them in one go (on 2 cores GUI painting is taken from training: bench_app.py).
 """
 
 from __future__ import annotations

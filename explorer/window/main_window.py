@@ -39,13 +39,13 @@ from explorer.tasks import wait_for_tasks
 from explorer.window.actions import WindowActions
 from explorer.window.compare_actions import Comparison
 from explorer.window.export_actions import ExportActions
+from explorer.window.interpolation_link import InterpolationLink
 from explorer.window.layout_settings import LayoutSettings, default_queue_path, default_runs_dir
 from explorer.window.status_bar import device_description, short_form
-from explorer.window.status_line import APP_TITLE, StatusLine
+from explorer.window.status_line import APP_TITLE, READY_MESSAGE, StatusLine
 
 CLOSE_TIMEOUT_MS = 1800
 #: the status line of a window with nothing under way
-READY_MESSAGE = "Ready: choose a preset, or a dataset and a model, then press Start (F5)."
 
 
 class MainWindow(QMainWindow):
@@ -162,14 +162,9 @@ class MainWindow(QMainWindow):
         insights_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         insights_scroll.setWidget(self.insight_tabs)
         self.insights_dock.setWidget(insights_scroll)
-        self.latent_view.set_interpolation(self.insight_tabs.endpoints)
-        # after the layout has settled: a dock raised from its tab has no visible region yet
-        self.insight_tabs.currentChanged.connect(lambda _: QTimer.singleShot(0, self._show_interpolation_line))
-        self.insights_dock.visibilityChanged.connect(lambda _: QTimer.singleShot(0, self._show_interpolation_line))
-        self._show_interpolation_line()
+        self.interpolation_link = InterpolationLink(self)
         for dock in (self.docks["decoder"], self.insights_dock):   # the Insights tab takes most of the column
             dock.visibilityChanged.connect(lambda _: QTimer.singleShot(0, self.layout_settings.right_tab_changed))
-        self.latent_view.clicked.connect(self._map_clicked)
         self.insight_tabs.take_groups_from(self.latent_view.selection)   # the map's "Selection → group A / B"
         self.latent_view.movie_slider.step_chosen.connect(self.loss_plot.mark_step)
         self.training = TrainingController(self.session, self.runs_dir, self.queue_path, parent=self)
@@ -221,7 +216,7 @@ class MainWindow(QMainWindow):
         tc.configs_started.connect(self.layout_settings.save_last_configs)
         self.status_line.finding_changed.connect(tp.set_finding)
         for edited in (tp.dataset.currentIndexChanged, tp.root.textChanged, tp.path.textChanged):
-            edited.connect(self._forget_missing_data_error)
+            edited.connect(self.status_line.forget_missing_data_error)
         self.insight_tabs.dimensions.diagnosed.connect(self.status_line.set_view_finding)
         tc.run_opened.connect(self.library.remember)
         self.library.reported.connect(self.say)
@@ -283,14 +278,6 @@ class MainWindow(QMainWindow):
         self.state_label.setText(short_form(message))
         self.state_label.setToolTip(message)
 
-    def _forget_missing_data_error(self) -> None:
-        """The status line's "MNIST is not in <folder>…" is stale once the data settings change (the
-        panel's own note says whether the new folder has the files)."""
-        shown, whole = self.state_label.full_text().rstrip("…"), self.state_label.toolTip()
-        if " is not in " in whole and whole.startswith(shown):   # the error is still the status line's
-            self.state_label.setText(READY_MESSAGE)
-            self.state_label.setToolTip("")
-
     def say(self, message: str, tooltip: str = "") -> None:
         """A status line (its tooltip: the details, one a line)."""
         self.state_label.setText(message)
@@ -343,27 +330,6 @@ class MainWindow(QMainWindow):
     def _library_read(self) -> None:
         if self.state_label.full_text().startswith("Reading "):
             self.state_label.setText(READY_MESSAGE)
-
-    def _interpolation_on_show(self) -> bool:
-        tabs = self.insight_tabs
-        return self.insights_dock.isVisible() and not self.insights_dock.visibleRegion().isEmpty() \
-            and tabs.currentWidget() is tabs.interpolation
-
-    def _show_interpolation_line(self) -> None:
-        """The interpolation's line and ends are on the map while its view is on show, not over
-        every map (a freshly opened run showed two stray dots and a dashed line)."""
-        line = self.latent_view.interpolation_line
-        if line is not None:
-            line.set_shown(self._interpolation_on_show())
-
-    def _map_clicked(self, click) -> None:
-        """A click on the map picks the interpolation's next end while the Interpolation tab shows."""
-        code, index = click
-        tabs = self.insight_tabs
-        if self._interpolation_on_show():
-            which = tabs.interpolation.endpoints.pick(code, index)
-            self.state_label.setText(f"Interpolation: {which.upper()} set"
-                                     + (f" to image {index}." if index is not None else " to the clicked code."))
 
     def _follow(self, state) -> None:
         if state is not None and state.dataset is None and state.run is not None:

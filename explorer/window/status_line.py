@@ -37,6 +37,8 @@ def run_finding(state):
     return diagnostics.from_history(state.history.val, state.model_cfg.latent_dim)
 
 
+READY_MESSAGE = "Ready: choose a preset, or a dataset and a model, then press Start (F5)."
+
 class StatusLine(QObject):
     """The status bar's labels and the title, bound to the session's active run."""
 
@@ -133,3 +135,11 @@ class StatusLine(QObject):
         self.update_title()
         self.speed_label.setText(f"{s.samples_per_sec:,.0f} samples/s" if s.samples_per_sec else "")
         self.eta_label.setText(f"ETA {format_eta(s.eta_s)}" if math.isfinite(s.eta_s) else "")
+
+    def forget_missing_data_error(self) -> None:
+        """The status line's "MNIST is not in <folder>…" is stale once the data settings change (the
+        panel's own note says whether the new folder has the files)."""
+        shown, whole = self.state_label.full_text().rstrip("…"), self.state_label.toolTip()
+        if " is not in " in whole and whole.startswith(shown):   # the error is still the status line's
+            self.state_label.setText(READY_MESSAGE)
+            self.state_label.setToolTip("")
