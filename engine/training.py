@@ -23,6 +23,7 @@ step that would have spoiled the weights, so the weights kept are the last finit
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -115,6 +116,18 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def training_autocast(device: torch.device, precision: str):
+    """The context each training step runs in: none for ``fp32``; for ``bf16``, ``torch.autocast``
+    to bfloat16 on the device's type (the forward pass and the loss; the weights, their gradients
+    and Adam's state stay float32, so no loss scaling is needed).  A GPU without bfloat16 is a
+    ConfigError.  Validation, probes and snapshots run outside it, in float32."""
+    if precision != "bf16":
+        return contextlib.nullcontext()
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError("This GPU cannot compute in bfloat16; train with --precision fp32.")
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
 def available_devices() -> list[str]:
     return ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -188,6 +201,7 @@ class Trainer:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.history = run.history if run is not None else History()
         self.device = resolve_device(train.device)
+        self._autocast = training_autocast(self.device, train.precision)
         #: hooks called after the trainer's own (probe, snapshot, checkpoint, movie), in this order
         self.extra_hooks = list(hooks)
         self._rate = RateMeter()   # the one rate and ETA the updates carry
@@ -326,7 +340,8 @@ class Trainer:
                 if phase != self.history.phase_at(state.step + 1):
                     self.history.mark_phase(state.step + 1, phase)
                 try:
-                    terms = model.training_step(float_batch(x_u8, cfg.binarize), y, optimizers)
+                    with self._autocast:
+                        terms = model.training_step(float_batch(x_u8, cfg.binarize), y, optimizers)
                 except NonFiniteStep as exc:
                     yield finish("failed", f"The {exc.what} became NaN or infinite at step {state.step + 1}; "
                                            "the last finite weights were kept. Try a lower learning rate.")
