@@ -135,12 +135,12 @@ EVAL_BATCH = 1024
 @torch.no_grad()
 def encode_all(model, images_u8: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
     """Codes of uint8 images (grey levels, also for binarised runs), in batches, as a float32
-    NumPy array on the CPU."""
+    NumPy array on the CPU: the batches' codes stay on the images' device until one transfer."""
     out = []
     for s in range(0, images_u8.shape[0], EVAL_BATCH):
         x = float_batch(images_u8[s:s + EVAL_BATCH])
         y = labels[s:s + EVAL_BATCH] if labels is not None else None
-        out.append(model.encode(x, y).float().cpu())
+        out.append(model.encode(x, y).float())
     if not out:
         return np.zeros((0, model.latent_dim), np.float32)
-    return torch.cat(out).numpy().copy()
+    return torch.cat(out).cpu().numpy().copy()
