@@ -16,7 +16,8 @@ Rows:
   total (computed in float32) and its training loss falls (the last 3 steps below the first 3).
 * ``throughput ...``: benchmarks/bench_throughput.py on the device (real MNIST, batch 128):
   the median samples/s of ours, the reference loop and the bare loop, and ours/reference
-  (target >= 5x on CUDA, >= 2x on a CPU).  Skipped without MNIST (``--mnist-gz``).
+  (target >= 5x on CUDA, >= 2x on a CPU).  On CUDA it runs twice, the second time with ours and
+  the bare loop in ``--precision bf16`` (rows ``... bf16``).  Skipped without MNIST (``--mnist-gz``).
 * ``evaluate nll``: ``main.py evaluate`` of the digits VAE above on the device and on the CPU,
   the same weights and seed; value: the device's NLL (nats per image, K importance samples, on
   the validation images) and the difference from the CPU's, which must be under 0.1 nats.
@@ -170,19 +171,23 @@ def check_throughput(device: str, quick: bool, mnist_gz: Path, data_root: Path, 
     if not have:
         table.add("throughput", None, "samples/s", f"skipped: no MNIST in {raw} or {mnist_gz} (--mnist-gz DIR)")
         return
-    result = tmp / "throughput.json"
-    proc = _child(["benchmarks/bench_throughput.py", "--device", device, "--data-root", str(data_root),
-                   "--mnist-gz", str(mnist_gz), "--json", str(result), *THROUGHPUT[not quick]], 600)
-    if proc.returncode != 0 or not result.is_file():
-        table.add("throughput", None, "samples/s", f"FAIL: {_last_line(proc.stderr or proc.stdout)}")
-        return
-    r = json.loads(result.read_text())
-    med = r["median_samples_per_sec"]
-    for side in ("ours", "reference", "bare"):
-        if side in med:
-            table.add(f"throughput {side}", med[side], f"samples/s (median, MNIST batch 128, {device})")
-    table.add("throughput ours/reference", r["ratio_ours_over_reference"], f"x, target >= {r['target_ratio']:g}",
-              "ok" if r["target_met"] else "MISSED")
+    for precision in ("fp32", "bf16") if device == "cuda" else ("fp32",):
+        suffix = "" if precision == "fp32" else f" {precision}"
+        result = tmp / f"throughput-{precision}.json"
+        proc = _child(["benchmarks/bench_throughput.py", "--device", device, "--data-root", str(data_root),
+                       "--mnist-gz", str(mnist_gz), "--json", str(result), "--precision", precision,
+                       *THROUGHPUT[not quick]], 600)
+        if proc.returncode != 0 or not result.is_file():
+            table.add(f"throughput{suffix}", None, "samples/s", f"FAIL: {_last_line(proc.stderr or proc.stdout)}")
+            continue
+        r = json.loads(result.read_text())
+        med = r["median_samples_per_sec"]
+        for side in ("ours", "reference", "bare"):
+            if side in med and (side != "reference" or not suffix):   # the reference is float32 either way
+                table.add(f"throughput {side}{suffix}", med[side],
+                          f"samples/s (median, MNIST batch 128, {device}, {precision if side != 'reference' else 'fp32'})")
+        table.add(f"throughput ours/reference{suffix}", r["ratio_ours_over_reference"],
+                  f"x, target >= {r['target_ratio']:g}", "ok" if r["target_met"] else "MISSED")
 
 
 def check_evaluate(device: str, quick: bool, run: Path | None, table: Table) -> None:

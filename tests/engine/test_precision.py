@@ -95,3 +95,12 @@ def test_the_step_log_stacks_float32_and_bfloat16_terms_once_at_take():
     assert terms["kl"][0] == 0.25 and math.isnan(terms["kl"][1])
     assert math.isnan(terms["other"][0]) and terms["other"][1] == 3.0
     assert log.epoch_means() == {"total": 2.0, "kl": 0.25, "other": 3.0}
+
+
+def test_the_device_check_trains_the_vae_in_bf16_and_reports_its_row(digits, tmp_path):
+    from benchmarks.device_check import Table, check_bf16
+    table = Table()
+    check_bf16("cpu", 2, digits, tmp_path, table)
+    (row,) = table.rows
+    assert row["check"] == "variant vae bf16" and row["status"] == "ok", row
+    assert math.isfinite(row["value"]) and "bf16 autocast" in row["unit"]
