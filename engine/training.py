@@ -393,17 +393,21 @@ def evaluate(model: AutoencoderModel, data: ImageSet, device, batch_size: int = 
              binarize: bool = False, seed: int = 0) -> dict[str, float]:
     """Mean of every named term (and the total) per image over a whole image set; a binarised
     run's images are binarised once, the same way at every call and in ``engine.metrics``
-    (``binarized_validation(images, seed)``, ``seed`` the run's training seed)."""
-    sums: dict[str, float] = {}
+    (``binarized_validation(images, seed)``, ``seed`` the run's training seed).  The uint8 images
+    go to the device once and the sums (float64) stay there until one read at the end, so a GPU
+    is not waited for after every batch."""
+    sums: dict[str, torch.Tensor] = {}
     n = 0
-    images = binarized_validation(data.images, seed) if binarize else data.images
+    images = (binarized_validation(data.images, seed) if binarize else data.images).to(device)
+    labels = data.labels.to(device)
     with torch.set_grad_enabled(model.loss_needs_grad):
         for s in range(0, len(data), batch_size):
-            x = float_batch(images[s:s + batch_size]).to(device)
-            y = data.labels[s:s + batch_size].to(device)
+            x = float_batch(images[s:s + batch_size])
+            y = labels[s:s + batch_size]
             out = model.loss(x, y)   # unconditional models ignore y (an AAE's label-informed prior reads it)
             k = x.shape[0]
             for name, v in {"total": out.total, **out.terms}.items():
-                sums[name] = sums.get(name, 0.0) + float(v.detach()) * k
+                term = v.detach().double() * k
+                sums[name] = sums[name] + term if name in sums else term
             n += k
-    return {name: v / max(n, 1) for name, v in sums.items()}
+    return {name: float(v) / max(n, 1) for name, v in sums.items()}
