@@ -18,6 +18,9 @@ Both train the 784-400-20 VAE with Adam (lr 1e-3) on batches of 128 real MNIST i
   ``model.loss``, ``loss.item()``): the ceiling the Trainer could reach, so ours/bare is the
   Trainer's own overhead.
 
+``--precision bf16`` trains ours and the bare loop under bfloat16 autocast (``main.py train
+--precision bf16``); the reference stays float32, as pytorch/examples has it.
+
 ``--threads N`` runs both sides on N torch threads: the reference through ``torch.set_num_threads``
 and the Trainer through ``engine.training.TRAIN_THREADS`` (which it applies to its own thread when
 it starts); the counts each side actually ran with are printed.
@@ -40,7 +43,7 @@ import torch
 from engine.config import DataConfig, ModelConfig, TrainConfig
 from engine.datasets import load_dataset
 from engine.models import build_model
-from engine.training import Trainer
+from engine.training import Trainer, training_autocast
 
 BATCH = 128
 LR = 1e-3
@@ -79,7 +82,7 @@ def reference_run(train_set, device, warmup: int, steps: int, seed: int) -> floa
 
 
 def ours_run(split, data_cfg, device, warmup: int, steps: int, seed: int, report_every: int,
-             cli_settings: bool = True) -> float:
+             cli_settings: bool = True, precision: str = "fp32") -> float:
     """Samples per second of the engine's Trainer, from its progress update at step ``warmup`` on.
 
     Time is counted between consecutive progress updates only (training steps; never the
@@ -90,7 +93,7 @@ def ours_run(split, data_cfg, device, warmup: int, steps: int, seed: int, report
     # has no flag for (probe size and interval, snapshot interval), unless --no-probes says otherwise
     extra = dict(probe_size=1000, probe_every=NEVER, snapshot_every=NEVER) if not cli_settings else {}
     train_cfg = TrainConfig(epochs=math.ceil((warmup + steps) / steps_per_epoch) + 1, batch_size=BATCH, lr=LR,
-                            seed=seed, device=device.type, report_every=report_every, **extra)
+                            seed=seed, device=device.type, report_every=report_every, precision=precision, **extra)
     trainer = Trainer(data_cfg, MODEL, train_cfg, dataset=split)
     updates = trainer.updates()
     elapsed, timed_steps, last = 0.0, 0, None
@@ -112,13 +115,14 @@ def ours_run(split, data_cfg, device, warmup: int, steps: int, seed: int, report
     return timed_steps * BATCH / elapsed
 
 
-def bare_run(split, device, warmup: int, steps: int, seed: int) -> float:
+def bare_run(split, device, warmup: int, steps: int, seed: int, precision: str = "fp32") -> float:
     """Samples per second of the engine's model in a minimal loop over the in-memory uint8 images."""
     torch.manual_seed(seed)
     train_set = split.train
     model = build_model(MODEL, train_set.shape, train_set.n_classes).to(device)
     optimizer = model.configure_optimizers(LR)["model"]   # the model's own Adam, as the Trainer uses it
     images = train_set.images.to(device)
+    autocast = training_autocast(device, precision)
     THREADS_SEEN["bare"] = torch.get_num_threads()
     n = images.shape[0]
     order = torch.randperm(n, device=device)
@@ -131,7 +135,8 @@ def bare_run(split, device, warmup: int, steps: int, seed: int) -> float:
             order, start = torch.randperm(n, device=device), 0
         x = images[order[start:start + BATCH]].float().div_(255.0)
         start += BATCH
-        out = model.loss(x)
+        with autocast:
+            out = model.loss(x)
         optimizer.zero_grad(set_to_none=True)
         out.total.backward()
         out.total.item()
@@ -153,6 +158,8 @@ def main() -> None:
     parser.add_argument("--no-probes", action="store_true",
                         help="the Trainer without its probe codes and snapshots (main.py train makes both)")
     parser.add_argument("--no-bare", action="store_true", help="leave the diagnostic bare loop out")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="ours and the bare loop in float32 or under bfloat16 autocast (the reference: float32)")
     args = parser.parse_args()
     if args.warmup % args.report_every or args.steps % args.report_every:
         parser.error("--warmup and --steps must be multiples of --report-every.")
@@ -169,13 +176,13 @@ def main() -> None:
     contenders = {
         "reference": lambda seed: reference_run(ref_train, device, args.warmup, args.steps, seed),
         "ours": lambda seed: ours_run(split, data_cfg, device, args.warmup, args.steps, seed, args.report_every,
-                                        cli_settings=not args.no_probes),
+                                        cli_settings=not args.no_probes, precision=args.precision),
     }
     if not args.no_bare:
-        contenders["bare"] = lambda seed: bare_run(split, device, args.warmup, args.steps, seed)
+        contenders["bare"] = lambda seed: bare_run(split, device, args.warmup, args.steps, seed, args.precision)
     names = list(contenders)
     print(f"{args.rounds} rounds x {args.steps} timed steps (after {args.warmup} warm-up steps) of batch {BATCH}; "
-          f"samples/s")
+          f"samples/s; ours and bare in {args.precision}")
     rates: dict[str, list[float]] = {name: [] for name in names}
     for r in range(args.rounds):
         order = names[r % len(names):] + names[:r % len(names)]
@@ -199,7 +206,7 @@ def main() -> None:
     print(f"load average at the end: {env['load_average_at_end']}")
     common.write_json(args.json, {
         "benchmark": "throughput", "environment": env,
-        "settings": {"ours_as_cli": not args.no_probes, "rounds": args.rounds, "steps": args.steps, "warmup": args.warmup, "batch_size": BATCH,
+        "settings": {"ours_as_cli": not args.no_probes, "precision": args.precision, "rounds": args.rounds, "steps": args.steps, "warmup": args.warmup, "batch_size": BATCH,
                      "report_every": args.report_every, "model": MODEL.to_dict()},
         "samples_per_sec": rates, "median_samples_per_sec": med,
         "ratio_ours_over_reference": ratio, "per_round_ratios": round_ratios,

@@ -11,9 +11,13 @@ Rows:
   built-in digits set (batch 128, so 13 steps an epoch), latent 2, hidden 64, on the device;
   value: the last validation total, per image, on digits' 180 validation images; also its wall
   time (setup included).  Fails when training fails or the loss is not finite.
+* ``variant vae bf16``: the VAE as above with ``--precision bf16`` (autocast to bfloat16 on
+  the device, weights and Adam in float32); fails unless it completes with a finite validation
+  total (computed in float32) and its training loss falls (the last 3 steps below the first 3).
 * ``throughput ...``: benchmarks/bench_throughput.py on the device (real MNIST, batch 128):
   the median samples/s of ours, the reference loop and the bare loop, and ours/reference
-  (target >= 5x on CUDA, >= 2x on a CPU).  Skipped without MNIST (``--mnist-gz``).
+  (target >= 5x on CUDA, >= 2x on a CPU).  On CUDA it runs twice, the second time with ours and
+  the bare loop in ``--precision bf16`` (rows ``... bf16``).  Skipped without MNIST (``--mnist-gz``).
 * ``evaluate nll``: ``main.py evaluate`` of the digits VAE above on the device and on the CPU,
   the same weights and seed; value: the device's NLL (nats per image, K importance samples, on
   the validation images) and the difference from the CPU's, which must be under 0.1 nats.
@@ -127,7 +131,37 @@ def check_variants(device: str, quick: bool, out: Path, table: Table) -> Path | 
                     vae_run = trainer.run.path
         except Exception as exc:  # noqa: BLE001 - one variant's failure is its row, the check goes on
             table.add(f"variant {key}", None, "training", f"FAIL: {type(exc).__name__}: {str(exc)[:160]}")
+    check_bf16(device, epochs, split, out, table)
     return vae_run
+
+
+def check_bf16(device: str, epochs: int, split, out: Path, table: Table) -> None:
+    """The VAE trained as above with ``--precision bf16`` (autocast to bfloat16 on the device):
+    its validation total (computed in float32) must be finite and its training loss must fall."""
+    from engine.config import DataConfig, ModelConfig, TrainConfig
+    from engine.training import Trainer
+    t0 = time.perf_counter()
+    try:
+        trainer = Trainer(DataConfig(source="digits"), ModelConfig(variant="vae", latent_dim=2, hidden=(64,)),
+                          TrainConfig(epochs=epochs, batch_size=128, device=device, precision="bf16"),
+                          dataset=split, run_parent=out, run_name="vae-bf16")
+        last = trainer.run_to_end()
+        history = trainer.run.history
+        val = history.val.get("total", [])
+        total = val[-1] if val else None
+        losses = [v for v in history.terms.get("total", []) if math.isfinite(v)]
+        where = (f"val total per image, digits val; bf16 autocast, {trainer.run.step} steps on "
+                 f"{trainer.device.type} in {time.perf_counter() - t0:.1f} s")
+        if last.status != "completed":
+            table.add("variant vae bf16", total, where, f"FAIL: {last.status} {last.reason}".strip())
+        elif total is None or not math.isfinite(total):
+            table.add("variant vae bf16", total, where, "FAIL: the loss is not finite")
+        elif len(losses) < 4 or sum(losses[-3:]) >= sum(losses[:3]):
+            table.add("variant vae bf16", total, where, "FAIL: the training loss did not fall")
+        else:
+            table.add("variant vae bf16", total, where)
+    except Exception as exc:  # noqa: BLE001 - its row says what failed, the check goes on
+        table.add("variant vae bf16", None, "training", f"FAIL: {type(exc).__name__}: {str(exc)[:160]}")
 
 
 def check_throughput(device: str, quick: bool, mnist_gz: Path, data_root: Path, tmp: Path, table: Table) -> None:
@@ -137,19 +171,23 @@ def check_throughput(device: str, quick: bool, mnist_gz: Path, data_root: Path, 
     if not have:
         table.add("throughput", None, "samples/s", f"skipped: no MNIST in {raw} or {mnist_gz} (--mnist-gz DIR)")
         return
-    result = tmp / "throughput.json"
-    proc = _child(["benchmarks/bench_throughput.py", "--device", device, "--data-root", str(data_root),
-                   "--mnist-gz", str(mnist_gz), "--json", str(result), *THROUGHPUT[not quick]], 600)
-    if proc.returncode != 0 or not result.is_file():
-        table.add("throughput", None, "samples/s", f"FAIL: {_last_line(proc.stderr or proc.stdout)}")
-        return
-    r = json.loads(result.read_text())
-    med = r["median_samples_per_sec"]
-    for side in ("ours", "reference", "bare"):
-        if side in med:
-            table.add(f"throughput {side}", med[side], f"samples/s (median, MNIST batch 128, {device})")
-    table.add("throughput ours/reference", r["ratio_ours_over_reference"], f"x, target >= {r['target_ratio']:g}",
-              "ok" if r["target_met"] else "MISSED")
+    for precision in ("fp32", "bf16") if device == "cuda" else ("fp32",):
+        suffix = "" if precision == "fp32" else f" {precision}"
+        result = tmp / f"throughput-{precision}.json"
+        proc = _child(["benchmarks/bench_throughput.py", "--device", device, "--data-root", str(data_root),
+                       "--mnist-gz", str(mnist_gz), "--json", str(result), "--precision", precision,
+                       *THROUGHPUT[not quick]], 600)
+        if proc.returncode != 0 or not result.is_file():
+            table.add(f"throughput{suffix}", None, "samples/s", f"FAIL: {_last_line(proc.stderr or proc.stdout)}")
+            continue
+        r = json.loads(result.read_text())
+        med = r["median_samples_per_sec"]
+        for side in ("ours", "reference", "bare"):
+            if side in med and (side != "reference" or not suffix):   # the reference is float32 either way
+                table.add(f"throughput {side}{suffix}", med[side],
+                          f"samples/s (median, MNIST batch 128, {device}, {precision if side != 'reference' else 'fp32'})")
+        table.add(f"throughput ours/reference{suffix}", r["ratio_ours_over_reference"],
+                  f"x, target >= {r['target_ratio']:g}", "ok" if r["target_met"] else "MISSED")
 
 
 def check_evaluate(device: str, quick: bool, run: Path | None, table: Table) -> None:

@@ -68,22 +68,26 @@ class Batches:
         order = torch.randperm(self.images.shape[0], generator=self.generator).to(self.images.device)
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
-            yield self.images[idx], self.labels[idx]
+            # index_select copies whole rows: ~5 µs for 128 MNIST images where images[idx]'s
+            # general advanced indexing took ~55 µs on a CPU core
+            yield self.images.index_select(0, idx), self.labels.index_select(0, idx)
 
 
 class StepLog:
-    """Terms of the steps since the last report, kept on the device until then (one transfer),
-    and the sums and counts of each term's finite values since ``new_epoch()``, for its means."""
+    """Terms of the steps since the last report, kept on the device until then (one stack and
+    one transfer at ``take``; a step only appends its tensors), and the sums and counts of each
+    term's finite values since ``new_epoch()``, for its means."""
 
     def __init__(self):
         self.steps: list[int] = []
-        self.records: list[tuple[tuple[str, ...], torch.Tensor]] = []
+        self.records: list[tuple[tuple[str, ...], tuple[torch.Tensor, ...]]] = []
         self._sums: dict[str, float] = {}
         self._counts: dict[str, int] = {}
 
     def add(self, step: int, terms: dict[str, torch.Tensor]) -> None:
+        """Keep one step's terms (one-element tensors, e.g. detached losses), as they are."""
         self.steps.append(step)
-        self.records.append((tuple(terms), torch.stack([t.reshape(()).float() for t in terms.values()])))
+        self.records.append((tuple(terms), tuple(terms.values())))
 
     def new_epoch(self) -> None:
         self._sums.clear()
@@ -108,7 +112,10 @@ class StepLog:
         self.steps, self.records = [], []
         if not records:
             return steps, {}
-        flat = torch.cat([t for _, t in records]).cpu().numpy().astype(np.float64)
+        values = [t for _, ts in records for t in ts]
+        if any(t.dim() or t.dtype != torch.float32 for t in values):   # e.g. bfloat16 terms under autocast
+            values = [t.reshape(()).float() for t in values]
+        flat = torch.stack(values).cpu().numpy().astype(np.float64) if values else np.zeros(0)
         names: list[str] = []
         for record_names, _ in records:
             names.extend(n for n in record_names if n not in names)
@@ -128,12 +135,12 @@ EVAL_BATCH = 1024
 @torch.no_grad()
 def encode_all(model, images_u8: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
     """Codes of uint8 images (grey levels, also for binarised runs), in batches, as a float32
-    NumPy array on the CPU."""
+    NumPy array on the CPU: the batches' codes stay on the images' device until one transfer."""
     out = []
     for s in range(0, images_u8.shape[0], EVAL_BATCH):
         x = float_batch(images_u8[s:s + EVAL_BATCH])
         y = labels[s:s + EVAL_BATCH] if labels is not None else None
-        out.append(model.encode(x, y).float().cpu())
+        out.append(model.encode(x, y).float())
     if not out:
         return np.zeros((0, model.latent_dim), np.float32)
-    return torch.cat(out).numpy().copy()
+    return torch.cat(out).cpu().numpy().copy()

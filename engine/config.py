@@ -22,6 +22,10 @@ DEVICES = ("auto", "cpu", "cuda")
 #: the validation split, the test split (the same images: the app's validation split is the
 #: source's official test set, or a seeded holdout where it has none), the training split, or both
 PROBE_SETS = ("validation", "test", "train", "all")
+#: the arithmetic of the training steps: ``fp32`` throughout, or ``bf16`` mixed precision (the
+#: forward pass and the loss under ``torch.autocast`` in bfloat16; weights, gradients and Adam's
+#: state stay float32; validation, probes and metrics always run in float32)
+PRECISIONS = ("fp32", "bf16")
 SOURCES = ("digits", "mnist", "fashion-mnist", "kmnist", "cifar10", "folder", "npz")
 TORCHVISION_SOURCES = ("mnist", "fashion-mnist", "kmnist", "cifar10")
 #: the seeds torch and NumPy both accept (NumPy's are unsigned 32-bit); importing NumPy here, before
@@ -221,6 +225,8 @@ class TrainConfig:
     binarize: bool = False
     #: epochs of greedy layer-wise pretraining per layer pair of the MLP body, before ``epochs``
     pretrain_epochs: int = 0
+    #: ``fp32`` or ``bf16`` (mixed precision for the training steps; see ``PRECISIONS``)
+    precision: str = "fp32"
 
     def validate(self) -> None:
         for name, label, kind in (("epochs", "Epochs", int), ("batch_size", "The batch size", int),
@@ -243,6 +249,8 @@ class TrainConfig:
             (0 <= self.seed <= MAX_SEED, f"The seed must be between 0 and {MAX_SEED} (what torch and NumPy "
                                          f"accept), not {self.seed}."),
             (0 <= self.pretrain_epochs <= 10_000, f"Pretraining epochs must be between 0 and 10000, not {self.pretrain_epochs}."),
+            (self.precision in PRECISIONS, f"The precision must be one of {', '.join(PRECISIONS)}, "
+                                           f"not {self.precision!r}."),
         ]
         for ok, message in checks:
             if not ok:

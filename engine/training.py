@@ -24,6 +24,7 @@ step that would have spoiled the weights, so the weights kept are the last finit
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -117,6 +118,18 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def training_autocast(device: torch.device, precision: str):
+    """The context each training step runs in: none for ``fp32``; for ``bf16``, ``torch.autocast``
+    to bfloat16 on the device's type (the forward pass and the loss; the weights, their gradients
+    and Adam's state stay float32, so no loss scaling is needed).  A GPU without bfloat16 is a
+    ConfigError.  Validation, probes and snapshots run outside it, in float32."""
+    if precision != "bf16":
+        return contextlib.nullcontext()
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError("This GPU cannot compute in bfloat16; train with --precision fp32.")
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
 def available_devices() -> list[str]:
     return ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -192,6 +205,7 @@ class Trainer:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.history = run.history if run is not None else History()
         self.device = resolve_device(train.device)
+        self._autocast = training_autocast(self.device, train.precision)
         #: hooks called after the trainer's own (probe, snapshot, checkpoint, movie), in this order
         self.extra_hooks = list(hooks)
         self._rate = RateMeter()   # the one rate and ETA the updates carry
@@ -390,7 +404,8 @@ class Trainer:
                 if phase != self.history.phase_at(state.step + 1):
                     self.history.mark_phase(state.step + 1, phase)
                 try:
-                    terms = model.training_step(float_batch(x_u8, cfg.binarize), y, optimizers)
+                    with self._autocast:
+                        terms = model.training_step(float_batch(x_u8, cfg.binarize), y, optimizers)
                 except NonFiniteStep as exc:
                     yield finish("failed", f"The {exc.what} became NaN or infinite at step {state.step + 1}; "
                                            "the last finite weights were kept. Try a lower learning rate.")
@@ -442,17 +457,21 @@ def evaluate(model: AutoencoderModel, data: ImageSet, device, batch_size: int = 
              binarize: bool = False, seed: int = 0) -> dict[str, float]:
     """Mean of every named term (and the total) per image over a whole image set; a binarised
     run's images are binarised once, the same way at every call and in ``engine.metrics``
-    (``binarized_validation(images, seed)``, ``seed`` the run's training seed)."""
-    sums: dict[str, float] = {}
+    (``binarized_validation(images, seed)``, ``seed`` the run's training seed).  The uint8 images
+    go to the device once and the sums (float64) stay there until one read at the end, so a GPU
+    is not waited for after every batch."""
+    sums: dict[str, torch.Tensor] = {}
     n = 0
-    images = binarized_validation(data.images, seed) if binarize else data.images
+    images = (binarized_validation(data.images, seed) if binarize else data.images).to(device)
+    labels = data.labels.to(device)
     with torch.set_grad_enabled(model.loss_needs_grad):
         for s in range(0, len(data), batch_size):
-            x = float_batch(images[s:s + batch_size]).to(device)
-            y = data.labels[s:s + batch_size].to(device)
+            x = float_batch(images[s:s + batch_size])
+            y = labels[s:s + batch_size]
             out = model.loss(x, y)   # unconditional models ignore y (an AAE's label-informed prior reads it)
             k = x.shape[0]
             for name, v in {"total": out.total, **out.terms}.items():
-                sums[name] = sums.get(name, 0.0) + float(v.detach()) * k
+                term = v.detach().double() * k
+                sums[name] = sums[name] + term if name in sums else term
             n += k
-    return {name: v / max(n, 1) for name, v in sums.items()}
+    return {name: float(v) / max(n, 1) for name, v in sums.items()}

@@ -57,8 +57,23 @@ class TrainingHook:
 
 
 def copy_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """A snapshot of the module's weights: fresh CPU tensors that nothing else holds."""
-    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+    """A snapshot of the module's weights: fresh CPU tensors that nothing else holds.  From a
+    CUDA device every tensor is copied into pinned memory without blocking and the device's
+    stream is waited for once, after the last copy (not once per tensor)."""
+    state = module.state_dict()
+    devices = {v.device for v in state.values() if v.device.type == "cuda"}
+    if not devices:
+        return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+    out = {}
+    for k, v in state.items():
+        if v.device.type != "cuda":
+            out[k] = v.detach().to("cpu", copy=True)
+            continue
+        out[k] = torch.empty(v.shape, dtype=v.dtype, pin_memory=True)
+        out[k].copy_(v.detach(), non_blocking=True)
+    for device in devices:
+        torch.cuda.current_stream(device).synchronize()   # every copy has landed before anyone reads it
+    return out
 
 
 class ProbeHook(TrainingHook):

@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 import math
 
-from engine.config import DEVICES, MAX_SEED
+from engine.config import DEVICES, MAX_SEED, PRECISIONS
 from engine.datasets import SOURCES
 from engine.errors import UserError
 from engine.history import METRICS_FILE
@@ -97,6 +97,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr", type=finite_float, default=1e-3)
     g.add_argument("--seed", type=seed_value, default=0)
     g.add_argument("--device", default="auto", choices=DEVICES)
+    g.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                   help="bf16: mixed precision for the training steps (forward and loss in bfloat16 under "
+                        "autocast, weights and Adam in float32; validation in float32); default fp32")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

@@ -93,7 +93,7 @@ def configs_from_args(a) -> tuple[DataConfig, ModelConfig, TrainConfig]:
     model = ModelConfig(variant=a.model, latent_dim=a.latent_dim, body=a.body, hidden=a.hidden,
                         likelihood=a.likelihood, params=params_class(**given))
     train = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed, device=a.device,
-                        binarize=a.binarize, pretrain_epochs=a.pretrain_epochs,
+                        binarize=a.binarize, pretrain_epochs=a.pretrain_epochs, precision=a.precision,
                         probe_set=getattr(a, "probe_set", "validation"),
                         probe_size=getattr(a, "probe_size", TrainConfig.probe_size))
     for cfg in (data, model, train):

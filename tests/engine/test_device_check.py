@@ -42,6 +42,7 @@ def test_the_device_check_runs_on_the_cpu_and_prints_one_table(tmp_path):
     for key in VARIANTS:
         value, *_, status = rows[f"variant {key}"]
         assert math.isfinite(float(value)) and status == "ok", rows[f"variant {key}"]
+    assert rows["variant vae bf16"][-1] == "ok"
     saved = {r["check"]: r for r in json.loads(out.read_text())["rows"]}
     assert saved["variant vae"]["value"] == pytest.approx(float(rows["variant vae"][0]), rel=1e-3)
     assert rows["evaluate nll |cpu - cpu|"][-1] == "ok"
@@ -69,3 +70,34 @@ def test_without_the_gui_the_drag_row_says_skipped_and_nothing_fails(capsys):
     rows = _table(capsys.readouterr().out)
     assert list(rows) == ["drag"]
     assert rows["drag"][-1] == "skipped: this Python cannot import PySide6 and pyqtgraph"
+
+
+def test_on_cuda_the_throughput_runs_again_in_bf16(tmp_path, monkeypatch):
+    from benchmarks import device_check
+    from benchmarks.common import IDX_FILES
+    gz = tmp_path / "gz"
+    gz.mkdir()
+    for name in IDX_FILES:
+        (gz / f"{name}.gz").write_bytes(b"")
+    calls = []
+
+    def fake_child(args, timeout_s, **env):
+        calls.append(args)
+        result = Path(args[args.index("--json") + 1])
+        bf16 = args[args.index("--precision") + 1] == "bf16"
+        result.write_text(json.dumps({"median_samples_per_sec": {"ours": 300.0 if bf16 else 200.0, "reference": 40.0},
+                                      "ratio_ours_over_reference": 7.5 if bf16 else 5.0, "target_ratio": 5.0,
+                                      "target_met": True}))
+        return subprocess.CompletedProcess(args, 0, "", "")
+
+    monkeypatch.setattr(device_check, "_child", fake_child)
+    table = device_check.Table()
+    device_check.check_throughput("cuda", False, gz, tmp_path / "root", tmp_path, table)
+    assert [a[a.index("--precision") + 1] for a in calls] == ["fp32", "bf16"]
+    values = {r["check"]: r["value"] for r in table.rows}
+    assert values == {"throughput ours": 200.0, "throughput reference": 40.0, "throughput ours/reference": 5.0,
+                      "throughput ours bf16": 300.0, "throughput ours/reference bf16": 7.5}
+    table = device_check.Table()
+    calls.clear()
+    device_check.check_throughput("cpu", True, gz, tmp_path / "root", tmp_path, table)
+    assert [a[a.index("--precision") + 1] for a in calls] == ["fp32"], "a CPU runs it once, in float32"
