@@ -25,6 +25,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import make_grid
 
+from engine.batches import float_batch
 from engine.datasets import load_dataset
 from engine.errors import UserError
 from engine.history import METRICS_FILE
@@ -32,7 +33,6 @@ from engine.models import AutoencoderModel, variant
 from engine.outputs import output_target
 from engine.runs import Run
 from engine.storage import atomic_write, read_json
-from engine.training import float_batch
 
 FIGURE_SUFFIXES = (".png", ".svg")
 #: one colour per run (Tableau 10), the same in the figure's columns and curves

@@ -15,13 +15,13 @@ import numpy as np
 import torch
 from torchvision.utils import make_grid, save_image
 
+from engine.batches import encode_all, float_batch
 from engine.datasets import ImageSet
 from engine.errors import UserError
 from engine.models import AutoencoderModel, has_standard_normal_prior
 from engine.outputs import move_folder_into_place, output_target, refuse_existing, temporary_output
 from engine.probe_sets import SPLIT_NAMES
 from engine.storage import atomic_write
-from engine.training import encode_all, float_batch
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 

@@ -113,7 +113,7 @@ class TrainingForm(QScrollArea):
         host_layout.addWidget(self._build_train_box())
         host_layout.addStretch(1)
         self.forms = (self.data_form, self.model_form, self.train_form)
-        for combo in (self.dataset, self.model, self.body, self.likelihood, self.device):
+        for combo in (self.dataset, self.model, self.body, self.likelihood, self.device, self.probe_set):
             shrinkable(combo)
         readable_when_disabled(host)
         host.setStyleSheet(REFUSED_STYLE)

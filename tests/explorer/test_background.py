@@ -170,10 +170,11 @@ def test_closing_the_window_waits_for_every_task(qtbot, tmp_path):
 def test_a_window_closed_while_the_engine_loads_waits_for_the_import(qtbot, tmp_path, monkeypatch):
     """The launch's import of the engine is a task too: a window closed before its views are built
     waits for it, rather than leave a thread importing into an exiting interpreter."""
+    import explorer.window.engine_import as engine_import
     import explorer.window.main_window as main_window
     (tmp_path / "slow_engine_module.py").write_text("import time\ntime.sleep(1.0)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(main_window, "ENGINE_MODULES", ("slow_engine_module",))
+    monkeypatch.setattr(engine_import, "ENGINE_MODULES", ("slow_engine_module",))
     w = main_window.MainWindow(runs_dir=tmp_path / "runs", deferred=True)
     qtbot.addWidget(w)
     w.show()
