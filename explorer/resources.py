@@ -28,3 +28,7 @@ def user_presets_dir() -> Path:
 
 def preset_dirs() -> list[Path]:
     return [resources_dir() / "presets", user_presets_dir()]
+
+
+#: the training queue's file, in the settings folder (explorer/training/queue.py)
+QUEUE_FILE = "train-queue.json"

@@ -41,7 +41,6 @@ SWEEP_AXES = {"beta": "β", "latent_dim": "Latent size", "level": "Noise level",
               "seed": "Seed", "variant": "Variant"}
 QUEUE_FORMAT = "latent-explorer-queue"
 QUEUE_VERSION = 1
-QUEUE_FILE = "train-queue.json"
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ def default_queue_path(settings: QSettings | None) -> Path | None:
     """The training queue's JSON lives in the settings folder (none without settings: tests, tools)."""
     if settings is None:
         return None
-    from explorer.training.queue import QUEUE_FILE
+    from explorer.resources import QUEUE_FILE  # not the queue module: it imports torch, the window comes first
     if settings.format() == QSettings.Format.IniFormat and settings.fileName():
         return Path(settings.fileName()).parent / QUEUE_FILE
     import platformdirs

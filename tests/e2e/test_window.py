@@ -301,7 +301,8 @@ def test_the_idle_status_bar_keeps_no_stale_rate(window, qtbot):
 
 def test_the_window_shows_before_torch_is_imported(tmp_path):
     """The frame, its menus and placeholders come up before torch is imported (torch alone takes
-    about 2 s); the views are built behind it."""
+    about 2 s); the views are built behind it.  With settings, as the app runs: the queue file's
+    name came from the queue module, which imports torch (the window showed after 1.4 s)."""
     import os
     import subprocess
     import sys
@@ -310,8 +311,9 @@ def test_the_window_shows_before_torch_is_imported(tmp_path):
 import sys
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
+from PySide6.QtCore import QSettings
 from explorer.window.main_window import MainWindow
-w = MainWindow(deferred=True)
+w = MainWindow(deferred=True, settings=QSettings(sys.argv[1], QSettings.Format.IniFormat))
 w.show(); app.processEvents()
 assert 'torch' not in sys.modules, 'torch imported before the window was shown'
 assert w.isVisible() and w.menuBar().actions()
@@ -322,7 +324,7 @@ assert done == [True] and 'torch' in sys.modules
 print('ok')
 """
     root = Path(__file__).resolve().parents[2]
-    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120,
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "settings.ini")], cwd=root, capture_output=True, text=True, timeout=120,
                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path),
                               "XDG_DATA_HOME": str(tmp_path)})
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
