@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 import time
 
-import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QFontMetrics, QImage, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 
-def to_qimage(image: np.ndarray) -> QImage:
-    """A QImage (owning its pixels) of one C×H×W float image in [0, 1], C = 1 or 3."""
+def to_qimage(image) -> QImage:
+    """A QImage (owning its pixels) of one C×H×W float image in [0, 1], C = 1 or 3 (a NumPy array)."""
+    import numpy as np  # here: the status bar's label comes from this module before NumPy is needed (launch)
     pixels = np.clip(np.asarray(image, dtype=np.float32) * 255 + 0.5, 0, 255).astype(np.uint8)
     c, h, w = pixels.shape
     if c == 1:

@@ -12,9 +12,10 @@ ROOT = Path(__file__).resolve().parents[3]   # the repository (this file is in t
 
 def test_start_up_leaves_slow_imports_for_later():
     """The window's modules import neither umap (numba compiles for ~35 s) nor scipy.signal and
-    scipy.spatial (over a second together); those load on first use or behind the shown window."""
+    scipy.spatial (over a second together), nor torch, nor NumPy (60 ms: the status bar's label came
+    from the module of to_qimage); those load on first use or behind the shown window."""
     code = ("import sys; import explorer.window.start_up, explorer.window.main_window; "
-            "bad = [m for m in ('umap', 'numba', 'scipy.signal', 'scipy.spatial') if m in sys.modules]; "
+            "bad = [m for m in ('umap', 'numba', 'scipy.signal', 'scipy.spatial', 'torch', 'numpy') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120,
                    env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
