@@ -371,3 +371,20 @@ def test_metrics_of_an_earlier_step_are_marked_stale_and_old_files_without_a_ste
     assert "not recorded" in staleness(run, old)
     with pytest.raises(RunError, match="step is not a whole number"):
         check_metrics({**m, "step": "39"}, tmp_path / "metrics.json")
+
+
+def test_the_knn_scores_in_small_distance_chunks(monkeypatch, digits):
+    """Fault 8: scikit-learn's default 1 GB of distance chunks made evaluate's peak 2.1 GB on 10,000
+    MNIST test images against 60,000 training codes (bench_nll_memory.py)."""
+    import sklearn
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from engine.metrics import KNN_WORKING_MB
+    seen = []
+    original = KNeighborsClassifier.score
+    monkeypatch.setattr(KNeighborsClassifier, "score",
+                        lambda self, *a, **k: (seen.append(sklearn.get_config()["working_memory"]), original(self, *a, **k))[1])
+    trainer = Trainer(DIGITS, small_model("ae"), quick_train(epochs=1))
+    trainer.run_to_end()
+    metrics = evaluate_model(trainer.model, digits.val, digits.train, has_density=False)
+    assert seen == [KNN_WORKING_MB] and KNN_WORKING_MB <= 128 and metrics["knn_accuracy"] is not None
