@@ -15,3 +15,18 @@ def quick_train(epochs: int = 2, **kw) -> TrainConfig:
                 snapshot_every=5, report_every=5)
     base.update(kw)
     return TrainConfig(**base)
+
+
+def child_pids() -> set[int]:
+    """The live (not zombie) child processes of this test process, read from Linux's /proc."""
+    import os
+    from pathlib import Path
+    pids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and fields[0] != "Z":
+            pids.add(int(stat.parent.name))
+    return pids

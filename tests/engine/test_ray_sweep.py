@@ -20,6 +20,7 @@ from engine.config import DataConfig, ModelConfig, TrainConfig
 from engine.run_lock import LOCK
 from engine.runs import CONFIG, Run
 from explorer.session import RunState
+from tests.engine.helpers import child_pids
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds Ray's processes through /proc")]
@@ -29,31 +30,20 @@ FAST = ["--dataset", "digits", "--epochs", "1", "--hidden", "16", "--batch-size"
 LONG_EPOCHS = 60
 
 
-def _child_pids() -> set[int]:
-    pids = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == os.getpid() and fields[0] != "Z":
-            pids.add(int(stat.parent.name))
-    return pids
-
 
 @pytest.fixture(scope="module")
 def cluster():
     """A local Ray cluster of 2 CPUs for the module; no Ray process outlives it."""
-    before = _child_pids()
+    before = child_pids()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield
     finally:
         ray.shutdown()
     deadline = time.monotonic() + 10
-    while _child_pids() - before and time.monotonic() < deadline:
+    while child_pids() - before and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _child_pids() - before, "Ray left processes running"
+    assert not child_pids() - before, "Ray left processes running"
 
 
 def folders(out: Path) -> list[Path]:

@@ -1,7 +1,6 @@
 """Sweeps: expansion of comma lists, local runs one after another, failures that do not stop the
 sweep, one-sentence refusals, and the same sweep as tasks on a local Ray instance."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +12,11 @@ from engine.cli import build_parser, main
 from engine.config import DataConfig, ModelConfig, TrainConfig
 from engine.errors import ConfigError, UserError
 from engine.runs import Run
+from tests.engine.helpers import child_pids
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ["--dataset", "digits", "--epochs", "1", "--hidden", "16", "--batch-size", "128", "--quiet", "--device", "cpu"]
+
 
 
 def folders(out: Path) -> list[Path]:
@@ -158,22 +159,10 @@ def test_an_unreachable_ray_address_is_one_sentence_at_once(tmp_path, capsys):
     assert "Nothing answers" in capsys.readouterr().err and not (tmp_path / "o").exists()
 
 
-def _child_pids() -> set[int]:
-    pids = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == os.getpid() and fields[0] != "Z":
-            pids.add(int(stat.parent.name))
-    return pids
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="counts child processes through /proc")
 def test_a_sweep_on_a_local_ray_instance(tmp_path, capsys):
     pytest.importorskip("ray")
-    before = _child_pids()
+    before = child_pids()
     out = tmp_path / "shared"
     code = main(["sweep", "--model", "beta_vae", "--beta", "1,4", *FAST, "--out", str(out), "--ray", "local"])
     printed = capsys.readouterr().out
@@ -185,4 +174,4 @@ def test_a_sweep_on_a_local_ray_instance(tmp_path, capsys):
     assert all(r.name in printed for r in runs)
     import ray
     assert not ray.is_initialized()
-    assert _child_pids() <= before, "Ray left processes running"
+    assert child_pids() <= before, "Ray left processes running"
