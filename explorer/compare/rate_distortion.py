@@ -56,6 +56,28 @@ def run_labels(states: list[RunState]) -> list[str]:
             else short_name(s.name) for i, s in enumerate(states)]
 
 
+#: points closer than this fraction of the plane's span (on both axes) have their labels stacked
+NEAR_FRACTION = 0.04
+
+
+def label_lines(points: list[tuple[float, float] | None]) -> list[int]:
+    """How many text lines below its point each label sits: 0, except for points (nearly) on an
+    earlier point, whose labels go one line lower each (collapsed runs all sit at rate 0, and
+    their labels covered each other)."""
+    shown = [p for p in points if p is not None]
+    if not shown:
+        return [0] * len(points)
+    xs, ys = [p[0] for p in shown], [p[1] for p in shown]
+    span_x, span_y = (max(max(v) - min(v), 1e-9) for v in (xs, ys))
+    lines: list[int] = []
+    for i, p in enumerate(points):
+        near = [j for j in range(i) if p is not None and points[j] is not None
+                and abs(points[j][0] - p[0]) <= NEAR_FRACTION * span_x
+                and abs(points[j][1] - p[1]) <= NEAR_FRACTION * span_y]
+        lines.append(max((lines[j] + 1 for j in near), default=0))
+    return lines
+
+
 def _has_kl(state: RunState) -> bool:
     try:
         return variant(state.model_cfg.variant).has_density
@@ -111,12 +133,13 @@ class RateDistortionPlane(QWidget):
         for item in self.texts:
             self.plot.removeItem(item)
         self.texts = []
+        lines = label_lines(self.points)
         for i, point in enumerate(self.points):
             if point is None:
                 continue
             colour = self.colours[i % len(self.colours)]
             spots.append({"pos": point, "data": i, "brush": pg.mkBrush(colour), "pen": pg.mkPen("k", width=0.5)})
-            text = pg.TextItem(self.labels[i], color=colour, anchor=(0, 1))
+            text = pg.TextItem(self.labels[i], color=colour, anchor=(0, 1 - lines[i]))   # a line lower each
             text.setPos(*point)
             self.plot.addItem(text)
             self.texts.append(text)

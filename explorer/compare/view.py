@@ -19,10 +19,12 @@ from PySide6.QtGui import QColor, QFont, QImage, QPainter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QTabWidget,
     QVBoxLayout,
@@ -123,9 +125,18 @@ class CompareView(QWidget):
         self.links = MapLinks(self.columns, self)
         self.maps_page = QWidget()
         self.maps_page.setObjectName("compareMapsPage")
-        grid = QHBoxLayout()
+        # the columns scroll sideways where they do not fit: each is ~490 px at its narrowest (its map's
+        # toolbar), so three runs or more made the window wider than a 1280-pixel screen
+        columns = QWidget()
+        grid = QHBoxLayout(columns)
+        grid.setContentsMargins(0, 0, 0, 0)
         for column in self.columns:
             grid.addWidget(column, 1)
+        self.columns_scroll = QScrollArea()
+        self.columns_scroll.setObjectName("compareColumnsScroll")
+        self.columns_scroll.setWidgetResizable(True)
+        self.columns_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.columns_scroll.setWidget(columns)
         self.strip = HoverStrip(self.columns)
         self.links.hovered.connect(self.strip.show_image)
         self.selection_label = QLabel("Shift+drag a box, or Ctrl+Shift+drag a lasso, in any map: the same images "
@@ -140,7 +151,7 @@ class CompareView(QWidget):
         selection_row.addWidget(self.export_selection_button)
         page = QVBoxLayout(self.maps_page)
         page.setContentsMargins(2, 2, 2, 2)
-        page.addLayout(grid, 1)
+        page.addWidget(self.columns_scroll, 1)
         page.addWidget(self.strip)
         page.addLayout(selection_row)
 

@@ -235,3 +235,22 @@ def test_a_map_of_every_image_links_only_its_validation_images(qtbot, run_paths)
     assert b.position_of(image) == 3, "the validation image, not the training image of the same index"
     assert b.image_at(n + 3) is None and b.image_at(3) == image
     view.close()
+
+
+def test_five_runs_fit_a_laptop_screen_and_their_maps_scroll(qtbot, run_paths):
+    # each column is ~490 px at its narrowest: three runs or more made the window wider than 1280 px
+    session = Session()
+    states = [session.add(RunState.open(p)) for p in [*run_paths, *run_paths, run_paths[0]]]
+    view = CompareView(session, states)
+    qtbot.addWidget(view)
+    assert view.minimumSizeHint().width() <= 1240
+    view.resize(1240, 740)
+    view.show()
+    qtbot.waitExposed(view)
+    assert view.width() <= 1240
+    bar = view.columns_scroll.horizontalScrollBar()
+    assert bar.maximum() > 0   # the fifth map is reached by scrolling, not off the screen
+    bar.setValue(bar.maximum())
+    last = view.columns[-1]
+    right_edge = last.mapTo(view.columns_scroll.viewport(), last.rect().topRight()).x()
+    assert right_edge <= view.columns_scroll.viewport().width()

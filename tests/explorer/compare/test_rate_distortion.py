@@ -75,3 +75,26 @@ def test_the_strip_invites_a_hover_and_pictures_are_legible(qtbot, run_paths):
     assert image.width() >= 150 + 4 * 48
     assert image.height() >= 48
     view.close()
+
+
+def test_labels_of_points_on_one_another_are_stacked():
+    from explorer.compare.rate_distortion import label_lines
+    # β = 4 and β = 8 both collapsed to (0, 27.17): their labels covered each other
+    points = [(3.61, 20.45), (2.63, 21.60), (1.04, 24.62), (0.0001, 27.1702), (0.0, 27.1715), None]
+    assert label_lines(points) == [0, 0, 0, 0, 1, 0]
+    assert label_lines([(1.0, 1.0), (1.0, 1.0), (1.0, 1.0)]) == [0, 1, 2]
+    assert label_lines([None, None]) == [0, 0]
+
+
+def test_coincident_runs_labels_do_not_overlap_on_screen(qtbot, beta_runs):
+    session = Session()
+    states = [session.add(RunState.open(p)) for p in [beta_runs[1], beta_runs[1]]]   # the same run twice
+    view = CompareView(session, states)
+    qtbot.addWidget(view)
+    view.resize(1100, 700)
+    view.show()
+    view.tabs.setCurrentWidget(view.rate_distortion)
+    qtbot.waitExposed(view)
+    qtbot.wait(50)
+    first, second = (t.mapRectToScene(t.boundingRect()) for t in view.rate_distortion.texts)
+    assert not first.intersects(second), (first, second)
