@@ -97,6 +97,7 @@ class DimensionsView(QWidget):
         self.state: RunState | None = None
         self.cursor = cursor
         self.stats: DimensionStats | None = None
+        self._asking = False   # inside ensure_dataset_in_background (_ask_for_images)
         self.order: list[int] = []
         self.finding: diagnostics.Diagnosis | None = None
         self.hovered: int | None = None
@@ -133,7 +134,8 @@ class DimensionsView(QWidget):
     # -- public -------------------------------------------------------------------------------------
     def bind(self, state: RunState | None) -> None:
         self.state = rebind(self.state, state, {"probe_changed": self._on_probe,
-                                                "decoder_changed": self.throttle.request})
+                                                "decoder_changed": self.throttle.request,
+                                                "dataset_loaded": self._on_dataset_loaded})
         self.hovered = None
         self._on_probe(None)
 
@@ -142,6 +144,7 @@ class DimensionsView(QWidget):
 
     def refresh(self) -> None:
         """Measure again and redraw the bars and the verdict."""
+        self._ask_for_images()
         self.stats = dimension_stats(self.state)
         stats = self.stats
         if stats is None:
@@ -187,6 +190,27 @@ class DimensionsView(QWidget):
                                    if finding is not None and finding.kind == "collapse" else "")
         if changed:
             self.diagnosed.emit(finding)
+
+    def _ask_for_images(self) -> None:
+        """A run opened from disk has no images in memory: its KL needs the probe images, so they
+        are loaded (in the background; the bars show the code variance meanwhile, then the KL)."""
+        state = self.state
+        if state is None or state.dataset is not None or state.is_loading_dataset() \
+                or getattr(state.model, "posterior", None) is None or self._asking:
+            return
+        self._asking = True   # a quick load answers at once: dataset_loaded comes inside this call
+        try:
+            state.ensure_dataset_in_background()
+        finally:
+            self._asking = False
+
+    def _on_dataset_loaded(self, _dataset) -> None:
+        if self._asking:
+            return   # refresh() measures next, with the images
+        if self.isVisible():
+            self.refresh()
+        else:
+            self.stats = None
 
     def _on_probe(self, probe) -> None:
         if self.isVisible() or probe is None:

@@ -95,3 +95,17 @@ def test_variants_without_a_posterior_show_the_code_variance(qtbot, digits):
     np.testing.assert_allclose(stats.variance, state.probe.codes.astype(np.float64).var(0), rtol=1e-6)
     view = show(qtbot, DimensionsView(state, LatentCursor()))
     assert "variance" in view.summary.toolTip() and "collapse" not in view.summary.text().lower()
+
+
+def test_a_run_opened_from_disk_shows_the_kl_not_the_code_variance(qtbot, tmp_path):
+    # the real window showed "code variance" bars for a saved VAE: the run's images were not in
+    # memory when the tab was shown, and nothing measured again once they were
+    from engine.training import Trainer
+    trainer = Trainer(DIGITS, small_model("vae", latent_dim=2), quick_train(epochs=1), run_parent=tmp_path)
+    trainer.run_to_end()
+    state = RunState.open(trainer.run.path)
+    assert state.dataset is None and state.probe is not None
+    view = show(qtbot, DimensionsView(state, LatentCursor()))
+    qtbot.waitUntil(lambda: view.stats is not None and view.stats.kl is not None, timeout=10_000)
+    assert view.plot.getAxis("left").labelText == "KL (nats)"
+    assert "nats per image in all" in view.summary.text()
