@@ -56,6 +56,8 @@ def run_labels(states: list[RunState]) -> list[str]:
             else short_name(s.name) for i, s in enumerate(states)]
 
 
+#: room right of the rightmost point for its label, as a fraction of the points' spread of rates
+LABEL_ROOM = 0.18
 #: points closer than this fraction of the plane's span (on both axes) have their labels stacked
 NEAR_FRACTION = 0.04
 
@@ -144,6 +146,7 @@ class RateDistortionPlane(QWidget):
             self.plot.addItem(text)
             self.texts.append(text)
         self.scatter.setData(spots)
+        self._fit_view()
         units = {s.model_cfg.likelihood in NORMALISED_LIKELIHOODS for s in self.states}
         self.plot.setLabel("left", "distortion: reconstruction term, "
                            + ("nats per image" if units == {True} else "per image (the runs' own units)"))
@@ -153,6 +156,17 @@ class RateDistortionPlane(QWidget):
         if missing:
             words += f" No KL term (no point): {', '.join(missing)}."
         self.note.setText(words)
+
+    def _fit_view(self) -> None:
+        """Every point with room for its label: the labels run right of and below their points, and
+        the rightmost one was cut at the plane's edge."""
+        shown = [p for p in self.points if p is not None]
+        if not shown:
+            return
+        xs, ys = [p[0] for p in shown], [p[1] for p in shown]
+        span_x, span_y = max(max(xs) - min(xs), 0.1), max(max(ys) - min(ys), 0.1)
+        self.plot.setXRange(min(xs) - 0.05 * span_x, max(xs) + LABEL_ROOM * span_x, padding=0)
+        self.plot.setYRange(min(ys) - 0.08 * span_y, max(ys) + 0.08 * span_y, padding=0)
 
     def rows(self) -> list[dict]:
         """One row per run with a point: name, label, rate, distortion and their units."""

@@ -98,3 +98,20 @@ def test_coincident_runs_labels_do_not_overlap_on_screen(qtbot, beta_runs):
     qtbot.wait(50)
     first, second = (t.mapRectToScene(t.boundingRect()) for t in view.rate_distortion.texts)
     assert not first.intersects(second), (first, second)
+
+
+def test_the_rightmost_label_is_inside_the_plane(qtbot, beta_runs):
+    session = Session()
+    states = [session.add(RunState.open(p)) for p in beta_runs]
+    view = CompareView(session, states)
+    qtbot.addWidget(view)
+    view.resize(1100, 700)
+    view.show()
+    view.tabs.setCurrentWidget(view.rate_distortion)
+    qtbot.waitExposed(view)
+    qtbot.wait(50)
+    plane = view.rate_distortion
+    box = plane.plot.getViewBox().sceneBoundingRect()
+    for text in plane.texts:
+        rect = text.mapRectToScene(text.boundingRect())
+        assert box.contains(rect), (text.toPlainText(), rect, box)
