@@ -113,6 +113,7 @@ class DimensionsView(QWidget):
         self.plot.setMouseEnabled(False, False)
         self.plot.hideButtons()
         self.plot.setBackground(self.palette().color(QPalette.ColorRole.Base))
+        self.plot.getAxis("left").enableAutoSIPrefix(False)   # "KL (nats) (x0.001)" was cut off beside ~100 px of bars
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.8)
         self.plot.addItem(self.bars)
         self.plot.getAxis("bottom").setLabel("dimension")

@@ -109,3 +109,18 @@ def test_a_run_opened_from_disk_shows_the_kl_not_the_code_variance(qtbot, tmp_pa
     qtbot.waitUntil(lambda: view.stats is not None and view.stats.kl is not None, timeout=10_000)
     assert view.plot.getAxis("left").labelText == "KL (nats)"
     assert "nats per image in all" in view.summary.text()
+
+
+def test_the_axis_names_its_unit_without_an_si_prefix(qtbot, digits):
+    # a collapsed run's KL of ~1e-5 nats made pyqtgraph scale the axis to "KL (nats) (x0.001)",
+    # which the short chart cut to "KL (nats) (:"
+    state = RunState(DIGITS, small_model("vae", latent_dim=2), quick_train(), dataset=digits)
+    view = show(qtbot, DimensionsView(state, LatentCursor()))
+    with torch.no_grad():
+        last = [m for m in state.model.encoder.modules() if isinstance(m, torch.nn.Linear)][-1]
+        last.weight.zero_()
+        last.bias.zero_()
+    with_probe(state, digits)
+    qtbot.wait(20)
+    axis = view.plot.getAxis("left")
+    assert axis.autoSIPrefixScale == 1.0 and axis.labelString() == axis.labelString().split("(x")[0]
