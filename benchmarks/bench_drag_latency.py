@@ -66,6 +66,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds of dragging while training (default 30)")
     parser.add_argument("--idle-seconds", type=float, default=10.0, help="seconds of dragging idle (default 10)")
     parser.add_argument("--body", choices=("mlp", "conv"), default="mlp", help="the VAE's body (default mlp)")
+    parser.add_argument("--probe-set", choices=("validation", "test", "train", "all"), default="validation",
+                        help="the images the map shows while training (default: validation, 5,000 codes; all: "
+                             "every image, 70,000 for MNIST: each probe update is that many points on the GUI thread)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="where the background training runs (default cpu)")
     parser.add_argument("--as-app", action="store_true",
@@ -291,6 +294,7 @@ def measure(args) -> dict:
 
     from engine.config import ModelConfig, TrainConfig
     from engine.datasets import load_dataset
+    from engine.probe_sets import probe_settings  # the training form's Map points
     from explorer.decoder_canvas import DecoderCanvas
     from explorer.map.latent_view import LatentView
     from explorer.session import RunState, Session
@@ -329,7 +333,8 @@ def measure(args) -> dict:
             run_for(1.1)   # the collector's next check freezes what the preload imported
         log = EventLog()
         model = ModelConfig(variant="vae", latent_dim=2, body=args.body)
-        state = session.add(RunState(data_cfg, model, TrainConfig(epochs=1000, device=args.device), dataset=dataset))
+        state = session.add(RunState(data_cfg, model, TrainConfig(epochs=1000, device=args.device,
+                                                                          **probe_settings(args.probe_set)), dataset=dataset))
         log.watch(state)
         probe = DragProbe(view, canvas)
         if args.watchdog:

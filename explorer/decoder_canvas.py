@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from engine.history import ProbeCodes
 from engine.models import has_standard_normal_prior
 from explorer.session import LatentCursor, RunState, Session, rebind
+from explorer.tasks import BackgroundTask
 from explorer.widgets import ImageCanvas, to_qimage
 
 MAX_SLIDERS = 64
@@ -36,6 +37,8 @@ SLIDER_STEPS = 1000
 OFF_MANIFOLD_RATIO = 3.0
 #: slider half-range for models with a standard-normal prior (the VAE family, the WAE)
 PRIOR_RANGE = 3.0
+#: codes whose typical spacing is measured on the GUI thread (~3 ms at 5,000); more: in the background
+SPACING_AT_ONCE_MAX = 10_000
 
 
 class NearestCodes:
@@ -127,6 +130,7 @@ class DecoderCanvas(QWidget):
         self._image: np.ndarray | None = None
         self._nearest: NearestCodes | None = None
         self._typical_spacing = math.nan
+        self._spacing_task: BackgroundTask | None = None   # measuring the spacing of many codes
         self._rows: list[_SliderRow] = []
         self._cursor_origin = "reset"   # who moved the cursor last ("reset": no person yet)
 
@@ -244,7 +248,7 @@ class DecoderCanvas(QWidget):
             self._nearest, self._typical_spacing = None, math.nan
         else:
             self._nearest = NearestCodes(codes)
-            self._typical_spacing = self._nearest.typical_spacing()
+            self._measure_spacing(self._nearest)
         standard = self.state is not None and self.state.model is not None and has_standard_normal_prior(self.state.model)
         cursor = self.cursor
         if self._nearest is not None and self._cursor_origin == "reset" and cursor.code is not None \
@@ -264,6 +268,33 @@ class DecoderCanvas(QWidget):
             row.lo, row.hi = lo, hi
         if cursor.code is not None:
             self._sync(cursor.code)
+
+    def _measure_spacing(self, nearest: NearestCodes) -> None:
+        """The codes' typical spacing (what "on/off the manifold" is judged by): at once for a few
+        thousand codes, in the background above ``SPACING_AT_ONCE_MAX`` (70,000 codes took ~50 ms of
+        the GUI thread at every probe update: drags stalled up to 66 ms).  The previous run's
+        spacing is kept until the new one comes (it changes little between two probe updates)."""
+        if len(nearest.codes) <= SPACING_AT_ONCE_MAX:
+            self._typical_spacing = nearest.typical_spacing()
+            return
+
+        def measured(spacing: float) -> None:
+            if self._nearest is nearest:   # not a result for codes that have been replaced since
+                self._typical_spacing = spacing
+                if self.cursor.code is not None:
+                    self._sync(self.cursor.code)
+
+        def ended() -> None:   # the finished task goes (one a probe update would pile up otherwise)
+            task.wait(1000)
+            task.deleteLater()
+            if self._spacing_task is task:
+                self._spacing_task = None
+
+        task = self._spacing_task = BackgroundTask(lambda _progress: nearest.typical_spacing(), self,
+                                                   owner=self, name="spacing")
+        task.finished.connect(measured)
+        task.thread.finished.connect(ended)
+        task.start()
 
     # -- decoding -----------------------------------------------------------------------------
     def redecode(self) -> None:

@@ -190,3 +190,34 @@ def test_slider_handles_show_the_values_they_read(qtbot, run_paths):
         assert float(canvas._rows[row.dim].readout.text()) == pytest.approx(session.cursor.code[row.dim], abs=0.01)
     session.cursor.set_code(np.array([20.0, -0.5]), "map")   # dragged far off the codes
     assert 0.5 < fraction(canvas.sliders[0]) < 1.0 and canvas._rows[0].readout.text() == "20.00"
+
+
+def test_the_spacing_of_a_whole_dataset_of_codes_is_measured_off_the_gui_thread(qtbot, monkeypatch):
+    # 70,000 codes (View -> Map points: all): the typical spacing took ~50 ms of the GUI thread at
+    # every probe update, and drags stalled up to 66 ms (bench_drag_latency.py --probe-set all)
+    import threading
+
+    from engine.history import ProbeCodes
+    from explorer import decoder_canvas
+    threads = []
+    measure = decoder_canvas.NearestCodes.typical_spacing
+    monkeypatch.setattr(decoder_canvas.NearestCodes, "typical_spacing",
+                        lambda self, *a, **k: (threads.append(threading.current_thread()), measure(self, *a, **k))[1])
+    session = Session()
+    state = session.add(RunState(DIGITS, small_model("vae"), quick_train()))
+    canvas = DecoderCanvas(session)
+    qtbot.addWidget(canvas)
+    rng = np.random.default_rng(0)
+    n = decoder_canvas.SPACING_AT_ONCE_MAX + 1
+    codes = rng.normal(size=(n, 2)).astype(np.float32)
+    state.probe = ProbeCodes(codes, np.zeros(n, np.int64), np.arange(n))
+    state.probe_changed.emit(state.probe)
+    qtbot.waitUntil(lambda: np.isfinite(canvas._typical_spacing), timeout=10_000)
+    assert threads and threads[-1] is not threading.main_thread()
+    assert canvas._typical_spacing == pytest.approx(NearestCodes(codes).typical_spacing())
+    qtbot.waitUntil(lambda: canvas._spacing_task is None, timeout=5_000)   # the finished task went
+    small = codes[:500]
+    state.probe = ProbeCodes(small, np.zeros(500, np.int64), np.arange(500))
+    state.probe_changed.emit(state.probe)   # a few thousand codes: measured at once
+    assert threads[-1] is threading.main_thread()
+    assert canvas._typical_spacing == pytest.approx(NearestCodes(small).typical_spacing())
