@@ -6,7 +6,8 @@ Run: ``python benchmarks/bench_probe_sets.py [--data-root DIR] [--latent-dim 2] 
    of the default MLP body (784-512-256-D), chunk by chunk; wall time per probe update with
    ``engine.training.TRAIN_THREADS`` torch threads.
 2. GUI thread: a probe update of 70,000 codes reaches ``RunState._absorb`` (the movie keeps it,
-   ``probe_changed``), the map (explorer/map/latent_view.py) takes it in and repaints once: wall time of
+   ``probe_changed``), the map (explorer/map/latent_view.py) and the decoder canvas
+   (explorer/decoder_canvas.py) take it in and the map repaints once: wall time of
    the absorb + ``processEvents`` (the update) and of the repaint, per update, for the raw map
    (2-D) and PCA (``--latent-dim 16``).  Target: the update ≤ 16 ms.
 3. A million codes: an .npz of ``--million-points`` 16-D codes with labels is written, then read and
@@ -91,6 +92,9 @@ def main() -> int:
     view = LatentView(session)
     view.resize(900, 700)
     view.show()
+    from explorer.decoder_canvas import DecoderCanvas
+    canvas = DecoderCanvas(session)   # the window's other view of every probe update (its nearest-code index)
+    canvas.show()
     app.processEvents()
     rng = np.random.default_rng(0)
     absorb_ms, update_ms, paint_ms = [], [], []

@@ -256,9 +256,11 @@ class DecoderCanvas(QWidget):
             # nobody has moved the cursor yet: start it among the codes (before the first codes
             # came it sat at zero, which may lie outside every code's range)
             cursor.set_code(codes.mean(axis=0), "reset")
+        if self._nearest is not None and self._rows:   # one pass over the codes, not two a dimension
+            lows, highs = codes.min(axis=0), codes.max(axis=0)
         for row in self._rows:
             if self._nearest is not None:
-                lo, hi = float(codes[:, row.dim].min()), float(codes[:, row.dim].max())
+                lo, hi = float(lows[row.dim]), float(highs[row.dim])
                 margin = 0.1 * (hi - lo) or 1.0
                 lo, hi = lo - margin, hi + margin
                 if standard:   # the sliders reach ±3 prior sd even where the codes do not (yet)
