@@ -175,6 +175,10 @@ class DimensionsView(QWidget):
         finding = diagnostics.collapse(float(stats.kl.sum()) if stats.kl is not None else None, n_active, d) \
             if stats.kl is not None else None
         line = f"{n_active} of {d} dimensions active (code variance > {diagnostics.ACTIVE_UNIT_THRESHOLD}){kl_words}."
+        if finding is not None and self._early_in_training():
+            finding = None   # a VAE's KL often starts near 0 and rises: not named before a few epochs
+            line += (f" Too early to call it collapse: the KL often rises after the first epochs "
+                     f"(named after {diagnostics.COLLAPSE_PATIENCE_EPOCHS} validation epochs of low KL).")
         if finding is not None:
             line = f"{finding.message[0].upper()}{finding.message[1:]}. {line}"
         self.summary.setText(line)
@@ -183,6 +187,10 @@ class DimensionsView(QWidget):
         self._set_finding(finding)
 
     # -- internals ------------------------------------------------------------------------------------
+    def _early_in_training(self) -> bool:
+        state = self.state
+        return state is not None and state.status in ("running", "paused") and diagnostics.too_early(state.history.val)
+
     def _set_finding(self, finding: diagnostics.Diagnosis | None) -> None:
         changed = finding != self.finding
         self.finding = finding

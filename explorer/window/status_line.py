@@ -34,7 +34,8 @@ def run_finding(state):
     if state.metrics and state.status not in ("running", "paused"):
         found = diagnostics.from_metrics(state.metrics)
         return found[0] if found else None
-    return diagnostics.from_history(state.history.val, state.model_cfg.latent_dim)
+    return diagnostics.from_history(state.history.val, state.model_cfg.latent_dim,
+                                    training=state.status in ("running", "paused"))
 
 
 READY_MESSAGE = "Ready: choose a preset, or a dataset and a model, then press Start (F5)."

@@ -141,3 +141,12 @@ def test_a_label_informed_prior_is_sampled_with_the_images_labels(digits):
     metrics = evaluate_model(model, digits.val, has_density=False, nll_samples=1)
     assert metrics["prior_mmd"] is not None and len(seen) == 1
     assert sorted(seen[0].tolist()) == sorted(digits.val.labels.tolist())  # all of them, under 1,000 images
+
+
+def test_collapse_is_named_during_training_only_after_a_few_low_epochs():
+    from engine.diagnostics import COLLAPSE_PATIENCE_EPOCHS, from_history
+    assert COLLAPSE_PATIENCE_EPOCHS == 3
+    assert from_history({"kl": [0.022, 0.019]}, 2, training=True) is None          # too early
+    assert from_history({"kl": [0.022, 0.019, 0.51]}, 2, training=True) is None    # it rose
+    assert from_history({"kl": [0.5, 0.01, 0.02, 0.03]}, 2, training=True).kind == "collapse"
+    assert from_history({"kl": [0.022, 0.019]}, 2).kind == "collapse"              # a saved run's last epoch

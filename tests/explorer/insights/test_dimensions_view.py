@@ -124,3 +124,23 @@ def test_the_axis_names_its_unit_without_an_si_prefix(qtbot, digits):
     qtbot.wait(20)
     axis = view.plot.getAxis("left")
     assert axis.autoSIPrefixScale == 1.0 and axis.labelString() == axis.labelString().split("(x")[0]
+
+
+def test_a_collapse_in_the_first_epochs_of_a_training_run_is_not_named_yet(qtbot, digits):
+    state = RunState(DIGITS, small_model("vae", latent_dim=2), quick_train(), dataset=digits)
+    view = show(qtbot, DimensionsView(state, LatentCursor()))
+    findings = []
+    view.diagnosed.connect(findings.append)
+    with torch.no_grad():   # q(z|x) = N(0, I) whatever x, as a VAE often starts
+        last = [m for m in state.model.encoder.modules() if isinstance(m, torch.nn.Linear)][-1]
+        last.weight.zero_()
+        last.bias.zero_()
+    state.status = "running"
+    state.history.add_epoch(1, 10, {}, {"total": 50.0, "kl": 0.02}, 0.0)
+    with_probe(state, digits)
+    assert "Too early to call it collapse" in view.summary.text() and view.finding is None
+    assert not findings or findings[-1] is None
+    for epoch in (2, 3):
+        state.history.add_epoch(epoch, 10 * epoch, {}, {"total": 50.0, "kl": 0.02}, 0.0)
+    with_probe(state, digits)
+    assert view.summary.text().startswith("Posterior collapse") and findings[-1].kind == "collapse"
