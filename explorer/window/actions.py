@@ -10,9 +10,9 @@ from __future__ import annotations
 import html
 import re
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QMessageBox, QToolButton
 
 from explorer.window.status_bar import app_version
 
@@ -106,9 +106,13 @@ class WindowActions(QObject):
         train.addSeparator()
         self.compare_action = add(train, "&Compare checked runs", w.compare_runs, "Ctrl+K", "compareAction")
         self.compare_action.setToolTip("Compare 2 to 6 checked runs side by side (Ctrl+K)")
-        toolbar = w.addToolBar("Compare")
-        toolbar.setObjectName("compareToolBar")
-        toolbar.addAction(self.compare_action)
+        # in the menu bar's corner, not a toolbar: a toolbar of one button took a whole row (~26 px) of
+        # a laptop's 800
+        self.compare_button = QToolButton(bar)
+        self.compare_button.setObjectName("compareButton")
+        self.compare_button.setDefaultAction(self.compare_action)
+        self.compare_button.setAutoRaise(True)
+        bar.setCornerWidget(self.compare_button, Qt.Corner.TopRightCorner)
         self.view_menu = bar.addMenu("&View")
         for dock in (*w.docks.values(), w.insights_dock):
             self.view_menu.addAction(dock.toggleViewAction())

@@ -275,3 +275,14 @@ def test_a_relaunch_that_builds_its_views_behind_the_window_keeps_the_loss_dock_
         heights.append((w.docks["loss"].height(), w.latent_view.height()))
         w.close()
     assert heights[1] == heights[0], heights
+
+
+def test_compare_sits_in_the_menu_bars_row_not_a_row_of_its_own(laptop):
+    # a toolbar holding the one Compare button took a whole row (~26 px) of a laptop's 800
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QToolBar
+    w = laptop(1280, 800)
+    assert [t for t in w.findChildren(QToolBar) if t.isVisible()] == []
+    button = w.menuBar().cornerWidget(Qt.Corner.TopRightCorner)
+    assert button is not None and button.defaultAction() is w.menu_actions.compare_action
+    assert button.isVisible() and button.geometry().bottom() <= w.menuBar().height()
