@@ -31,7 +31,14 @@ from torch import nn
 from engine.models.base import AutoencoderModel, LossOutput, optimize, param
 from engine.models.priors import LABELLED_PRIORS, PRIOR_SHAPES, sample_prior
 
+#: the generator's learning rate as a fraction of the run's
 ADVERSARIAL_LR_RATIO = 0.5
+#: the discriminator's learning rate as a fraction of the run's
+DISCRIMINATOR_LR_RATIO = 0.5
+#: discriminator steps per batch (each on fresh prior samples), before the generator step
+DISCRIMINATOR_STEPS = 1
+#: Adam's β₁ for both adversarial optimizers
+ADVERSARIAL_BETA1 = 0.5
 
 
 @dataclass(frozen=True)
@@ -92,9 +99,10 @@ class AAE(AutoencoderModel):
     def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
         return {
             "autoencoder": torch.optim.Adam([*self.encoder.parameters(), *self.decoder.parameters()], lr=lr),
-            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=lr * ADVERSARIAL_LR_RATIO,
-                                              betas=(0.5, 0.999)),
-            "generator": torch.optim.Adam(self.encoder.parameters(), lr=lr * ADVERSARIAL_LR_RATIO, betas=(0.5, 0.999)),
+            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=lr * DISCRIMINATOR_LR_RATIO,
+                                              betas=(ADVERSARIAL_BETA1, 0.999)),
+            "generator": torch.optim.Adam(self.encoder.parameters(), lr=lr * ADVERSARIAL_LR_RATIO,
+                                          betas=(ADVERSARIAL_BETA1, 0.999)),
         }
 
     def reconstruction_phase(self, x, optimizer) -> torch.Tensor:
@@ -103,10 +111,13 @@ class AAE(AutoencoderModel):
         return rec.detach()
 
     def discriminator_phase(self, x, y, optimizer) -> torch.Tensor:
+        """``DISCRIMINATOR_STEPS`` steps on the batch's codes, each against fresh prior samples;
+        returns the last step's loss."""
         with torch.no_grad():
             z = self.encode(x)
-        loss = self.discriminator_loss(z, y)
-        optimize(optimizer, loss)
+        for _ in range(DISCRIMINATOR_STEPS):
+            loss = self.discriminator_loss(z, y)
+            optimize(optimizer, loss)
         return loss.detach()
 
     def generator_phase(self, x, y, optimizer) -> torch.Tensor:

@@ -20,6 +20,11 @@ import torch
 
 from engine.models.base import AutoencoderModel, LossOutput, param
 
+#: prior samples drawn per code in each batch's MMD estimate (m = PRIOR_SAMPLES_PER_CODE · n)
+PRIOR_SAMPLES_PER_CODE = 1
+#: the training penalty's kernel scales, as multiples of 2·D (a sum of IMQ kernels)
+KERNEL_SCALES = (1.0,)
+
 
 @dataclass(frozen=True)
 class WAEParams:
@@ -27,21 +32,35 @@ class WAEParams:
                           help="λ·MMD²(q(z), N(0, I)) with the inverse multiquadratic kernel, C = 2·D.")
 
 
-def imq_kernel(a: torch.Tensor, b: torch.Tensor, scale: float) -> torch.Tensor:
+def imq_kernel(a: torch.Tensor, b: torch.Tensor, scale: float | tuple[float, ...]) -> torch.Tensor:
+    """k(a, b) = Σ_C C / (C + ‖a − b‖²) over the rows of ``a`` and ``b``: one scale C, or a sum
+    over several."""
     sq = (a.pow(2).sum(1, keepdim=True) + b.pow(2).sum(1) - 2 * a @ b.T).clamp(min=0)
-    return scale / (scale + sq)
+    scales = (scale,) if isinstance(scale, (int, float)) else tuple(scale)
+    total = sq.new_zeros(sq.shape)
+    for c in scales:
+        total = total + c / (c + sq)
+    return total
 
 
-def mmd_imq(z: torch.Tensor, prior: torch.Tensor, scale: float | None = None) -> torch.Tensor:
-    """Unbiased MMD² between the rows of ``z`` and ``prior`` (the same count n ≥ 2) with the
-    inverse multiquadratic kernel at ``scale`` (default 2·D)."""
+def _off_diagonal_mean(k: torch.Tensor) -> torch.Tensor:
+    n = k.shape[0]
+    return (k.sum() - k.diagonal().sum()) / (n * (n - 1))
+
+
+def mmd_imq(z: torch.Tensor, prior: torch.Tensor, scale: float | tuple[float, ...] | None = None) -> torch.Tensor:
+    """Unbiased MMD² between the n rows of ``z`` and the m rows of ``prior`` (n, m ≥ 2; they
+    may differ) with the inverse multiquadratic kernel at ``scale`` (default 2·D), or the sum of
+    such kernels when ``scale`` is a tuple of scales:
+
+        MMD² = Σ_{i≠j} k(z_i, z_j) / (n(n−1)) + Σ_{i≠j} k(p_i, p_j) / (m(m−1)) − 2 Σ_{i,j} k(z_i, p_j) / (nm)
+    """
     n, dim = z.shape
-    if n < 2:
+    if n < 2 or prior.shape[0] < 2:
         return z.new_zeros(())
     scale = 2.0 * dim if scale is None else scale
-    off = 1.0 - torch.eye(n, device=z.device, dtype=z.dtype)
-    within = ((imq_kernel(z, z, scale) + imq_kernel(prior, prior, scale)) * off).sum() / (n * (n - 1))
-    return within - 2 * imq_kernel(z, prior, scale).mean()
+    return (_off_diagonal_mean(imq_kernel(z, z, scale)) + _off_diagonal_mean(imq_kernel(prior, prior, scale))
+            - 2 * imq_kernel(z, prior, scale).mean())
 
 
 class WAE(AutoencoderModel):
@@ -53,5 +72,7 @@ class WAE(AutoencoderModel):
     def loss(self, x, y=None) -> LossOutput:
         z = self.encode(x)
         rec, recon = self.ae_output(x, None, z)
-        mmd = self.params.weight * mmd_imq(z, torch.randn_like(z))
+        prior = torch.randn(PRIOR_SAMPLES_PER_CODE * z.shape[0], z.shape[1], device=z.device, dtype=z.dtype)
+        scales = tuple(2.0 * self.latent_dim * s for s in KERNEL_SCALES)
+        mmd = self.params.weight * mmd_imq(z, prior, scales)
         return LossOutput(rec + mmd, {"reconstruction": rec, "mmd": mmd}, z, recon)

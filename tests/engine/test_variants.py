@@ -131,6 +131,26 @@ def test_mmd_is_near_zero_for_the_same_distribution_and_larger_for_another():
     assert abs(float(same)) < 0.01 and float(shifted) > 10 * abs(float(same)) and float(shifted) > 0.05
 
 
+def _brute_force_mmd(z, p, scales) -> float:
+    """The unbiased MMD² written out pair by pair: Σ_{i≠j} k(z_i, z_j)/(n(n−1)) + the same over
+    the prior's rows − 2·Σ k(z_i, p_j)/(nm), with k the sum of C/(C + ‖a − b‖²) over the scales."""
+    def k(a, b):
+        return sum(c / (c + float(((a - b) ** 2).sum())) for c in scales)
+    n, m = len(z), len(p)
+    zz = sum(k(z[i], z[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    pp = sum(k(p[i], p[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    zp = sum(k(z[i], p[j]) for i in range(n) for j in range(m)) / (n * m)
+    return zz + pp - 2 * zp
+
+
+@pytest.mark.parametrize("scale", [None, (0.5, 6.0, 40.0)])
+def test_mmd_with_more_prior_samples_than_codes_is_the_pairwise_sum(scale):
+    torch.manual_seed(0)
+    z, p = torch.randn(7, 3, dtype=torch.float64) * 1.5, torch.randn(19, 3, dtype=torch.float64)
+    expected = _brute_force_mmd(z, p, (6.0,) if scale is None else scale)   # default C = 2·D = 6
+    assert float(mmd_imq(z, p, scale)) == pytest.approx(expected, rel=1e-9)
+
+
 # -- the LSTM body -----------------------------------------------------------------------------
 @pytest.mark.parametrize("variant", ["ae", "vae", "seq_ae"])
 def test_lstm_body_reads_rows_on_digits_and_on_28x28(variant, digits):
