@@ -21,15 +21,16 @@ import torch
 from engine.models.base import AutoencoderModel, LossOutput, param
 
 #: prior samples drawn per code in each batch's MMD estimate (m = PRIOR_SAMPLES_PER_CODE · n)
-PRIOR_SAMPLES_PER_CODE = 1
-#: the training penalty's kernel scales, as multiples of 2·D (a sum of IMQ kernels)
-KERNEL_SCALES = (1.0,)
+PRIOR_SAMPLES_PER_CODE = 4
+#: the training penalty's kernel scales, as multiples of 2·D (a sum of IMQ kernels; the WAE authors' code)
+KERNEL_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
 
 @dataclass(frozen=True)
 class WAEParams:
     weight: float = param(100.0, "MMD weight λ", minimum=0.0, maximum=10_000.0, step=1.0,
-                          help="λ·MMD²(q(z), N(0, I)) with the inverse multiquadratic kernel, C = 2·D.")
+                          help="λ·MMD²(q(z), N(0, I)) with a sum of inverse multiquadratic kernels, "
+                               "C = 2·D·{0.1, 0.2, 0.5, 1, 2, 5, 10}.")
 
 
 def imq_kernel(a: torch.Tensor, b: torch.Tensor, scale: float | tuple[float, ...]) -> torch.Tensor:
