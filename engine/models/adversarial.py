@@ -32,13 +32,18 @@ from engine.models.base import AutoencoderModel, LossOutput, optimize, param
 from engine.models.priors import LABELLED_PRIORS, PRIOR_SHAPES, sample_prior
 
 #: the generator's learning rate as a fraction of the run's
-ADVERSARIAL_LR_RATIO = 0.5
+ADVERSARIAL_LR_RATIO = 1.0
 #: the discriminator's learning rate as a fraction of the run's
-DISCRIMINATOR_LR_RATIO = 0.5
-#: discriminator steps per batch (each on fresh prior samples), before the generator step
+DISCRIMINATOR_LR_RATIO = 1.0
+#: discriminator steps per batch (each against fresh prior samples), before the generator step
 DISCRIMINATOR_STEPS = 1
 #: Adam's β₁ for both adversarial optimizers
 ADVERSARIAL_BETA1 = 0.5
+#: γ of the discriminator's R1 penalty γ/2·‖∇_z' logit D(z')‖² on prior samples z'
+R1_WEIGHT = 10.0
+#: Adam's ε for the generator: its steps shrink with the discriminator's gradient instead of
+#: keeping Adam's full size when the discriminator has little left to say
+GENERATOR_EPS = 1e-3
 
 
 @dataclass(frozen=True)
@@ -78,11 +83,19 @@ class AAE(AutoencoderModel):
             z = torch.cat([z, F.one_hot(labels % self.label_dim, self.label_dim).to(z.dtype)], dim=1)
         return self.discriminator(z).squeeze(1)
 
-    def discriminator_loss(self, z: torch.Tensor, y) -> torch.Tensor:
+    def discriminator_loss(self, z: torch.Tensor, y, r1_weight: float = 0.0) -> torch.Tensor:
+        """−log D(z') − log(1 − D(z)) averaged over the batch, z' ~ p(z); with ``r1_weight`` γ > 0,
+        plus the R1 penalty γ/2·‖∇_z' logit D(z')‖² averaged over the prior samples."""
         prior = self.prior_sample(z.shape[0], z.device, y)
+        if r1_weight:
+            prior.requires_grad_(True)
         real, fake = self._discriminate(prior, y), self._discriminate(z, y)
-        return (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+        loss = (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
                 + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
+        if r1_weight:
+            grad, = torch.autograd.grad(real.sum(), prior, create_graph=True)
+            loss = loss + r1_weight / 2 * grad.pow(2).sum(1).mean()
+        return loss
 
     def generator_loss(self, z: torch.Tensor, y) -> torch.Tensor:
         fake = self._discriminate(z, y)
@@ -102,7 +115,7 @@ class AAE(AutoencoderModel):
             "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=lr * DISCRIMINATOR_LR_RATIO,
                                               betas=(ADVERSARIAL_BETA1, 0.999)),
             "generator": torch.optim.Adam(self.encoder.parameters(), lr=lr * ADVERSARIAL_LR_RATIO,
-                                          betas=(ADVERSARIAL_BETA1, 0.999)),
+                                          betas=(ADVERSARIAL_BETA1, 0.999), eps=GENERATOR_EPS),
         }
 
     def reconstruction_phase(self, x, optimizer) -> torch.Tensor:
@@ -116,7 +129,7 @@ class AAE(AutoencoderModel):
         with torch.no_grad():
             z = self.encode(x)
         for _ in range(DISCRIMINATOR_STEPS):
-            loss = self.discriminator_loss(z, y)
+            loss = self.discriminator_loss(z, y, R1_WEIGHT)
             optimize(optimizer, loss)
         return loss.detach()
 
