@@ -124,6 +124,25 @@ def test_aae_samples_from_its_chosen_prior_and_trains_label_informed(digits):
     assert set(trainer.history.terms) == {"total", "reconstruction", "discriminator", "generator"}
 
 
+def test_aae_discriminator_r1_penalty_is_half_gamma_times_the_squared_gradient_at_prior_samples():
+    """The discriminator's training loss adds γ/2·‖∇_z' logit D(z')‖² averaged over the prior
+    samples z' it scores (R1, Mescheder et al. 2018), each gradient taken one sample at a time."""
+    model = build_model(small_model("aae", latent_dim=3), (1, 8, 8), 10)
+    z = torch.randn(5, 3)
+    torch.manual_seed(0)
+    plain = model.discriminator_loss(z, None)
+    torch.manual_seed(0)
+    penalised = model.discriminator_loss(z, None, r1_weight=4.0)
+    torch.manual_seed(0)
+    prior = model.prior_sample(5, "cpu")
+    squared = []
+    for row in prior:
+        point = row.clone().requires_grad_(True)
+        grad, = torch.autograd.grad(model.discriminator(point[None]).sum(), point)
+        squared.append(float(grad.pow(2).sum()))
+    assert float(penalised - plain) == pytest.approx(4.0 / 2 * sum(squared) / 5, rel=1e-5)
+
+
 def test_mmd_is_near_zero_for_the_same_distribution_and_larger_for_another():
     torch.manual_seed(0)
     same = mmd_imq(torch.randn(500, 4), torch.randn(500, 4))
