@@ -13,8 +13,9 @@ test images, the first ``--eval-images`` of them):
 * active units: Burda et al.'s count, Cov_x(E_q[z_u]) > 0.01 (the encoder's mean code for the
   others);
 * 5-NN: accuracy of a 5-nearest-neighbour classifier fitted on the training images' codes;
-* MMD²: for the AAE and WAE, the codes of 1,000 validation images against as many prior samples
-  (IMQ kernel, C = 2·D), beside the same statistic of the codes standardised per dimension.
+* MMD²: for the AAE and WAE, the codes of 1,000 validation images (a seeded random choice of all
+  of them: MNIST's test set is ordered by writer, see bench_prior_match) against as many prior
+  samples (IMQ kernel, C = 2·D), beside the same statistic of the codes standardised per dimension.
 
 ``--max-epochs`` caps the epochs (for a quick look at the MNIST presets); the table says when it
 did.  Threads: torch's default (or ``--threads`` on every run).  The default run's target:
@@ -56,13 +57,14 @@ def preset_runs() -> list[tuple[str, tuple]]:
 
 
 def prior_match(model, codes: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
-    """MMD² (IMQ) of the codes against the model's prior, and of the codes standardised per
-    dimension against N(0, I) (what a plain AE's codes would reach after rescaling)."""
-    n = min(1000, len(codes))
-    c = codes[:n]
+    """MMD² (IMQ) of the codes against the model's prior (drawn with the codes' labels), and of
+    the codes standardised per dimension against N(0, I) (what a plain AE's codes would reach
+    after rescaling)."""
+    n = len(codes)
+    c = codes
     torch.manual_seed(1000)
     with torch.no_grad():
-        p = model.prior_sample(n, "cpu", labels[:n]).float()
+        p = model.prior_sample(n, "cpu", labels).float()
     standardised = (c - c.mean(0)) / c.std(0).clamp_min(1e-6)
     return float(mmd_imq(c, p)), float(mmd_imq(standardised, torch.randn_like(standardised)))
 
@@ -86,9 +88,11 @@ def measure(name, configs, seed: int, max_epochs: int | None, data_root: Path | 
                        binarize=train.binarize)
     mmd = mmd_std = None
     if model_cfg.variant in PRIOR_MATCHED:
+        chosen = torch.randperm(len(split.val), generator=torch.Generator().manual_seed(0))[:1000]
+        images, labels = split.val.images[chosen], split.val.labels[chosen]
         with torch.no_grad():
-            codes = encode_all(model, val.images, val.labels if model.is_conditional else None)
-        mmd, mmd_std = prior_match(model, torch.as_tensor(codes, dtype=torch.float32), val.labels)
+            codes = encode_all(model, images, labels if model.is_conditional else None)
+        mmd, mmd_std = prior_match(model, torch.as_tensor(codes, dtype=torch.float32), labels)
     return {"name": name, "variant": model_cfg.variant, "data": data.source, "latent": model_cfg.latent_dim,
             "epochs": train.epochs, "capped": capped, "seed": seed, "kl": m.get("kl"),
             "active_units": m["active_units"], "knn": m["knn_accuracy"], "mmd": mmd, "mmd_standardised_ae_like": mmd_std,

@@ -124,11 +124,65 @@ def test_aae_samples_from_its_chosen_prior_and_trains_label_informed(digits):
     assert set(trainer.history.terms) == {"total", "reconstruction", "discriminator", "generator"}
 
 
+def test_aae_discriminator_r1_penalty_is_half_gamma_times_the_squared_gradient_at_prior_samples():
+    """The discriminator's training loss adds γ/2·‖∇_z' logit D(z')‖² averaged over the prior
+    samples z' it scores (R1, Mescheder et al. 2018), each gradient taken one sample at a time."""
+    model = build_model(small_model("aae", latent_dim=3), (1, 8, 8), 10)
+    z = torch.randn(5, 3)
+    torch.manual_seed(0)
+    plain = model.discriminator_loss(z, None)
+    torch.manual_seed(0)
+    penalised = model.discriminator_loss(z, None, r1_weight=4.0)
+    torch.manual_seed(0)
+    prior = model.prior_sample(5, "cpu")
+    squared = []
+    for row in prior:
+        point = row.clone().requires_grad_(True)
+        grad, = torch.autograd.grad(model.discriminator(point[None]).sum(), point)
+        squared.append(float(grad.pow(2).sum()))
+    assert float(penalised - plain) == pytest.approx(4.0 / 2 * sum(squared) / 5, rel=1e-5)
+
+
 def test_mmd_is_near_zero_for_the_same_distribution_and_larger_for_another():
     torch.manual_seed(0)
     same = mmd_imq(torch.randn(500, 4), torch.randn(500, 4))
     shifted = mmd_imq(torch.randn(500, 4) + 1.0, torch.randn(500, 4))
     assert abs(float(same)) < 0.01 and float(shifted) > 10 * abs(float(same)) and float(shifted) > 0.05
+
+
+def _brute_force_mmd(z, p, scales) -> float:
+    """The unbiased MMD² written out pair by pair: Σ_{i≠j} k(z_i, z_j)/(n(n−1)) + the same over
+    the prior's rows − 2·Σ k(z_i, p_j)/(nm), with k the sum of C/(C + ‖a − b‖²) over the scales."""
+    def k(a, b):
+        return sum(c / (c + float(((a - b) ** 2).sum())) for c in scales)
+    n, m = len(z), len(p)
+    zz = sum(k(z[i], z[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    pp = sum(k(p[i], p[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    zp = sum(k(z[i], p[j]) for i in range(n) for j in range(m)) / (n * m)
+    return zz + pp - 2 * zp
+
+
+@pytest.mark.parametrize("scale", [None, (0.5, 6.0, 40.0)])
+def test_mmd_with_more_prior_samples_than_codes_is_the_pairwise_sum(scale):
+    torch.manual_seed(0)
+    z, p = torch.randn(7, 3, dtype=torch.float64) * 1.5, torch.randn(19, 3, dtype=torch.float64)
+    expected = _brute_force_mmd(z, p, (6.0,) if scale is None else scale)   # default C = 2·D = 6
+    assert float(mmd_imq(z, p, scale)) == pytest.approx(expected, rel=1e-9)
+
+
+def test_wae_penalty_is_lambda_times_the_multi_scale_mmd_against_four_prior_samples_per_code():
+    """λ·MMD² with the sum of IMQ kernels at C = 2·D·{0.1, 0.2, 0.5, 1, 2, 5, 10} between the n
+    codes of the batch and 4n samples of N(0, I) (the issue's bar needs both; see wae.py)."""
+    model = build_model(small_model("wae_mmd", latent_dim=3, weight=50.0), (1, 8, 8), 10)
+    x = torch.rand(6, 1, 8, 8)
+    torch.manual_seed(0)
+    out = model.loss(x)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        z = model.encode(x)
+    prior = torch.randn(24, 3)
+    expected = 50.0 * _brute_force_mmd(z, prior, [6.0 * c for c in (0.1, 0.2, 0.5, 1, 2, 5, 10)])
+    assert float(out.terms["mmd"]) == pytest.approx(expected, rel=1e-4)
 
 
 # -- the LSTM body -----------------------------------------------------------------------------
