@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import shiboken6 as shiboken
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -275,19 +276,21 @@ class DecoderCanvas(QWidget):
     def _measure_spacing(self, nearest: NearestCodes) -> None:
         """The codes' typical spacing (what "on/off the manifold" is judged by): at once for a few
         thousand codes, in the background above ``SPACING_AT_ONCE_MAX`` (70,000 codes took ~50 ms of
-        the GUI thread at every probe update: drags stalled up to 66 ms).  The previous run's
-        spacing is kept until the new one comes (it changes little between two probe updates)."""
+        the GUI thread at every probe update: drags stalled up to 66 ms).  The previous probe
+        update's spacing is kept until the new one comes (it changes little between two)."""
         if len(nearest.codes) <= SPACING_AT_ONCE_MAX:
             self._typical_spacing = nearest.typical_spacing()
             return
 
         def measured(spacing: float) -> None:
-            if self._nearest is nearest:   # not a result for codes that have been replaced since
+            if shiboken.isValid(self) and self._nearest is nearest:   # not for codes replaced since
                 self._typical_spacing = spacing
                 if self.cursor.code is not None:
                     self._sync(self.cursor.code)
 
         def ended() -> None:   # the finished task goes (one a probe update would pile up otherwise)
+            if not shiboken.isValid(task):   # the canvas (its parent) was closed meanwhile
+                return
             task.wait(1000)
             task.deleteLater()
             if self._spacing_task is task:

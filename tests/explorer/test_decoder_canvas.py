@@ -221,3 +221,27 @@ def test_the_spacing_of_a_whole_dataset_of_codes_is_measured_off_the_gui_thread(
     state.probe_changed.emit(state.probe)   # a few thousand codes: measured at once
     assert threads[-1] is threading.main_thread()
     assert canvas._typical_spacing == pytest.approx(NearestCodes(small).typical_spacing())
+
+
+def test_a_canvas_closed_while_its_spacing_is_measured_goes_quietly(qtbot, monkeypatch):
+    import time
+
+    from engine.history import ProbeCodes
+    from explorer import decoder_canvas
+    from explorer.tasks import wait_for_tasks
+    measure = decoder_canvas.NearestCodes.typical_spacing
+    monkeypatch.setattr(decoder_canvas.NearestCodes, "typical_spacing",
+                        lambda self, *a, **k: (time.sleep(0.3), measure(self, *a, **k))[1])
+    session = Session()
+    state = session.add(RunState(DIGITS, small_model("vae"), quick_train()))
+    canvas = DecoderCanvas(session)
+    n = decoder_canvas.SPACING_AT_ONCE_MAX + 1
+    codes = np.random.default_rng(0).normal(size=(n, 2)).astype(np.float32)
+    state.probe = ProbeCodes(codes, np.zeros(n, np.int64), np.arange(n))
+    state.probe_changed.emit(state.probe)
+    task = canvas._spacing_task
+    assert task is not None and task.thread.isRunning()
+    canvas.deleteLater()   # as a comparison window closing at a probe update
+    qtbot.wait(50)
+    assert wait_for_tasks(5_000)
+    qtbot.wait(100)        # its last signals arrive after the canvas has gone: no error
