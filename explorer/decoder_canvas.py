@@ -302,6 +302,11 @@ class DecoderCanvas(QWidget):
         task.thread.finished.connect(ended)
         task.start()
 
+    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+        """Wait for a spacing measurement under way (a closing view, tests); True when none runs."""
+        task = self._spacing_task
+        return task is None or not shiboken.isValid(task) or task.wait(timeout_ms)
+
     # -- decoding -----------------------------------------------------------------------------
     def redecode(self) -> None:
         """Decode the cursor's code again (after new decoder weights or a new label)."""
