@@ -192,12 +192,25 @@ def test_slider_handles_show_the_values_they_read(qtbot, run_paths):
     assert 0.5 < fraction(canvas.sliders[0]) < 1.0 and canvas._rows[0].readout.text() == "20.00"
 
 
+def give_codes(state: RunState, codes: np.ndarray) -> None:
+    """A probe update of ``codes`` (labels 0, indices 0..N-1) for ``state``."""
+    from engine.history import ProbeCodes
+    n = len(codes)
+    state.probe = ProbeCodes(codes, np.zeros(n, np.int64), np.arange(n))
+    state.probe_changed.emit(state.probe)
+
+
+def many_codes() -> np.ndarray:
+    """More 2-D codes than the decoder canvas measures the spacing of on the GUI thread."""
+    from explorer.decoder_canvas import SPACING_AT_ONCE_MAX
+    return np.random.default_rng(0).normal(size=(SPACING_AT_ONCE_MAX + 1, 2)).astype(np.float32)
+
+
 def test_the_spacing_of_a_whole_dataset_of_codes_is_measured_off_the_gui_thread(qtbot, monkeypatch):
     # 70,000 codes (View -> Map points: all): the typical spacing took ~50 ms of the GUI thread at
     # every probe update, and drags stalled up to 66 ms (bench_drag_latency.py --probe-set all)
     import threading
 
-    from engine.history import ProbeCodes
     from explorer import decoder_canvas
     threads = []
     measure = decoder_canvas.NearestCodes.typical_spacing
@@ -207,18 +220,14 @@ def test_the_spacing_of_a_whole_dataset_of_codes_is_measured_off_the_gui_thread(
     state = session.add(RunState(DIGITS, small_model("vae"), quick_train()))
     canvas = DecoderCanvas(session)
     qtbot.addWidget(canvas)
-    rng = np.random.default_rng(0)
-    n = decoder_canvas.SPACING_AT_ONCE_MAX + 1
-    codes = rng.normal(size=(n, 2)).astype(np.float32)
-    state.probe = ProbeCodes(codes, np.zeros(n, np.int64), np.arange(n))
-    state.probe_changed.emit(state.probe)
+    codes = many_codes()
+    give_codes(state, codes)
     qtbot.waitUntil(lambda: np.isfinite(canvas._typical_spacing), timeout=10_000)
     assert threads and threads[-1] is not threading.main_thread()
     assert canvas._typical_spacing == pytest.approx(NearestCodes(codes).typical_spacing())
     qtbot.waitUntil(lambda: canvas._spacing_task is None, timeout=5_000)   # the finished task went
     small = codes[:500]
-    state.probe = ProbeCodes(small, np.zeros(500, np.int64), np.arange(500))
-    state.probe_changed.emit(state.probe)   # a few thousand codes: measured at once
+    give_codes(state, small)   # a few thousand codes: measured at once
     assert threads[-1] is threading.main_thread()
     assert canvas._typical_spacing == pytest.approx(NearestCodes(small).typical_spacing())
 
@@ -226,7 +235,6 @@ def test_the_spacing_of_a_whole_dataset_of_codes_is_measured_off_the_gui_thread(
 def test_a_canvas_closed_while_its_spacing_is_measured_goes_quietly(qtbot, monkeypatch):
     import time
 
-    from engine.history import ProbeCodes
     from explorer import decoder_canvas
     from explorer.tasks import wait_for_tasks
     measure = decoder_canvas.NearestCodes.typical_spacing
@@ -235,10 +243,7 @@ def test_a_canvas_closed_while_its_spacing_is_measured_goes_quietly(qtbot, monke
     session = Session()
     state = session.add(RunState(DIGITS, small_model("vae"), quick_train()))
     canvas = DecoderCanvas(session)
-    n = decoder_canvas.SPACING_AT_ONCE_MAX + 1
-    codes = np.random.default_rng(0).normal(size=(n, 2)).astype(np.float32)
-    state.probe = ProbeCodes(codes, np.zeros(n, np.int64), np.arange(n))
-    state.probe_changed.emit(state.probe)
+    give_codes(state, many_codes())
     task = canvas._spacing_task
     assert task is not None and task.thread.isRunning()
     canvas.deleteLater()   # as a comparison window closing at a probe update

@@ -86,30 +86,28 @@ def test_labels_of_points_on_one_another_are_stacked():
     assert label_lines([None, None]) == [0, 0]
 
 
-def test_coincident_runs_labels_do_not_overlap_on_screen(qtbot, beta_runs):
+def shown_plane(qtbot, paths):
+    """The comparison of the runs at ``paths`` shown at 1100×700 on its Rate–distortion tab (kept
+    by the caller: the plane goes with it)."""
     session = Session()
-    states = [session.add(RunState.open(p)) for p in [beta_runs[1], beta_runs[1]]]   # the same run twice
-    view = CompareView(session, states)
+    view = CompareView(session, [session.add(RunState.open(p)) for p in paths])
     qtbot.addWidget(view)
     view.resize(1100, 700)
     view.show()
     view.tabs.setCurrentWidget(view.rate_distortion)
     qtbot.waitExposed(view)
     qtbot.wait(50)
+    return view
+
+
+def test_coincident_runs_labels_do_not_overlap_on_screen(qtbot, beta_runs):
+    view = shown_plane(qtbot, [beta_runs[1], beta_runs[1]])   # the same run twice
     first, second = (t.mapRectToScene(t.boundingRect()) for t in view.rate_distortion.texts)
     assert not first.intersects(second), (first, second)
 
 
 def test_the_rightmost_label_is_inside_the_plane(qtbot, beta_runs):
-    session = Session()
-    states = [session.add(RunState.open(p)) for p in beta_runs]
-    view = CompareView(session, states)
-    qtbot.addWidget(view)
-    view.resize(1100, 700)
-    view.show()
-    view.tabs.setCurrentWidget(view.rate_distortion)
-    qtbot.waitExposed(view)
-    qtbot.wait(50)
+    view = shown_plane(qtbot, beta_runs)
     plane = view.rate_distortion
     box = plane.plot.getViewBox().sceneBoundingRect()
     for text in plane.texts:

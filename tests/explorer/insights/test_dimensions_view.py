@@ -30,6 +30,18 @@ def with_probe(state: RunState, digits, n: int = 150) -> RunState:
     return state
 
 
+def last_encoder_layer(state: RunState) -> torch.nn.Linear:
+    return [m for m in state.model.encoder.modules() if isinstance(m, torch.nn.Linear)][-1]
+
+
+def collapse_encoder(state: RunState) -> None:
+    """The encoder's last layer zeroed: q(z|x) = N(0, I) whatever x."""
+    with torch.no_grad():
+        last = last_encoder_layer(state)
+        last.weight.zero_()
+        last.bias.zero_()
+
+
 def show(qtbot, widget):
     qtbot.addWidget(widget)
     widget.resize(520, 420)
@@ -58,18 +70,14 @@ def test_a_collapsed_model_is_named_and_a_healthy_one_is_not(qtbot, digits):
     view = show(qtbot, DimensionsView(state, LatentCursor()))
     findings = []
     view.diagnosed.connect(findings.append)
-    with torch.no_grad():   # the encoder says q(z|x) = N(0, I) whatever x: the posterior has collapsed
-        last = [m for m in state.model.encoder.modules() if isinstance(m, torch.nn.Linear)][-1]
-        last.weight.zero_()
-        last.bias.zero_()
+    collapse_encoder(state)   # the encoder says q(z|x) = N(0, I) whatever x: the posterior has collapsed
     with_probe(state, digits)
     assert view.summary.text().startswith("Posterior collapse: the decoder ignores z")
     assert "warm-up" in view.summary.toolTip()
     assert findings and findings[-1].kind == "collapse"
     healthy = RunState(DIGITS, small_model("vae", latent_dim=2), quick_train(), dataset=digits)
     with torch.no_grad():
-        last = [m for m in healthy.model.encoder.modules() if isinstance(m, torch.nn.Linear)][-1]
-        last.weight.mul_(20.0)
+        last_encoder_layer(healthy).weight.mul_(20.0)
     view.bind(with_probe(healthy, digits))
     assert "collapse" not in view.summary.text().lower(), view.summary.text()
     assert findings[-1] is None
@@ -116,10 +124,7 @@ def test_the_axis_names_its_unit_without_an_si_prefix(qtbot, digits):
     # which the short chart cut to "KL (nats) (:"
     state = RunState(DIGITS, small_model("vae", latent_dim=2), quick_train(), dataset=digits)
     view = show(qtbot, DimensionsView(state, LatentCursor()))
-    with torch.no_grad():
-        last = [m for m in state.model.encoder.modules() if isinstance(m, torch.nn.Linear)][-1]
-        last.weight.zero_()
-        last.bias.zero_()
+    collapse_encoder(state)
     with_probe(state, digits)
     qtbot.wait(20)
     axis = view.plot.getAxis("left")
@@ -131,10 +136,7 @@ def test_a_collapse_in_the_first_epochs_of_a_training_run_is_not_named_yet(qtbot
     view = show(qtbot, DimensionsView(state, LatentCursor()))
     findings = []
     view.diagnosed.connect(findings.append)
-    with torch.no_grad():   # q(z|x) = N(0, I) whatever x, as a VAE often starts
-        last = [m for m in state.model.encoder.modules() if isinstance(m, torch.nn.Linear)][-1]
-        last.weight.zero_()
-        last.bias.zero_()
+    collapse_encoder(state)   # q(z|x) = N(0, I) whatever x, as a VAE often starts
     state.status = "running"
     state.history.add_epoch(1, 10, {}, {"total": 50.0, "kl": 0.02}, 0.0)
     with_probe(state, digits)
