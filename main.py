@@ -4,6 +4,7 @@ runs headless (``python main.py --help``)."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 
@@ -21,11 +22,27 @@ def _main(argv: list[str]) -> int:
     return app_main(argv)
 
 
+_interrupted = False   # a Ctrl+C arrived (set by the SIGINT handler main() installs)
+
+
+def _on_sigint(signum, frame) -> None:
+    """Python's own SIGINT behaviour (KeyboardInterrupt), remembering that it happened."""
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_sigint)
     try:   # Ctrl+C while torch and Qt are still importing: one line, not a traceback
         return _main(argv)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ImportError) as exc:
+        # a Ctrl+C inside an extension module's initialisation comes out as an ImportError (NumPy:
+        # 'PyCapsule_Import could not import module "datetime"'); one without a Ctrl+C is a real fault
+        if isinstance(exc, ImportError) and not _interrupted:
+            raise
         print("error: interrupted while starting; nothing was changed.", file=sys.stderr)
         return 130
 

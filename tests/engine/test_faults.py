@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -648,3 +649,29 @@ def test_a_trainer_that_died_on_an_error_does_not_keep_the_run(run_path, digits,
     updates.close()  # the generator ends without finishing (as on an unexpected error)
     again = Trainer.resume(Run.open(run_path), 3, dataset=digits)
     assert again.run_to_end().status == "completed", "the same thread may train the run again"
+
+
+def test_a_ctrl_c_that_an_extension_turns_into_an_import_error_is_one_line():
+    # CI once interrupted NumPy's initialisation: the KeyboardInterrupt came out as "ImportError:
+    # PyCapsule_Import could not import module "datetime"" and a traceback; an ImportError without a
+    # Ctrl+C stays a traceback (a real fault)
+    child = textwrap.dedent("""
+        import os, signal, sys, time
+        import main
+        def interrupted_import(argv):
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)
+            except KeyboardInterrupt:
+                raise ImportError('PyCapsule_Import could not import module "datetime"') from None
+        def broken_import(argv):
+            raise ImportError("no module named torch")
+        main._main = interrupted_import if sys.argv[1] == "interrupted" else broken_import
+        sys.exit(main.main([]))
+        """)
+    interrupted = subprocess.run([sys.executable, "-c", child, "interrupted"], cwd=ROOT, capture_output=True, text=True,
+                                 timeout=60)
+    assert interrupted.returncode == 130, interrupted.stderr
+    assert interrupted.stderr.strip() == "error: interrupted while starting; nothing was changed."
+    broken = subprocess.run([sys.executable, "-c", child, "broken"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert broken.returncode == 1 and "ImportError: no module named torch" in broken.stderr
