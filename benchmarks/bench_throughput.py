@@ -168,7 +168,7 @@ def main() -> None:
     root = common.prepare_mnist_root(args.data_root, args.mnist_gz)
     env = common.environment(device)
     common.print_environment(env)
-    target = 5.0 if device.type == "cuda" else 2.0
+    target = 10.0 if device.type == "cuda" else 3.0
 
     ref_train, _ = common.mnist_sets(root)
     data_cfg = DataConfig(source="mnist", root=str(root))

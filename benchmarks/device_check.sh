@@ -20,7 +20,7 @@ root="$PWD"
 
 # what a Python can run, in one start: "gui" (everything), "engine" (all but the drag benchmark) or nothing
 can_run() {
-    PYTHONPATH="$root" QT_QPA_PLATFORM=offscreen "$1" - 2>/dev/null <<'PY' || true
+    PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" QT_QPA_PLATFORM=offscreen "$1" - 2>/dev/null <<'PY' || true
 try:
     import benchmarks.common, engine.cli, engine.metrics, engine.training  # noqa: F401
 except Exception:
