@@ -46,6 +46,7 @@ from engine.batches import (  # noqa: F401  (float_batch, epoch_seed, validation
     validation_generator,
 )
 from engine.config import DataConfig, ModelConfig, TrainConfig
+from engine.cuda_graphs import GraphedStep, graphable
 from engine.datasets import DatasetSplit, ImageSet, load_dataset
 from engine.errors import ConfigError
 from engine.history import History, ProbeCodes
@@ -74,6 +75,11 @@ TRAIN_THREADS = torch.get_num_threads()
 #: and the OpenMP workers it starts inherit it: 0 (the CLI) leaves it alone; the app raises it so
 #: that a GUI thread beside it gets a core at once (explorer/window/runtime.py, tune_for_gui)
 TRAIN_NICENESS = 0
+#: on a GPU, the fewest seconds between two progress reports, snapshots and probe updates: its
+#: steps come ~1 ms apart (CUDA graphs), and reports every 10 steps, snapshots every 25 and probes
+#: every 200 made 90, 36 and 4.5 a second, too many for the window (drag p95 29 ms, from 3.4 ms
+#: at a third of the speed).  On a CPU the step intervals alone decide, as before.
+GPU_MIN_GAP_S = {"report": 0.05, "snapshot": 0.1, "probe": 0.5}
 
 
 def rehearse() -> None:
@@ -127,7 +133,9 @@ def training_autocast(device: torch.device, precision: str):
         return contextlib.nullcontext()
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ConfigError("This GPU cannot compute in bfloat16; train with --precision fp32.")
-    return torch.autocast(device.type, dtype=torch.bfloat16)
+    # no cast cache: a CUDA graph of the step (engine/cuda_graphs.py) must not keep casts of
+    # weights that later steps change; eagerly the cache lives one step anyway
+    return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False)
 
 
 def available_devices() -> list[str]:
@@ -206,6 +214,8 @@ class Trainer:
         self.history = run.history if run is not None else History()
         self.device = resolve_device(train.device)
         self._autocast = training_autocast(self.device, train.precision)
+        #: the CUDA-graph step of the run under way (engine/cuda_graphs.py); None where it does not apply
+        self.graphed: GraphedStep | None = None
         #: hooks called after the trainer's own (probe, snapshot, checkpoint, movie), in this order
         self.extra_hooks = list(hooks)
         self._rate = RateMeter()   # the one rate and ETA the updates carry
@@ -326,6 +336,8 @@ class Trainer:
         hooks: list[TrainingHook] = [ProbeHook(val_set, cfg.probe_size, cfg.seed, cfg.probe_every, self.device, movie,
                                                train_set=train_set, probe_set=cfg.probe_set),
                                      SnapshotHook(cfg.snapshot_every)]
+        if self.device.type == "cuda":
+            hooks[0].min_gap_s, hooks[1].min_gap_s = GPU_MIN_GAP_S["probe"], GPU_MIN_GAP_S["snapshot"]
         if run is not None:
             hooks += [CheckpointHook(run), MovieHook(run, movie)]
         return hooks + self.extra_hooks
@@ -380,6 +392,25 @@ class Trainer:
                 hook.on_finish(state)
             return update("finished", np.zeros(0, np.int64), {}, status=status, reason=reason)
 
+        def non_finite(exc: NonFiniteStep, step: int) -> TrainingUpdate:
+            return finish("failed", f"The {exc.what} became NaN or infinite at step {exc.step or step}; "
+                                    "the last finite weights were kept. Try a lower learning rate.")
+
+        # on CUDA, the default training step as one CUDA graph (engine/cuda_graphs.py): its finite
+        # check is read before each report and each validation, not at every step
+        graphed = None if graphable(model, optimizers, self.device) else GraphedStep(model, optimizers, self._autocast)
+        self.graphed = graphed
+
+        def check_graphed() -> TrainingUpdate | None:
+            try:
+                if graphed is not None:
+                    graphed.check()
+            except NonFiniteStep as exc:
+                return non_finite(exc, state.step)
+            return None
+
+        report_gap = GPU_MIN_GAP_S["report"] if self.device.type == "cuda" else 0.0
+        last_report = -math.inf
         for hook in hooks:
             hook.on_start(state)
         yield update("progress", np.zeros(0, np.int64), {})
@@ -404,11 +435,13 @@ class Trainer:
                 if phase != self.history.phase_at(state.step + 1):
                     self.history.mark_phase(state.step + 1, phase)
                 try:
-                    with self._autocast:
-                        terms = model.training_step(float_batch(x_u8, cfg.binarize), y, optimizers)
+                    if graphed is not None:
+                        terms = graphed.step(float_batch(x_u8, cfg.binarize), y, state.step + 1)
+                    else:
+                        with self._autocast:
+                            terms = model.training_step(float_batch(x_u8, cfg.binarize), y, optimizers)
                 except NonFiniteStep as exc:
-                    yield finish("failed", f"The {exc.what} became NaN or infinite at step {state.step + 1}; "
-                                           "the last finite weights were kept. Try a lower learning rate.")
+                    yield non_finite(exc, state.step + 1)
                     return
                 state.step += 1
                 epoch_batches += 1
@@ -416,7 +449,12 @@ class Trainer:
                 log.add(state.step, terms)
                 for hook in hooks:
                     hook.on_step(state)
-                if state.step % cfg.report_every == 0 or state.probed or state.snapshot is not None:
+                if state.probed or state.snapshot is not None or (
+                        state.step % cfg.report_every == 0 and time.monotonic() - last_report >= report_gap):
+                    last_report = time.monotonic()
+                    if (failed := check_graphed()) is not None:
+                        yield failed
+                        return
                     rate.update(samples_done)
                     steps, update_terms = flush()
                     epoch_train_seconds += time.perf_counter() - t_epoch
@@ -424,6 +462,9 @@ class Trainer:
                     t_epoch = time.perf_counter()
 
             epoch_train_seconds += time.perf_counter() - t_epoch
+            if (failed := check_graphed()) is not None:
+                yield failed
+                return
             flushed, update_terms = flush()
             train_means = log.epoch_means()
             model.eval()

@@ -17,6 +17,8 @@ A hook reports through the state (``probe``, ``probed``, ``snapshot``); the loop
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -46,6 +48,19 @@ class LoopState:
 
 class TrainingHook:
     """Does nothing; a hook overrides what it needs."""
+
+    #: the fewest wall-clock seconds between two of a hook's step-triggered outputs (0: every
+    #: ``every`` steps).  The Trainer sets it on a GPU (``engine.training.GPU_MIN_GAP_S``), where
+    #: steps come so fast that every 25 steps meant 36 snapshots a second for the window.
+    min_gap_s: float = 0.0
+    _last_output: float = -math.inf
+
+    def due(self, step: int, every: int) -> bool:
+        """Whether step ``step`` takes the hook's output: every ``every`` steps, ``min_gap_s`` apart."""
+        if step % every or time.monotonic() - self._last_output < self.min_gap_s:
+            return False
+        self._last_output = time.monotonic()
+        return True
 
     def on_start(self, state: LoopState) -> None: ...
 
@@ -101,7 +116,7 @@ class ProbeHook(TrainingHook):
     on_epoch_end = _probe   # the model is in eval mode after validation
 
     def on_step(self, state: LoopState) -> None:
-        if state.step % self.every == 0:
+        if self.due(state.step, self.every):
             state.model.eval()
             self._probe(state)
             state.model.train()
@@ -117,7 +132,7 @@ class SnapshotHook(TrainingHook):
     on_start = on_epoch_end = on_finish = _snapshot
 
     def on_step(self, state: LoopState) -> None:
-        if state.step % self.every == 0:
+        if self.due(state.step, self.every):
             self._snapshot(state)
 
 

@@ -148,9 +148,10 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 class NonFiniteStep(Exception):
     """A loss or gradient became NaN or infinite; the optimizer step was not taken."""
 
-    def __init__(self, what: str):
+    def __init__(self, what: str, step: int | None = None):
         super().__init__(what)
         self.what = what   # "loss" or "gradient"
+        self.step = step   # the step it happened at, where known (a replayed CUDA graph's step)
 
 
 def optimize(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
@@ -356,6 +357,12 @@ class AutoencoderModel(nn.Module):
         out = self.loss(x, y)   # unconditional models ignore y
         optimize(optimizers["model"], out.total)
         return {"total": out.total.detach(), **{k: v.detach() for k, v in out.terms.items()}}
+
+    def graph_key(self) -> tuple:
+        """Every value from Python that ``loss`` reads and that can change while a run trains:
+        a CUDA graph of the training step (engine/cuda_graphs.py) bakes them in, so it is replayed
+        only while this is unchanged.  A variant whose loss reads more (the VAE's KL weight) adds it."""
+        return (self.phase, self.params, self.training, self.likelihood)
 
     def selection_value(self, val: dict[str, float]) -> float:
         """The number that picks the best checkpoint: an objective that does not change during

@@ -62,6 +62,9 @@ class VAE(AutoencoderModel):
         warmup = getattr(p, "warmup_epochs", 0.0)
         return beta * (min(1.0, self.progress / warmup) if warmup > 0 else 1.0)
 
+    def graph_key(self) -> tuple:
+        return (*super().graph_key(), self.kl_weight())
+
     def posterior(self, x, y=None) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z|x[, y]) = N(mu, diag exp(logvar)): (mu, logvar), each N×D."""
         h = self.encoder_output(x, y)

@@ -94,3 +94,24 @@ def test_the_step_log_means_count_only_finite_values():
     assert log.epoch_means() == {"total": 3.0, "kl": 1.0}
     log.new_epoch()
     assert log.epoch_means() == {}
+
+
+def test_a_hooks_step_outputs_keep_their_minimum_gap(monkeypatch):
+    """On a GPU the Trainer holds snapshots and probes to a minimum wall-clock gap; with none (a
+    CPU) every ``every``-th step takes one, as before."""
+    clock = iter([0.0, 0.0, 0.05, 0.3, 0.3, 0.4])
+    monkeypatch.setattr("engine.training_hooks.time.monotonic", lambda: next(clock))
+    hook = TrainingHook()
+    hook.min_gap_s = 0.25
+    taken = [step for step in (25, 26, 50, 75, 100) if hook.due(step, 25)]
+    assert taken == [25, 75]   # 50 came 0.05 s after 25; 100 0.1 s after 75
+    plain = TrainingHook()
+    monkeypatch.setattr("engine.training_hooks.time.monotonic", lambda: 1.0)   # all at once
+    assert [step for step in range(1, 101) if plain.due(step, 25)] == [25, 50, 75, 100]
+
+
+def test_a_cpu_run_reports_every_report_every_steps_however_fast(digits):
+    trainer = Trainer(DIGITS, small_model(), quick_train(epochs=1, report_every=2, probe_every=10**6,
+                                                         snapshot_every=10**6), dataset=digits)
+    steps = [u.step for u in trainer.updates() if u.kind == "progress"][1:]
+    assert steps[:4] == [2, 4, 6, 8]
