@@ -27,8 +27,14 @@ def tune_for_gui() -> None:
       (benchmarks/bench_drag_latency.py --sweep).
     - Training threads run at nice 10 (Linux): on 2 loaded cores the GUI thread spent 88% of its
       slow drags runnable but waiting for a core that the training team held; a niced team
-      yields the core at once, and takes it all whenever the GUI is idle."""
+      yields the core at once, and takes it all whenever the GUI is idle.
+    - Training on a GPU runs its steps eagerly, not as CUDA graphs (``engine.cuda_graphs``): on an
+      H200 the graphed loop trained 3.8x faster (141,000 images/s behind the drag) but the drag's
+      p95 went from 3.4 ms to 31 ms (benchmarks/device_check.sh, drag row): the graphed loop never
+      waits for the GPU, so it holds the interpreter lock nearly all the time.  The CLI keeps them."""
+    import engine.cuda_graphs
     import engine.training
+    engine.cuda_graphs.ENABLED = False
     from engine.training import use_threads  # importing it records torch's default count first
     use_threads(1)
     engine.training.TRAIN_NICENESS = TRAINING_NICENESS

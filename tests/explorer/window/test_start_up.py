@@ -69,6 +69,19 @@ def test_the_status_bar_names_the_training_threads_not_the_gui_threads():
                         "OMP_NUM_THREADS": "2"})
 
 
+def test_the_app_trains_without_cuda_graphs_and_the_cli_with_them():
+    """The graphed step made the drag on a GPU ten times slower (engine/cuda_graphs.py): the app's
+    set-up turns it off; a process that is not the app (the CLI) keeps it."""
+    code = ("import torch; import engine.cuda_graphs as g; from engine.models import build_model; "
+            "from engine.config import ModelConfig; m = build_model(ModelConfig(variant='vae', latent_dim=2), (1, 8, 8), 10); "
+            "o = m.configure_optimizers(1e-3); before = g.graphable(m, o, torch.device('cuda')); "
+            "from explorer.window.runtime import tune_for_gui; tune_for_gui(); "
+            "print(before, '|', g.graphable(m, o, torch.device('cuda')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120, capture_output=True, text=True,
+                         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"}).stdout.strip()
+    assert out == "None | CUDA graphs are turned off"
+
+
 def test_after_the_preload_a_run_starts_without_importing_and_leaves_few_young_objects():
     """What a training thread imports on its first run (torch.optim's constructor alone pulls in
     torch._dynamo and ~900 modules) comes in the launch's background preload instead, before the
