@@ -66,6 +66,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds of dragging while training (default 30)")
     parser.add_argument("--idle-seconds", type=float, default=10.0, help="seconds of dragging idle (default 10)")
     parser.add_argument("--body", choices=("mlp", "conv"), default="mlp", help="the VAE's body (default mlp)")
+    parser.add_argument("--first-run", action="store_true",
+                        help="train the newcomer's first run instead (engine.defaults: the bundled digits, a small "
+                             "MLP VAE): a step of a few hundred microseconds, mostly Python, as a GPU's step is")
     parser.add_argument("--probe-set", choices=("validation", "test", "train", "all"), default="validation",
                         help="the images the map shows while training (default: validation, 5,000 codes; all: "
                              "every image, 70,000 for MNIST: each probe update is that many points on the GUI thread)")
@@ -97,6 +100,9 @@ def percentiles(values_ms: list[float], qs=(50, 95, 99)) -> dict[str, float]:
 
 def data_config(args, tmp: Path):
     from engine.config import DataConfig
+    if args.first_run:
+        from engine.defaults import default_run
+        return default_run()[0]
     if args.mnist_gz:
         from benchmarks.common import prepare_mnist_root
         if not args.data_root:
@@ -333,6 +339,9 @@ def measure(args) -> dict:
             run_for(1.1)   # the collector's next check freezes what the preload imported
         log = EventLog()
         model = ModelConfig(variant="vae", latent_dim=2, body=args.body)
+        if args.first_run:
+            from engine.defaults import default_run
+            model = default_run()[1]
         state = session.add(RunState(data_cfg, model, TrainConfig(epochs=1000, device=args.device,
                                                                           **probe_settings(args.probe_set)), dataset=dataset))
         log.watch(state)
