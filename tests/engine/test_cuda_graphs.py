@@ -15,7 +15,7 @@ import torch
 from engine import cuda_graphs
 from engine.config import DataConfig, ModelConfig, TrainConfig
 from engine.cuda_graphs import GraphedStep, graphable
-from engine.models import build_model
+from engine.models import VARIANTS, build_model
 from engine.models.base import NonFiniteStep
 from engine.training import Trainer
 
@@ -55,6 +55,13 @@ def test_it_applies_on_cuda_only_and_to_default_steps():
         assert graphable(model, optimizers, torch.device("cuda")) == "CUDA graphs are turned off"
     finally:
         cuda_graphs.ENABLED = True
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_variants_key_can_pick_a_graph(variant):
+    """Graphs are kept in a dict by key: a setting that cannot be hashed (a list) would fail the first step on CUDA."""
+    model, _ = _model(variant)
+    assert hash(model.graph_key()) == hash(model.graph_key())
 
 
 def test_a_cpu_run_has_no_graphed_step():
