@@ -2,6 +2,7 @@
 saved and resumed, the whole model crosses to the GUI, the registry refuses pairs that cannot
 work, and run folders written before all this still open."""
 
+import copy
 import dataclasses
 import json
 import math
@@ -15,8 +16,9 @@ from safetensors.torch import load_file
 from engine.datasets import load_dataset
 from engine.errors import ConfigError
 from engine.history import History
-from engine.models import VARIANTS, build_model, check_compatible
+from engine.models import VARIANTS, adversarial, build_model, check_compatible
 from engine.runs import Run
+from engine.storage import read_tensor_metadata
 from engine.training import Trainer
 from tests.engine.helpers import DIGITS, quick_train, small_model
 
@@ -50,14 +52,60 @@ def test_aae_phases_each_update_only_their_own_parameters():
             assert changed == (g in owners), f"the {name} phase {'did not update' if g in owners else 'updated'} the {g}"
 
 
-def test_a_multi_optimizer_run_resumed_continues_exactly_as_an_uninterrupted_one(tmp_path, digits):
+def _changed(module, before: dict[str, torch.Tensor]) -> bool:
+    return any(not torch.equal(v, before[k]) for k, v in _params(module).items())
+
+
+def test_aae_joint_step_moves_encoder_and_decoder_in_one_step_and_at_zero_weight_is_a_reconstruction_step():
+    torch.manual_seed(0)
+    model = build_model(small_model("aae", latent_dim=2), (1, 8, 8), 10)
+    x, y = torch.rand(32, 1, 8, 8), torch.randint(0, 10, (32,))
+    twins = {name: copy.deepcopy(model) for name in ("joint", "joint at 0", "reconstruction")}
+    before = {g: _params(getattr(model, g)) for g in ("encoder", "decoder", "discriminator")}
+    joint = twins["joint"]
+    rec, gen = joint.joint_phase(x, y, joint.configure_optimizers(1e-2)["autoencoder"], 1.0)
+    assert rec.ndim == gen.ndim == 0 and gen > 0
+    assert _changed(joint.encoder, before["encoder"]) and _changed(joint.decoder, before["decoder"])
+    assert not _changed(joint.discriminator, before["discriminator"])
+    at_zero, plain = twins["joint at 0"], twins["reconstruction"]
+    at_zero.joint_phase(x, y, at_zero.configure_optimizers(1e-2)["autoencoder"], 0.0)
+    plain.reconstruction_phase(x, plain.configure_optimizers(1e-2)["autoencoder"])
+    for g in ("encoder", "decoder"):   # λ = 0: the discriminator's gradient never reaches the codes
+        assert not _changed(getattr(at_zero, g), _params(getattr(plain, g))), f"λ = 0 moved the {g} off rec's step"
+    assert _changed(joint.encoder, _params(plain.encoder)), "λ = 1 left the encoder on rec's step"
+    assert not _changed(joint.decoder, _params(plain.decoder)), "the adversarial term reached the decoder"
+
+
+def test_the_aae_trains_in_the_joint_form_by_default_and_never_steps_the_generator_optimizer():
+    torch.manual_seed(0)
+    assert adversarial.JOINT_ADVERSARIAL_WEIGHT is not None
+    model = build_model(small_model("aae", latent_dim=2), (1, 8, 8), 10)
+    optimizers = model.configure_optimizers(1e-2)
+    x, y = torch.rand(32, 1, 8, 8), torch.randint(0, 10, (32,))
+    for _ in range(2):
+        terms = model.training_step(x, y, optimizers)
+    assert set(terms) == {"total", "reconstruction", "discriminator", "generator"}
+    assert terms["total"] is terms["reconstruction"]
+    steps = {name: [int(s["step"]) for s in opt.state_dict()["state"].values()] for name, opt in optimizers.items()}
+    assert steps["generator"] == []   # kept for saved runs, never stepped
+    assert set(steps["autoencoder"]) == {2} and set(steps["discriminator"]) == {2 * adversarial.DISCRIMINATOR_STEPS}
+
+
+@pytest.mark.parametrize("form", ["three phases", "joint"])
+def test_a_multi_optimizer_run_resumed_continues_exactly_as_an_uninterrupted_one(tmp_path, digits, form, monkeypatch):
+    joint_weight = None if form == "three phases" else 300.0
+    monkeypatch.setattr(adversarial, "JOINT_ADVERSARIAL_WEIGHT", joint_weight)
     cfg = small_model("aae", latent_dim=2, prior="mixture")
     whole = Trainer(DIGITS, cfg, quick_train(epochs=2), dataset=digits, run_parent=tmp_path / "whole")
     whole.run_to_end()
     first = Trainer(DIGITS, cfg, quick_train(epochs=1), dataset=digits, run_parent=tmp_path / "split")
     first.run_to_end()
     optimizer_file = load_file(str(first.run.file("optimizer.safetensors")))
-    assert {k.split("/")[0] for k in optimizer_file} == {"autoencoder", "discriminator", "generator"}
+    stepped = {"autoencoder", "discriminator"} | ({"generator"} if joint_weight is None else set())
+    assert {k.split("/")[0] for k in optimizer_file} == stepped   # the joint form never steps the generator's
+    meta = read_tensor_metadata(first.run.file("optimizer.safetensors"))
+    assert {k for k in meta if k.startswith("param_groups/")} == {
+        f"param_groups/{name}" for name in ("autoencoder", "discriminator", "generator")}
     resumed = Trainer.resume(Run.open(first.run.path), epochs=2, dataset=digits)
     resumed.run_to_end()
     a, b = whole.model.state_dict(), resumed.model.state_dict()
