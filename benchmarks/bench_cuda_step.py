@@ -41,23 +41,29 @@ def _setup(split, device, seed):
     return model, train_set.images.to(device)
 
 
+def _shuffled_batches(n: int, batch: int, warmup: int, steps: int, device, clock: dict):
+    """Each step's number and its slice of a shuffled order of the ``n`` images (a new order when
+    one runs out); ``clock["t0"]`` is set, after the device's queued work, at step ``warmup``."""
+    order, start = torch.randperm(n, device=device), 0
+    for i in range(warmup + steps):
+        if i == warmup:
+            clock["t0"] = common.now(device)
+        if start + batch > n:
+            order, start = torch.randperm(n, device=device), 0
+        yield i, order[start:start + batch]
+        start += batch
+
+
 def eager_run(split, device, warmup: int, steps: int, seed: int, batch: int, read_every: int) -> float:
     """The bare loop; the finite check read every ``read_every`` steps (1: the engine's ``optimize``)."""
     model, images = _setup(split, device, seed)
     params = list(model.parameters())
     optimizer = torch.optim.Adam(params, lr=LR, fused=True)
-    n = images.shape[0]
-    order, start = torch.randperm(n, device=device), 0
     flags = []
     model.train()
-    t0 = None
-    for i in range(warmup + steps):
-        if i == warmup:
-            t0 = common.now(device)
-        if start + batch > n:
-            order, start = torch.randperm(n, device=device), 0
-        x = images[order[start:start + batch]].float().div_(255.0)
-        start += batch
+    clock: dict = {}
+    for _, rows in _shuffled_batches(images.shape[0], batch, warmup, steps, device, clock):
+        x = images[rows].float().div_(255.0)
         out = model.loss(x)
         for p in params:
             p.grad = None
@@ -76,7 +82,7 @@ def eager_run(split, device, warmup: int, steps: int, seed: int, batch: int, rea
                 if torch.stack(flags).sum().item():
                     raise RuntimeError("non-finite")
                 flags.clear()
-    return steps * batch / (common.now(device) - t0)
+    return steps * batch / (common.now(device) - clock["t0"])
 
 
 def graph_run(split, device, warmup: int, steps: int, seed: int, batch: int) -> float:
@@ -114,22 +120,16 @@ def graph_run(split, device, warmup: int, steps: int, seed: int, batch: int) -> 
     with torch.cuda.graph(graph):
         total = step()
         log.index_copy_(0, slot.view(1), total.view(1))
-    order, start = torch.randperm(n, device=device), 0
-    t0 = None
-    for i in range(warmup + steps):
-        if i == warmup:
-            t0 = common.now(device)
-        if start + batch > n:
-            order, start = torch.randperm(n, device=device), 0
-        idx.copy_(order[start:start + batch])
+    clock: dict = {}
+    for i, rows in _shuffled_batches(n, batch, warmup, steps, device, clock):
+        idx.copy_(rows)
         slot.fill_(i % 10)
-        start += batch
         graph.replay()
         if i % 10 == 9:
             values = log.tolist()
             if not all(map(math.isfinite, values)):
                 raise RuntimeError("non-finite")
-    return steps * batch / (common.now(device) - t0)
+    return steps * batch / (common.now(device) - clock["t0"])
 
 
 def eager_ours(split, data_cfg, device, warmup: int, steps: int) -> float:
