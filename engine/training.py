@@ -333,11 +333,12 @@ class Trainer:
     def _hooks(self, model: AutoencoderModel, val_set: ImageSet, train_set: ImageSet | None = None) -> list[TrainingHook]:
         cfg, run = self.train_cfg, self.run
         movie = load_movie(run, model.latent_dim)
-        hooks: list[TrainingHook] = [ProbeHook(val_set, cfg.probe_size, cfg.seed, cfg.probe_every, self.device, movie,
-                                               train_set=train_set, probe_set=cfg.probe_set),
-                                     SnapshotHook(cfg.snapshot_every)]
+        probe = ProbeHook(val_set, cfg.probe_size, cfg.seed, cfg.probe_every, self.device, movie,
+                          train_set=train_set, probe_set=cfg.probe_set)
+        snapshot = SnapshotHook(cfg.snapshot_every)
         if self.device.type == "cuda":
-            hooks[0].min_gap_s, hooks[1].min_gap_s = GPU_MIN_GAP_S["probe"], GPU_MIN_GAP_S["snapshot"]
+            probe.min_gap_s, snapshot.min_gap_s = GPU_MIN_GAP_S["probe"], GPU_MIN_GAP_S["snapshot"]
+        hooks: list[TrainingHook] = [probe, snapshot]
         if run is not None:
             hooks += [CheckpointHook(run), MovieHook(run, movie)]
         return hooks + self.extra_hooks
